@@ -170,6 +170,11 @@ func load() error {
 // callers serialize access (the pool hands a session to one goroutine).
 type session struct {
 	c *C.chdb_connection
+	// settings holds the values this session's SETs left in place, so the
+	// next statement only pays for what differs.
+	settings map[string]string
+	// database is the session's current database ("" = default).
+	database string
 }
 
 // openSession connects to the engine with its data in dir.
