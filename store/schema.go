@@ -90,7 +90,7 @@ func (t table) ddl(db, cluster string) []string {
 		engine = "Replicated" + string(t.engine) + "(" + rargs + ")"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n%s\n)\nENGINE = %s", quoteIdent(db), quoteIdent(local), onCluster(cluster), strings.TrimSpace(t.columns), engine)
+	fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s%s\n(\n%s\n)\nENGINE = %s", quoteIdent(db), quoteIdent(local), onCluster(cluster), strings.Trim(t.columns, "\n"), engine)
 	if t.partitionBy != "" {
 		fmt.Fprintf(&b, "\nPARTITION BY %s", t.partitionBy)
 	}

@@ -1,0 +1,44 @@
+# The two README commands: `make run` and `make test`. Both install what is
+# missing (the embedded engine included) and need only Go, gcc and npm.
+GO      ?= go
+BIN     := bin/fleetscope
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# Short fuzz runs in `make test`; `make fuzz FUZZTIME=5m` runs longer.
+FUZZTIME ?= 10s
+
+.PHONY: run test engine build vet fuzz bench clean
+
+## run: install the engine, build, and serve a demo fleet on the embedded engine
+run: engine build
+	./$(BIN) serve --demo
+
+## engine: install the embedded ClickHouse engine (chDB) into ~/.cache/fleetscope
+engine:
+	@./scripts/install-engine.sh
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/fleetscope
+
+vet:
+	$(GO) vet ./...
+
+## test: install the engine and run every test (engine tests fail, never skip, without it)
+test: engine vet
+	FLEETSCOPE_REQUIRE_ENGINE=1 $(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			FLEETSCOPE_REQUIRE_ENGINE=1 $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+## bench: Go benchmarks of every package (see README for `fleetscope bench`)
+bench: engine
+	FLEETSCOPE_REQUIRE_ENGINE=1 $(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin
