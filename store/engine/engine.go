@@ -350,3 +350,21 @@ func statementKind(sql string) string {
 	}
 	return "other"
 }
+
+// Exec runs one statement directly on the engine, outside clickhouse-go,
+// with data as the body of an `INSERT … FORMAT F` and settings applied for
+// the statement; it returns the answer in TabSeparated (or the statement's
+// FORMAT). fleetscope's own paths go through clickhouse-go; Exec exists to
+// measure the engine alone (bench compares the two in the same run).
+func (e *Engine) Exec(ctx context.Context, sql string, data []byte, settings map[string]string) ([]byte, error) {
+	st := &statement{sql: sql, format: "TabSeparated", settings: settings}
+	if data != nil {
+		st.data = bytesSource(data)
+	}
+	a, err := e.run(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	defer a.free()
+	return append([]byte(nil), a.body...), nil
+}

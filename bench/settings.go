@@ -1,0 +1,15 @@
+package bench
+
+import (
+	"context"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+func withSettings(ctx context.Context, m map[string]string) context.Context {
+	s := clickhouse.Settings{}
+	for k, v := range m {
+		s[k] = v
+	}
+	return clickhouse.Context(ctx, clickhouse.WithSettings(s))
+}
