@@ -70,10 +70,19 @@ type Batch struct {
 	Problems []Problem
 }
 
-// Reset empties b, keeping its capacity.
+// retainReadings bounds the capacity a Batch keeps across Resets: 4096
+// readings (~400 KiB) is over 100 typical requests; a pooled Batch that once
+// held DefaultMaxReadings does not pin ~1 MiB for ever.
+const retainReadings = 4096
+
+// Reset empties b, keeping its capacity unless a big request grew it.
 func (b *Batch) Reset() {
 	b.Seq = 0
-	clear(b.Readings) // drop references to old bodies
+	if cap(b.Readings) > retainReadings {
+		b.Readings, b.Problems = nil, nil
+		return
+	}
+	clear(b.Readings) // drop references to old buffers
 	b.Readings = b.Readings[:0]
 	b.Problems = b.Problems[:0]
 }
@@ -117,6 +126,9 @@ func (p Problem) String() string { return string(p.AppendText(nil)) }
 // returns (the body belongs to fasthttp); copy a label to keep it. A Decoder
 // is not safe for concurrent use: give each goroutine its own, or pool them
 // (sync.Pool) together with their Batches.
+//
+// Memory: a Decoder keeps buffers the size of the largest body it decoded,
+// but after a body over 1 MiB it drops them at the next call.
 //
 // The zero Decoder is ready to use with default options.
 type Decoder struct {

@@ -8,7 +8,8 @@ import (
 // Number and timestamp parsing for the decoder. fastjson checks only the
 // outline of a number (it accepts "01", "1.", ".5", "NaN", "-inf"), so the
 // raw text of every number goes through the strict RFC 8259 grammar here.
-// These functions never allocate for inputs of up to 32 bytes.
+// These functions do not allocate, except for numbers longer than 32 bytes
+// or beyond the float64 range (strconv's copy of the text and error value).
 
 // float64pow10 holds the powers of ten that float64 represents exactly.
 var float64pow10 = [...]float64{
@@ -29,13 +30,9 @@ func parseFloat(s []byte) (float64, Reason) {
 	}
 	// Integer part: 0 or [1-9][0-9]*.
 	start := i
-	var mant uint64
-	sig := 0 // significant digits accumulated in mant
+	var mant uint64 // overflows past 19 digits; only used when nd ≤ 19
 	for i < len(s) && isDigit(s[i]) {
-		if sig > 0 || s[i] != '0' {
-			sig++
-		}
-		mant = mant*10 + uint64(s[i]-'0') // may overflow; only used if sig ≤ 15
+		mant = mant*10 + uint64(s[i]-'0')
 		i++
 	}
 	if i == start {
@@ -52,9 +49,6 @@ func parseFloat(s []byte) (float64, Reason) {
 		i++
 		fstart := i
 		for i < len(s) && isDigit(s[i]) {
-			if sig > 0 || s[i] != '0' {
-				sig++
-			}
 			mant = mant*10 + uint64(s[i]-'0')
 			i++
 		}
@@ -63,6 +57,7 @@ func parseFloat(s []byte) (float64, Reason) {
 			return 0, ReasonTypeInvalid
 		}
 	}
+	nd := i - start - min(frac, 1) // digits, without the dot
 	exp := false
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		exp = true
@@ -81,8 +76,8 @@ func parseFloat(s []byte) (float64, Reason) {
 	if i != len(s) {
 		return 0, ReasonTypeInvalid
 	}
-	if !exp && sig <= 15 && frac < len(float64pow10) {
-		// mant < 10^15 < 2^53 and 10^frac are exact, so one division is
+	if !exp && nd <= 19 && mant <= 1<<53 && frac < len(float64pow10) {
+		// mant and 10^frac are exact float64s, so one division is
 		// correctly rounded: the result equals strconv.ParseFloat's.
 		f := float64(mant) / float64pow10[frac]
 		if neg {
@@ -93,10 +88,10 @@ func parseFloat(s []byte) (float64, Reason) {
 	// The string(s) conversion stays on the stack for up to 32 bytes:
 	// ParseFloat's argument does not escape.
 	f, err := strconv.ParseFloat(string(s), 64)
-	if err != nil || math.IsInf(f, 0) {
-		if math.IsInf(f, 0) {
-			return 0, ReasonNotFinite
-		}
+	if math.IsInf(f, 0) {
+		return 0, ReasonNotFinite
+	}
+	if err != nil {
 		return 0, ReasonTypeInvalid
 	}
 	return f, ReasonNone

@@ -1,0 +1,88 @@
+package ingest
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Decode benchmarks: the per-request CPU cost of the ingest path before the
+// WAL. b.SetBytes is the uncompressed body size, so MB/s compare across
+// encodings; readings/s is the figure DESIGN §7 targets.
+
+var benchSizes = []int{30, 1000}
+
+func benchmarkDecode(b *testing.B, encoding string, ndjson bool) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("readings=%d", n), func(b *testing.B) {
+			body := sampleBody(n)
+			if ndjson {
+				body = sampleNDJSON(n)
+			}
+			in := body
+			switch encoding {
+			case "gzip":
+				in = gzipBytes(b, body)
+			case "zstd":
+				in = zstdBytes(b, body, true)
+			}
+			d := newTestDecoder(0)
+			var batch Batch
+			var buf []byte
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				raw, err := Decompress(encoding, in, DefaultMaxBodySize, buf)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if encoding != "" {
+					buf = raw
+				}
+				if ndjson {
+					err = d.DecodeNDJSON(raw, &batch)
+				} else {
+					err = d.DecodeJSON(raw, &batch)
+				}
+				if err != nil || len(batch.Readings) != n {
+					b.Fatalf("%v, %d readings", err, len(batch.Readings))
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+		})
+	}
+}
+
+func BenchmarkDecodeJSON(b *testing.B)       { benchmarkDecode(b, "", false) }
+func BenchmarkDecodeNDJSON(b *testing.B)     { benchmarkDecode(b, "", true) }
+func BenchmarkDecodeJSONGzip(b *testing.B)   { benchmarkDecode(b, "gzip", false) }
+func BenchmarkDecodeNDJSONGzip(b *testing.B) { benchmarkDecode(b, "gzip", true) }
+func BenchmarkDecodeJSONZstd(b *testing.B)   { benchmarkDecode(b, "zstd", false) }
+
+// BenchmarkAppendRecord is the cost of building the WAL payload of one
+// 30-reading request; SetBytes is the payload size.
+func BenchmarkAppendRecord(b *testing.B) {
+	h := RecordHeader{GatewayID: 1, SystemID: 2, Seq: 3, ReceivedAt: testNowMS}
+	rs := sampleReadings(30, 1)
+	buf := AppendRecord(nil, h, rs)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendRecord(buf[:0], h, rs)
+	}
+}
+
+// BenchmarkRecordDecode is the batcher's cost of reading one 30-reading
+// payload back.
+func BenchmarkRecordDecode(b *testing.B) {
+	h := RecordHeader{GatewayID: 1, SystemID: 2, Seq: 3, ReceivedAt: testNowMS}
+	buf := AppendRecord(nil, h, sampleReadings(30, 1))
+	var rec Record
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rec.Decode(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

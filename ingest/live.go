@@ -1,0 +1,253 @@
+package ingest
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LiveReader is what the query package reads of live state. Implementations
+// are safe for concurrent use and never block on ingest.
+type LiveReader interface {
+	// Live returns the live state of a system; ok is false when the system
+	// has never reported.
+	Live(system uint32) (s SystemLive, ok bool)
+	// MaxSystem is the highest system id with live state, so readers can
+	// scan 1..MaxSystem.
+	MaxSystem() uint32
+}
+
+// SystemLive is a system's live state at one moment.
+type SystemLive struct {
+	// LastSeen is the time of the newest reading (Unix ms).
+	LastSeen int64
+	// PowerDW is the sum of each panel's latest pin, in deciwatts.
+	PowerDW int64
+	// EnergyTodayMWh is the sum of wh since local midnight in the system's
+	// time zone, in milliwatt-hours; Day is that local day (days since
+	// 1970-01-01). Energy of a past day reads as zero today: see EnergyOn.
+	EnergyTodayMWh uint64
+	Day            int32
+	// Panels is the number of panels seen.
+	Panels int32
+}
+
+// EnergyOn returns the energy of local day `day`: the stored value if it is
+// that day's, zero if the system has not produced on that day yet.
+func (s SystemLive) EnergyOn(day int32) uint64 {
+	if s.Day == day {
+		return s.EnergyTodayMWh
+	}
+	return 0
+}
+
+// Live keeps every system's live state, updated in O(1) per reading by the
+// ingest path and read without locks by queries: each value is an atomic,
+// and a reader may see a reading's power before its energy, never a torn
+// value.
+type Live struct {
+	mu     sync.Mutex // guards growing the chunk table
+	chunks atomic.Pointer[[]*liveChunk]
+	max    atomic.Uint32
+	zones  ZoneFunc
+}
+
+// ZoneFunc returns a system's time zone, for its local midnight.
+type ZoneFunc func(system uint32) *time.Location
+
+const liveChunkBits = 12 // 4096 systems per chunk: growth copies a small table, never the states
+
+type liveChunk [1 << liveChunkBits]systemState
+
+type systemState struct {
+	mu       sync.Mutex // serializes writers of this system
+	lastSeen atomic.Int64
+	power    atomic.Int64
+	energy   atomic.Uint64
+	day      atomic.Int32
+	panels   atomic.Int32
+	latest   map[string]panelLatest // guarded by mu
+	// dayFrom and dayTo bound the current local day in Unix ms (guarded by
+	// mu), so most readings find their day without a calendar computation.
+	dayFrom, dayTo int64
+}
+
+type panelLatest struct {
+	ts  int64
+	pin int64 // deciwatts
+}
+
+// NewLive returns empty live state. zones may be nil (UTC for every system).
+func NewLive(zones ZoneFunc) *Live {
+	l := &Live{zones: zones}
+	empty := []*liveChunk{}
+	l.chunks.Store(&empty)
+	return l
+}
+
+func (l *Live) state(system uint32, create bool) *systemState {
+	chunks := *l.chunks.Load()
+	ci := int(system >> liveChunkBits)
+	if ci < len(chunks) && chunks[ci] != nil {
+		return &chunks[ci][system&(1<<liveChunkBits-1)]
+	}
+	if !create {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	chunks = *l.chunks.Load()
+	if ci >= len(chunks) {
+		grown := make([]*liveChunk, ci+1)
+		copy(grown, chunks)
+		chunks = grown
+	} else {
+		chunks = append([]*liveChunk(nil), chunks...)
+	}
+	if chunks[ci] == nil {
+		chunks[ci] = new(liveChunk)
+	}
+	l.chunks.Store(&chunks)
+	return &chunks[ci][system&(1<<liveChunkBits-1)]
+}
+
+// localDay is the day number of ms (Unix ms) in loc, with the bounds of
+// that local day in Unix ms.
+func localDay(ms int64, loc *time.Location) (day int32, from, to int64) {
+	t := time.UnixMilli(ms).In(loc)
+	y, m, d := t.Date()
+	start := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400), start.UnixMilli(), start.AddDate(0, 0, 1).UnixMilli()
+}
+
+func (l *Live) zone(system uint32) *time.Location {
+	if l.zones != nil {
+		if z := l.zones(system); z != nil {
+			return z
+		}
+	}
+	return time.UTC
+}
+
+// LiveUpdate is one reading's contribution to live state.
+type LiveUpdate struct {
+	Panel string
+	TS    int64 // Unix ms
+	PinDW int64 // deciwatts
+	WhMWh uint64
+}
+
+// Apply adds readings of one system. A reading older than its panel's
+// latest still counts toward energy of its day but does not change power
+// now. The panel strings must not be mutated afterwards (they are kept).
+func (l *Live) Apply(system uint32, readings []LiveUpdate) {
+	if len(readings) == 0 {
+		return
+	}
+	s := l.state(system, true)
+	loc := l.zone(system)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.latest == nil {
+		s.latest = make(map[string]panelLatest)
+	}
+	for _, r := range readings {
+		if r.TS > s.lastSeen.Load() {
+			s.lastSeen.Store(r.TS)
+		}
+		p, seen := s.latest[r.Panel]
+		if !seen {
+			s.panels.Add(1)
+		}
+		if !seen || r.TS >= p.ts {
+			s.power.Add(r.PinDW - p.pin)
+			s.latest[r.Panel] = panelLatest{ts: r.TS, pin: r.PinDW}
+		}
+		switch {
+		case r.TS >= s.dayFrom && r.TS < s.dayTo:
+			s.energy.Add(r.WhMWh)
+		case r.TS >= s.dayTo:
+			// A new local day: yesterday's energy is done.
+			day, from, to := localDay(r.TS, loc)
+			s.energy.Store(r.WhMWh)
+			s.day.Store(day)
+			s.dayFrom, s.dayTo = from, to
+		}
+		// Older than the current day: it belongs to a finished day.
+	}
+	for {
+		m := l.max.Load()
+		if system <= m || l.max.CompareAndSwap(m, system) {
+			break
+		}
+	}
+}
+
+// Restore sets a system's state as rebuilt from storage at start-up: the
+// latest reading of each panel, and the energy of a local day.
+func (l *Live) Restore(system uint32, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
+	s := l.state(system, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latest = make(map[string]panelLatest, len(panels))
+	var power, last int64
+	for i, p := range panels {
+		s.latest[p] = panelLatest{ts: ts[i], pin: pins[i]}
+		power += pins[i]
+		last = max(last, ts[i])
+	}
+	s.power.Store(power)
+	s.lastSeen.Store(last)
+	s.panels.Store(int32(len(panels)))
+	s.day.Store(day)
+	s.energy.Store(energyMWh)
+	loc := l.zone(system)
+	y, m, d := time.Unix(int64(day)*86400, 0).UTC().Date()
+	start := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	s.dayFrom, s.dayTo = start.UnixMilli(), start.AddDate(0, 0, 1).UnixMilli()
+	for {
+		m := l.max.Load()
+		if system <= m || l.max.CompareAndSwap(m, system) {
+			break
+		}
+	}
+}
+
+// Panels returns a copy of a system's per-panel latest state, for
+// persisting it (see Restore).
+func (l *Live) Panels(system uint32) (panels []string, pins []int64, ts []int64) {
+	s := l.state(system, false)
+	if s == nil {
+		return nil, nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, v := range s.latest {
+		panels = append(panels, p)
+		pins = append(pins, v.pin)
+		ts = append(ts, v.ts)
+	}
+	return panels, pins, ts
+}
+
+// Live implements LiveReader.
+func (l *Live) Live(system uint32) (SystemLive, bool) {
+	s := l.state(system, false)
+	if s == nil {
+		return SystemLive{}, false
+	}
+	last := s.lastSeen.Load()
+	if last == 0 {
+		return SystemLive{}, false
+	}
+	return SystemLive{
+		LastSeen:       last,
+		PowerDW:        s.power.Load(),
+		EnergyTodayMWh: s.energy.Load(),
+		Day:            s.day.Load(),
+		Panels:         s.panels.Load(),
+	}, true
+}
+
+// MaxSystem implements LiveReader.
+func (l *Live) MaxSystem() uint32 { return l.max.Load() }
