@@ -70,6 +70,10 @@ type systemState struct {
 	// dayFrom and dayTo bound the current local day in Unix ms (guarded by
 	// mu), so most readings find their day without a calendar computation.
 	dayFrom, dayTo int64
+	// applied is the WAL position of the last record applied (guarded by
+	// mu): after a restart, records the restored state already holds are
+	// skipped.
+	applied uint64
 }
 
 type panelLatest struct {
@@ -137,10 +141,12 @@ type LiveUpdate struct {
 	WhMWh uint64
 }
 
-// Apply adds readings of one system. A reading older than its panel's
-// latest still counts toward energy of its day but does not change power
-// now. The panel strings must not be mutated afterwards (they are kept).
-func (l *Live) Apply(system uint32, readings []LiveUpdate) {
+// Apply adds the readings of WAL record lsn, all of one system; records
+// must come in LSN order, and one the state already holds (lsn at or below
+// what Restore set) is skipped. A reading older than its panel's latest
+// still counts toward energy of its day but does not change power now. The
+// panel strings are kept: they must not be mutated afterwards.
+func (l *Live) Apply(system uint32, lsn uint64, readings []LiveUpdate) {
 	if len(readings) == 0 {
 		return
 	}
@@ -148,6 +154,10 @@ func (l *Live) Apply(system uint32, readings []LiveUpdate) {
 	loc := l.zone(system)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if lsn != 0 && lsn <= s.applied {
+		return
+	}
+	s.applied = max(s.applied, lsn)
 	if s.latest == nil {
 		s.latest = make(map[string]panelLatest)
 	}
@@ -184,11 +194,13 @@ func (l *Live) Apply(system uint32, readings []LiveUpdate) {
 }
 
 // Restore sets a system's state as rebuilt from storage at start-up: the
-// latest reading of each panel, and the energy of a local day.
-func (l *Live) Restore(system uint32, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
+// latest reading of each panel and the energy of a local day, as of WAL
+// record lsn.
+func (l *Live) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
 	s := l.state(system, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.applied = lsn
 	s.latest = make(map[string]panelLatest, len(panels))
 	var power, last int64
 	for i, p := range panels {
@@ -213,21 +225,35 @@ func (l *Live) Restore(system uint32, day int32, energyMWh uint64, panels []stri
 	}
 }
 
-// Panels returns a copy of a system's per-panel latest state, for
-// persisting it (see Restore).
-func (l *Live) Panels(system uint32) (panels []string, pins []int64, ts []int64) {
+// liveRow is a system's whole live state, as persisted in system_live.
+type liveRow struct {
+	system  uint32
+	lsn     uint64
+	day     int32
+	energy  uint64
+	lastTS  int64
+	panels  []string
+	pins    []uint16
+	panelTS []int64
+}
+
+// row returns a copy of a system's state for persisting it (see Restore),
+// reusing dst's slices.
+func (l *Live) row(system uint32, dst *liveRow) bool {
 	s := l.state(system, false)
 	if s == nil {
-		return nil, nil, nil
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	*dst = liveRow{system: system, lsn: s.applied, day: s.day.Load(), energy: s.energy.Load(), lastTS: s.lastSeen.Load(),
+		panels: dst.panels[:0], pins: dst.pins[:0], panelTS: dst.panelTS[:0]}
 	for p, v := range s.latest {
-		panels = append(panels, p)
-		pins = append(pins, v.pin)
-		ts = append(ts, v.ts)
+		dst.panels = append(dst.panels, p)
+		dst.pins = append(dst.pins, uint16(v.pin))
+		dst.panelTS = append(dst.panelTS, v.ts)
 	}
-	return panels, pins, ts
+	return true
 }
 
 // Live implements LiveReader.

@@ -196,8 +196,9 @@ var migrations = []migration{
 			dedup: true, sharded: true,
 		},
 		{
-			// Latest state per system, written by ingest with each flush
-			// that touched the system; start-up rebuilds live state from it.
+			// Latest state per system as of a WAL position (lsn), written
+			// by ingest with each flush that touched the system; start-up
+			// rebuilds live state from it and replays the WAL after lsn.
 			name: "system_live",
 			columns: `
 	system_id    UInt32,
@@ -207,6 +208,7 @@ var migrations = []migration{
 	panels       Array(LowCardinality(String)),
 	panel_pin    Array(UInt16),
 	panel_ts     Array(DateTime64(3, 'UTC')),
+	lsn          UInt64,
 	updated_at   DateTime64(3, 'UTC')`,
 			engine: replacingMerge, version: "updated_at", orderBy: "system_id",
 			dedup: true, sharded: true,
@@ -231,16 +233,17 @@ var migrations = []migration{
 			engine: replacingMerge, version: "updated_at", orderBy: "level",
 		},
 		{
-			// Recent (gateway, seq) pairs, so that a repeated request is a
-			// duplicate also after the WAL that saw it has been truncated.
-			name: "ingest_seqs",
+			// Each gateway's window of recent request seqs (ingest's
+			// idempotency), written with the flush that made them
+			// durable, so a repeated request is a duplicate also after the
+			// WAL that saw it has been truncated.
+			name: "ingest_dedup",
 			columns: `
-	gateway_id  UInt32,
-	seq         UInt64,
-	received_at DateTime64(3, 'UTC'),
-	readings    UInt32`,
-			engine: replacingMerge, orderBy: "(gateway_id, seq)",
-			ttl: "toDateTime(received_at) + INTERVAL 30 DAY", dedup: true,
+	gateway_id UInt32,
+	max_seq    UInt64,
+	seqs       String,
+	updated_at DateTime64(3, 'UTC')`,
+			engine: replacingMerge, version: "updated_at", orderBy: "gateway_id", dedup: true,
 		},
 		{
 			name: "systems",

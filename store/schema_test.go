@@ -59,7 +59,7 @@ func TestMigrationsAppliedTwiceChangeNothing(t *testing.T) {
 	if after := schemaState(t, s2); after != before {
 		t.Fatalf("schema changed on second migration:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	for _, want := range []string{"readings", "panel_rollup_15m", "system_rollup_1d", "system_live", "acl_events", "ingest_seqs", "systems", "gateways", "panels"} {
+	for _, want := range []string{"readings", "panel_rollup_15m", "system_rollup_1d", "system_live", "acl_events", "ingest_dedup", "systems", "gateways", "panels"} {
 		if !strings.Contains(before, "\n"+want+": ") && !strings.HasPrefix(before, want+": ") {
 			t.Errorf("table %s missing", want)
 		}

@@ -184,6 +184,9 @@ type WAL struct {
 	segs       []segment
 	next       uint64 // next LSN to assign = end of the last segment
 	truncPoint uint64 // highest TruncateBefore argument
+	// durable is closed (and replaced) whenever records become durable or
+	// the log closes, waking Tailers.
+	durable chan struct{}
 
 	// Writer goroutine state.
 	f   *os.File // active segment, opened for append
@@ -213,7 +216,7 @@ func open(dir string, opts Options, reg prometheus.Registerer, hookCommit func()
 	if err != nil {
 		return nil, fmt.Errorf("wal: lock: %w", err)
 	}
-	w := &WAL{dir: dir, opts: opts, m: newMetrics(reg), lock: lock, writerQ: make(chan struct{}), hookCommit: hookCommit}
+	w := &WAL{dir: dir, opts: opts, m: newMetrics(reg), lock: lock, writerQ: make(chan struct{}), durable: make(chan struct{}), hookCommit: hookCommit}
 	w.cond.L = &w.mu
 	if err := w.recover(); err != nil {
 		if w.f != nil {
@@ -604,8 +607,16 @@ func (w *WAL) flush(buf []byte, n uint64) error {
 	last.size += int64(len(buf))
 	w.next = last.end()
 	w.updateGaugesLocked()
+	w.wakeTailersLocked()
 	w.segMu.Unlock()
 	return nil
+}
+
+// wakeTailersLocked wakes every Tailer waiting for durable records.
+// Requires segMu.
+func (w *WAL) wakeTailersLocked() {
+	close(w.durable)
+	w.durable = make(chan struct{})
 }
 
 // Err returns nil while the log accepts appends, else why not (ErrClosed or
@@ -631,6 +642,9 @@ func (w *WAL) Close() error {
 	w.cond.Broadcast()
 	w.mu.Unlock()
 	<-w.writerQ
+	w.segMu.Lock()
+	w.wakeTailersLocked()
+	w.segMu.Unlock()
 	err := w.f.Close()
 	if lerr := w.lock.Close(); err == nil {
 		err = lerr

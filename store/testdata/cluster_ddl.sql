@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`system_live_local` ON CLUSTER `solar`
 	panels       Array(LowCardinality(String)),
 	panel_pin    Array(UInt16),
 	panel_ts     Array(DateTime64(3, 'UTC')),
+	lsn          UInt64,
 	updated_at   DateTime64(3, 'UTC')
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/system_live_local', '{replica}', updated_at)
@@ -63,16 +64,15 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`rollup_watermarks` ON CLUSTER `solar`
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/global/{database}/rollup_watermarks', '{replica}', updated_at)
 ORDER BY level;
 
-CREATE TABLE IF NOT EXISTS `fleetscope`.`ingest_seqs` ON CLUSTER `solar`
+CREATE TABLE IF NOT EXISTS `fleetscope`.`ingest_dedup` ON CLUSTER `solar`
 (
-	gateway_id  UInt32,
-	seq         UInt64,
-	received_at DateTime64(3, 'UTC'),
-	readings    UInt32
+	gateway_id UInt32,
+	max_seq    UInt64,
+	seqs       String,
+	updated_at DateTime64(3, 'UTC')
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/global/{database}/ingest_seqs', '{replica}')
-ORDER BY (gateway_id, seq)
-TTL toDateTime(received_at) + INTERVAL 30 DAY;
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/global/{database}/ingest_dedup', '{replica}', updated_at)
+ORDER BY gateway_id;
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`systems` ON CLUSTER `solar`
 (

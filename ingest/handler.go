@@ -1,0 +1,210 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/fleetscope/fleetscope/ingest/wal"
+)
+
+// requestState is the reusable memory of one request: decoder, decoded
+// batch, decompression, WAL payload and answer buffers. Pooled; nothing in
+// it outlives the request.
+type requestState struct {
+	dec    *Decoder
+	batch  Batch
+	plain  []byte
+	record []byte
+	answer []byte
+}
+
+func newRequestState(opts Options) *requestState {
+	return &requestState{dec: NewDecoder(DecoderOptions{
+		MaxReadings: opts.MaxReadings,
+		Limits:      Limits{MaxAge: opts.Retention},
+		Now:         opts.Now,
+	})}
+}
+
+// Handle serves POST /v1/ingest (DESIGN §5): the body's accepted readings
+// are durable in the WAL before the 200.
+func (s *Service) Handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	status := s.handle(ctx)
+	s.m.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	s.m.ack.Observe(time.Since(start).Seconds())
+}
+
+func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
+	if !ctx.IsPost() {
+		return apiError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+	}
+	// Close takes the write lock after setting closing: a request holding
+	// the read lock finishes before the WAL closes.
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closing.Load() {
+		ctx.Response.Header.Set("Retry-After", "5")
+		return apiError(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
+	}
+	key, ok := bearer(ctx)
+	if !ok {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope ingest"`)
+		return apiError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing gateway key: send Authorization: Bearer <key>")
+	}
+	gw, ok := s.opts.Gateways.Gateway(key)
+	if !ok {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope ingest"`)
+		return apiError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "unknown or revoked gateway key")
+	}
+	if !gw.Monitored {
+		return apiError(ctx, fasthttp.StatusForbidden, "unmonitored", "this system is not monitored (fire-safety only): it posts no data")
+	}
+	body := ctx.PostBody()
+	s.m.bytesIn.Add(float64(len(body)))
+	if len(body) > s.opts.MaxBodySize {
+		return apiError(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", "body over "+strconv.Itoa(s.opts.MaxBodySize)+" bytes")
+	}
+	st := s.decoders.Get().(*requestState)
+	defer s.decoders.Put(st)
+
+	decodeStart := time.Now()
+	plain, err := Decompress(string(ctx.Request.Header.ContentEncoding()), body, s.opts.MaxBodySize, st.plain[:0])
+	if err != nil {
+		return decodeError(ctx, err)
+	}
+	if len(plain) > 0 && cap(plain) <= 1<<20 && &plain[0] != &body[0] {
+		st.plain = plain[:0]
+	}
+	switch ct := mediaType(ctx.Request.Header.ContentType()); ct {
+	case "application/x-ndjson", "application/ndjson":
+		err = st.dec.DecodeNDJSON(plain, &st.batch)
+	case "application/json", "":
+		err = st.dec.DecodeJSON(plain, &st.batch)
+	default:
+		return apiError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson")
+	}
+	s.m.decode.Observe(time.Since(decodeStart).Seconds())
+	if err != nil {
+		return decodeError(ctx, err)
+	}
+	b := &st.batch
+	for _, p := range b.Problems {
+		s.m.rejected.WithLabelValues(p.Reason.String()).Inc()
+	}
+	s.m.readings.WithLabelValues("rejected").Add(float64(len(b.Problems)))
+
+	switch s.dedup.reserve(gw.ID, b.Seq) {
+	case seqDuplicate:
+		s.m.readings.WithLabelValues("duplicate").Add(float64(len(b.Readings)))
+		return s.answer(ctx, st, 0, true)
+	case seqInFlight:
+		s.m.throttled.WithLabelValues("inflight").Inc()
+		ctx.Response.Header.Set("Retry-After", "1")
+		return apiError(ctx, fasthttp.StatusTooManyRequests, "in_progress", "a request with this seq is in progress; retry")
+	}
+	if len(b.Readings) == 0 {
+		// Nothing to store: the seq stays unused, and a retry gets the same
+		// answer.
+		s.dedup.release(gw.ID, b.Seq)
+		return s.answer(ctx, st, 0, false)
+	}
+	if backlog := s.wal.Stats().Bytes; backlog > s.opts.MaxBacklog {
+		s.dedup.release(gw.ID, b.Seq)
+		s.m.throttled.WithLabelValues("backlog").Inc()
+		ctx.Response.Header.Set("Retry-After", "10")
+		return apiError(ctx, fasthttp.StatusTooManyRequests, "overloaded", "ClickHouse is behind; retry later")
+	}
+	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli()}, b.Readings)
+	if _, err := s.wal.Append(st.record); err != nil {
+		s.dedup.release(gw.ID, b.Seq)
+		if errors.Is(err, wal.ErrOverloaded) {
+			s.m.throttled.WithLabelValues("wal").Inc()
+			ctx.Response.Header.Set("Retry-After", "1")
+			return apiError(ctx, fasthttp.StatusTooManyRequests, "overloaded", "the write-ahead log is saturated; retry")
+		}
+		s.log.Error("ingest: WAL append failed", "err", err)
+		ctx.Response.Header.Set("Retry-After", "5")
+		return apiError(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
+	}
+	s.dedup.commit(gw.ID, b.Seq)
+	s.m.readings.WithLabelValues("accepted").Add(float64(len(b.Readings)))
+	if cap(st.record) > 1<<20 {
+		st.record = nil // a huge request must not pin its buffer in the pool
+	}
+	return s.answer(ctx, st, len(b.Readings), false)
+}
+
+// answer writes the 200 body: {"accepted", "rejected", "errors", "duplicate"}.
+func (s *Service) answer(ctx *fasthttp.RequestCtx, st *requestState, accepted int, duplicate bool) int {
+	b := &st.batch
+	a := st.answer[:0]
+	a = append(a, `{"accepted":`...)
+	a = strconv.AppendInt(a, int64(accepted), 10)
+	a = append(a, `,"rejected":`...)
+	a = strconv.AppendInt(a, int64(len(b.Problems)), 10)
+	a = append(a, `,"errors":[`...)
+	for i, p := range b.Problems {
+		if i > 0 {
+			a = append(a, ',')
+		}
+		a = append(a, `{"index":`...)
+		a = strconv.AppendInt(a, int64(p.Index), 10)
+		a = append(a, `,"error":`...)
+		a = strconv.AppendQuote(a, p.String())
+		a = append(a, '}')
+	}
+	a = append(a, `],"duplicate":`...)
+	a = strconv.AppendBool(a, duplicate)
+	a = append(a, "}\n"...)
+	st.answer = a
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(a)
+	return fasthttp.StatusOK
+}
+
+func decodeError(ctx *fasthttp.RequestCtx, err error) int {
+	switch {
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return apiError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_encoding", err.Error())
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrTooManyReadings):
+		return apiError(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", err.Error())
+	}
+	return apiError(ctx, fasthttp.StatusBadRequest, "malformed", err.Error())
+}
+
+// apiError writes {"error": {"code", "message"}} and returns the status.
+func apiError(ctx *fasthttp.RequestCtx, status int, code, msg string) int {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	b := append([]byte(`{"error":{"code":`), strconv.Quote(code)...)
+	b = append(b, `,"message":`...)
+	b = append(b, strconv.Quote(msg)...)
+	b = append(b, "}}\n"...)
+	ctx.SetBody(b)
+	return status
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
+		return nil, false
+	}
+	tok := bytes.TrimSpace(h[len(prefix):])
+	return tok, len(tok) > 0
+}
+
+// mediaType is the Content-Type without parameters, lower-cased.
+func mediaType(ct []byte) string {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return string(bytes.ToLower(bytes.TrimSpace(ct)))
+}

@@ -1,0 +1,175 @@
+package ingest
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// journal records which WAL records each flush batch holds, so that after a
+// crash a batch is sent again with the same records and the same
+// deduplication token, and ClickHouse drops what the first attempt already
+// stored. Batches are cut by size or by a deadline, so without the journal
+// a restart would cut differently and a retried insert would carry other
+// rows under another token.
+//
+// The file is a sequence of 24-byte entries:
+//
+//	0   1  kind: 1 = intent (records first..last are about to be sent),
+//	           2 = committed (every record up to last is stored; first = 0)
+//	1   3  zero
+//	4   8  first LSN, little-endian
+//	12  8  last LSN
+//	20  4  CRC-32C of bytes 0–19
+//
+// An intent is fsynced before its batch is sent; a committed entry is not (a
+// lost one only costs a deduplicated resend). A torn last entry is ignored.
+type journal struct {
+	path      string
+	f         *os.File
+	size      int64
+	committed uint64 // every record ≤ committed is stored
+	pending   []span // intents above committed, in LSN order
+}
+
+// span is a batch: WAL records first..last inclusive.
+type span struct{ first, last uint64 }
+
+const (
+	journalEntry     = 24
+	journalIntent    = 1
+	journalCommitted = 2
+	// journalCompactAt is the size past which the journal is rewritten to
+	// its state: 64 KiB is ~1,300 batches, minutes of ingest.
+	journalCompactAt = 64 << 10
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+type journalRec struct {
+	kind byte
+	s    span
+}
+
+// decodeJournal returns the entries of a journal file up to the first one
+// that does not check out.
+func decodeJournal(b []byte) []journalRec {
+	var out []journalRec
+	for len(b) >= journalEntry {
+		e := b[:journalEntry]
+		b = b[journalEntry:]
+		if crc32.Checksum(e[:20], crc32c) != binary.LittleEndian.Uint32(e[20:]) {
+			break // torn by a crash mid-write
+		}
+		out = append(out, journalRec{e[0], span{binary.LittleEndian.Uint64(e[4:]), binary.LittleEndian.Uint64(e[12:])}})
+	}
+	return out
+}
+
+func openJournal(dir string) (*journal, error) {
+	j := &journal{path: filepath.Join(dir, "flush.journal")}
+	b, err := os.ReadFile(j.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("ingest: journal: %w", err)
+	}
+	for _, e := range decodeJournal(b) {
+		switch e.kind {
+		case journalIntent:
+			j.pending = append(j.pending, e.s)
+		case journalCommitted:
+			j.committed = max(j.committed, e.s.last)
+		}
+	}
+	j.pending = slices.DeleteFunc(j.pending, func(s span) bool { return s.last <= j.committed })
+	slices.SortFunc(j.pending, func(a, b span) int { return cmp.Compare(a.first, b.first) })
+	if err := j.rewrite(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// rewrite replaces the file with one holding only the current state.
+func (j *journal) rewrite() error {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+	tmp := j.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	buf := appendEntry(nil, journalCommitted, span{0, j.committed})
+	for _, s := range j.pending {
+		buf = appendEntry(buf, journalIntent, s)
+	}
+	_, werr := f.Write(buf)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	if j.f, err = os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.size = int64(len(buf))
+	return nil
+}
+
+func appendEntry(dst []byte, kind byte, s span) []byte {
+	start := len(dst)
+	dst = append(dst, kind, 0, 0, 0)
+	dst = binary.LittleEndian.AppendUint64(dst, s.first)
+	dst = binary.LittleEndian.AppendUint64(dst, s.last)
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
+}
+
+// intend durably records that span s is about to be sent.
+func (j *journal) intend(s span) error {
+	if _, err := j.f.Write(appendEntry(nil, journalIntent, s)); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.size += journalEntry
+	j.pending = append(j.pending, s)
+	return nil
+}
+
+// commit records that every record up to last is stored, and compacts the
+// file when it has grown.
+func (j *journal) commit(last uint64) error {
+	j.committed = max(j.committed, last)
+	j.pending = slices.DeleteFunc(j.pending, func(s span) bool { return s.last <= j.committed })
+	if j.size+journalEntry > journalCompactAt {
+		return j.rewrite()
+	}
+	if _, err := j.f.Write(appendEntry(nil, journalCommitted, span{0, j.committed})); err != nil {
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.size += journalEntry
+	return nil
+}
+
+func (j *journal) close() error {
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}

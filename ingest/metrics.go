@@ -1,0 +1,86 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	readings     *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	bytesIn      prometheus.Counter
+	decode       prometheus.Histogram
+	ack          prometheus.Histogram
+	throttled    *prometheus.CounterVec
+	batchRows    prometheus.Histogram
+	flushSeconds prometheus.Histogram
+	flushedRows  prometheus.Counter
+	flushErrors  *prometheus.CounterVec
+	flushRetries prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "requests_total",
+			Help: "Ingest requests answered, by HTTP status.",
+		}, []string{"status"}),
+		readings: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "readings_total",
+			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq).",
+		}, []string{"outcome"}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "rejected_readings_total",
+			Help: "Readings rejected one by one, by reason.",
+		}, []string{"reason"}),
+		bytesIn: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "received_bytes_total",
+			Help: "Request body bytes received, as sent (compressed or not).",
+		}),
+		decode: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "decode_seconds",
+			Help:    "Time to decompress, decode and validate one request body.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+		}),
+		ack: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "request_duration_seconds",
+			Help:    "Time from receiving a request to answering it; for 200 answers this includes the WAL fsync.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+		}),
+		throttled: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "throttled_total",
+			Help: "Requests answered 429, by reason: backlog (WAL waiting for ClickHouse over its limit), wal (fsync queue full), inflight (same seq in progress).",
+		}, []string{"reason"}),
+		batchRows: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "batch_rows",
+			Help:    "Readings per ClickHouse insert batch.",
+			Buckets: prometheus.ExponentialBuckets(100, 4, 8),
+		}),
+		flushSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_duration_seconds",
+			Help:    "Time to insert one batch into ClickHouse (every table it touches), for successful attempts.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		flushedRows: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "flushed_readings_total",
+			Help: "Readings stored in ClickHouse by the flusher.",
+		}),
+		flushErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_errors_total",
+			Help: "Flusher failures, by stage: insert (retried), wal (reading the log), decode (record skipped).",
+		}, []string{"stage"}),
+		flushRetries: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_retries_total",
+			Help: "Batch inserts retried after a failure.",
+		}),
+	}
+	for _, r := range Reasons() {
+		m.rejected.WithLabelValues(r.String())
+	}
+	for _, o := range []string{"accepted", "rejected", "duplicate"} {
+		m.readings.WithLabelValues(o)
+	}
+	return m
+}
