@@ -94,8 +94,8 @@ func (n *node) stop(t *testing.T) {
 
 type answer struct {
 	Status    int
-	Accepted  int `json:"accepted"`
-	Rejected  int `json:"rejected"`
+	Accepted  int  `json:"accepted"`
+	Rejected  int  `json:"rejected"`
 	Duplicate bool `json:"duplicate"`
 	Errors    []struct {
 		Index int    `json:"index"`
