@@ -214,14 +214,18 @@ var migrations = []migration{
 			dedup: true, sharded: true,
 		},
 		{
-			// Buckets that received data after the rollup worker had
-			// computed them; the worker recomputes and clears them.
+			// Minutes of a system that received readings after the rollup
+			// worker may have computed them. The worker recomputes them and
+			// writes the row again with done = 1 and the same version; a
+			// newer mark (later marked_at) brings it back.
 			name: "rollup_dirty",
 			columns: `
 	ts        DateTime('UTC'),
 	system_id UInt32,
-	marked_at DateTime64(3, 'UTC')`,
-			engine: mergeTree, orderBy: "(ts, system_id)", dedup: true,
+	marked_at DateTime64(3, 'UTC'),
+	done      UInt8 DEFAULT 0`,
+			engine: replacingMerge, version: "marked_at", orderBy: "(ts, system_id)",
+			ttl: "toDateTime(marked_at) + INTERVAL 7 DAY", dedup: true,
 		},
 		{
 			// How far each rollup level has been computed.

@@ -50,10 +50,12 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`rollup_dirty` ON CLUSTER `solar`
 (
 	ts        DateTime('UTC'),
 	system_id UInt32,
-	marked_at DateTime64(3, 'UTC')
+	marked_at DateTime64(3, 'UTC'),
+	done      UInt8 DEFAULT 0
 )
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/rollup_dirty', '{replica}')
-ORDER BY (ts, system_id);
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/global/{database}/rollup_dirty', '{replica}', marked_at)
+ORDER BY (ts, system_id)
+TTL toDateTime(marked_at) + INTERVAL 7 DAY;
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`rollup_watermarks` ON CLUSTER `solar`
 (

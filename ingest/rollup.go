@@ -1,0 +1,329 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/fleetscope/fleetscope/store"
+)
+
+// Level is one rollup resolution.
+type Level struct {
+	Name  string        // table suffix: 1m, 15m, 1h, 1d
+	Step  time.Duration // bucket width
+	ch    string        // ClickHouse interval
+	from  string        // source table of the per-panel rollup
+	final bool          // the source needs FINAL (it is a rollup itself)
+}
+
+// Levels are the rollup resolutions, finest first; each is computed from
+// the one before (1 min from raw readings).
+var Levels = []Level{
+	{Name: "1m", Step: time.Minute, ch: "INTERVAL 1 MINUTE", from: "readings"},
+	{Name: "15m", Step: 15 * time.Minute, ch: "INTERVAL 15 MINUTE", from: "panel_rollup_1m", final: true},
+	{Name: "1h", Step: time.Hour, ch: "INTERVAL 1 HOUR", from: "panel_rollup_15m", final: true},
+	{Name: "1d", Step: 24 * time.Hour, ch: "INTERVAL 1 DAY", from: "panel_rollup_1h", final: true},
+}
+
+// RollupOptions configure the rollup worker.
+type RollupOptions struct {
+	Store *store.Store
+	// Lateness is how long after a minute ends it is computed (see
+	// Options.Lateness; readings flushed later mark it dirty).
+	Lateness time.Duration
+	// Interval between passes. Default 10 s.
+	Interval time.Duration
+	// MaxWindow bounds the time one statement aggregates, so that catching
+	// up after downtime is many modest statements. Default 1 h of raw data
+	// (60 M rows at 1 M readings/s).
+	MaxWindow  time.Duration
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+func (o *RollupOptions) setDefaults() {
+	if o.Lateness <= 0 {
+		o.Lateness = 2 * time.Minute
+	}
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Second
+	}
+	if o.MaxWindow <= 0 {
+		o.MaxWindow = time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Rollup computes the rollup tables in the background: every closed bucket
+// of every level once (INSERT … SELECT in the engine, off the ingest path),
+// then again whenever late readings mark one of its minutes dirty. Rollup
+// rows replace, never add (ReplacingMergeTree by computed_at), so running
+// a pass twice, or on two nodes, changes nothing. See package store for
+// why rollups are not materialized views.
+type Rollup struct {
+	opts RollupOptions
+	m    rollupMetrics
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+type rollupMetrics struct {
+	passes     *prometheus.CounterVec
+	seconds    prometheus.Histogram
+	lag        *prometheus.GaugeVec
+	recomputed prometheus.Counter
+}
+
+// StartRollup starts the worker; Stop ends it.
+func StartRollup(opts RollupOptions) *Rollup {
+	opts.setDefaults()
+	f := promauto.With(opts.Registerer)
+	r := &Rollup{opts: opts, done: make(chan struct{}), m: rollupMetrics{
+		passes: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "rollup", Name: "passes_total",
+			Help: "Rollup passes, by result (ok, error).",
+		}, []string{"result"}),
+		seconds: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "fleetscope", Subsystem: "rollup", Name: "pass_duration_seconds",
+			Help:    "Time of one rollup pass over every level.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fleetscope", Subsystem: "rollup", Name: "lag_seconds",
+			Help: "How far each level's computed buckets trail the clock.",
+		}, []string{"level"}),
+		recomputed: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "rollup", Name: "dirty_minutes_total",
+			Help: "Minutes of a system recomputed because late readings arrived for them.",
+		}),
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go r.loop(ctx)
+	return r
+}
+
+// Stop ends the worker and waits for a pass in progress to stop.
+func (r *Rollup) Stop() {
+	r.stop()
+	<-r.done
+}
+
+func (r *Rollup) loop(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		if err := r.Pass(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.m.passes.WithLabelValues("error").Inc()
+			r.opts.Logger.Warn("rollup pass failed; next pass retries", "err", err)
+		} else {
+			r.m.passes.WithLabelValues("ok").Inc()
+			r.m.seconds.Observe(time.Since(start).Seconds())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Pass computes what is due: newly closed buckets of every level, then the
+// buckets dirty marks point at.
+func (r *Rollup) Pass(ctx context.Context) error {
+	wm, err := r.watermarks(ctx)
+	if err != nil {
+		return err
+	}
+	now := r.opts.Now().UTC()
+	for i, l := range Levels {
+		var closed time.Time
+		if i == 0 {
+			closed = now.Add(-r.opts.Lateness).Truncate(l.Step)
+		} else {
+			// A bucket closes once every finer bucket in it is computed.
+			closed = wm[Levels[i-1].Name].Truncate(l.Step)
+		}
+		from := wm[l.Name]
+		if from.IsZero() {
+			if from, err = r.start(ctx, l); err != nil {
+				return err
+			}
+		}
+		for from.Before(closed) {
+			to := closed
+			if window := max(r.opts.MaxWindow, l.Step); to.Sub(from) > window {
+				to = from.Add(window).Truncate(l.Step)
+			}
+			if err := r.compute(ctx, l, from, to, nil); err != nil {
+				return err
+			}
+			if err := r.setWatermark(ctx, l, to); err != nil {
+				return err
+			}
+			from = to
+		}
+		wm[l.Name] = from
+		r.m.lag.WithLabelValues(l.Name).Set(now.Sub(from).Seconds())
+	}
+	return r.recomputeDirty(ctx, wm)
+}
+
+// start is where a level begins when it has no watermark: the first reading
+// (aligned down), or now for an empty table.
+func (r *Rollup) start(ctx context.Context, l Level) (time.Time, error) {
+	var first time.Time
+	if err := r.opts.Store.QueryRow(ctx, "SELECT toDateTime(min(ts), 'UTC') FROM readings").Scan(&first); err != nil {
+		return time.Time{}, fmt.Errorf("rollup: first reading: %w", err)
+	}
+	if first.Unix() <= 0 {
+		first = r.opts.Now()
+	}
+	return first.UTC().Truncate(l.Step), nil
+}
+
+// compute (re)computes level l's buckets in [from, to), for every system or
+// only for systems.
+func (r *Rollup) compute(ctx context.Context, l Level, from, to time.Time, systems []uint32) error {
+	args := []any{
+		clickhouse.Named("from", fmt.Sprint(from.Unix())),
+		clickhouse.Named("to", fmt.Sprint(to.Unix())),
+	}
+	only := ""
+	if systems != nil {
+		only = " AND system_id IN {systems:Array(UInt32)}"
+		args = append(args, clickhouse.Named("systems", systems))
+	}
+	var panelSQL string
+	if l.from == "readings" {
+		panelSQL = `INSERT INTO panel_rollup_1m (system_id, panel, ts, samples, wh, pin_sum, pin_max, vin_sum, iin_sum, vout_sum, temp_sum, temp_max, computed_at)
+SELECT system_id, panel, toStartOfMinute(ts) AS bucket, count(), sum(wh), sum(pin), max(pin), sum(vin), sum(iin), sum(vout), sum(temp), max(temp), now64(3)
+FROM readings
+WHERE ts >= toDateTime64({from:Int64}, 3, 'UTC') AND ts < toDateTime64({to:Int64}, 3, 'UTC')` + only + `
+GROUP BY system_id, panel, bucket`
+	} else {
+		panelSQL = `INSERT INTO panel_rollup_` + l.Name + ` (system_id, panel, ts, samples, wh, pin_sum, pin_max, vin_sum, iin_sum, vout_sum, temp_sum, temp_max, computed_at)
+SELECT system_id, panel, toStartOfInterval(ts, ` + l.ch + `) AS bucket, sum(samples), sum(wh), sum(pin_sum), max(pin_max), sum(vin_sum), sum(iin_sum), sum(vout_sum), sum(temp_sum), max(temp_max), now64(3)
+FROM ` + l.from + ` FINAL
+WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + only + `
+GROUP BY system_id, panel, bucket`
+	}
+	if err := r.opts.Store.Exec(ctx, panelSQL, args...); err != nil {
+		return fmt.Errorf("rollup %s panels: %w", l.Name, err)
+	}
+	systemSQL := `INSERT INTO system_rollup_` + l.Name + ` (system_id, ts, samples, panels, wh, pin_sum, pin_max, temp_max, computed_at)
+SELECT system_id, ts, sum(samples), count(), sum(wh), sum(pin_sum), max(pin_max), max(temp_max), now64(3)
+FROM panel_rollup_` + l.Name + ` FINAL
+WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + only + `
+GROUP BY system_id, ts`
+	if err := r.opts.Store.Exec(ctx, systemSQL, args...); err != nil {
+		return fmt.Errorf("rollup %s systems: %w", l.Name, err)
+	}
+	return nil
+}
+
+func (r *Rollup) watermarks(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := r.opts.Store.Query(ctx, "SELECT level, watermark FROM rollup_watermarks FINAL")
+	if err != nil {
+		return nil, fmt.Errorf("rollup: watermarks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var level string
+		var wm time.Time
+		if err := rows.Scan(&level, &wm); err != nil {
+			return nil, err
+		}
+		out[level] = wm.UTC()
+	}
+	return out, rows.Err()
+}
+
+func (r *Rollup) setWatermark(ctx context.Context, l Level, wm time.Time) error {
+	return r.opts.Store.Exec(ctx, "INSERT INTO rollup_watermarks (level, watermark, updated_at) VALUES ({l:String}, toDateTime({w:Int64}, 'UTC'), now64(3))",
+		clickhouse.Named("l", l.Name), clickhouse.Named("w", fmt.Sprint(wm.Unix())))
+}
+
+// recomputeDirty recomputes, per day, the already computed buckets of the
+// systems whose minutes were marked dirty, at every level, then marks those
+// minutes done.
+func (r *Rollup) recomputeDirty(ctx context.Context, wm map[string]time.Time) error {
+	rows, err := r.opts.Store.Query(ctx, "SELECT ts, system_id, marked_at FROM rollup_dirty FINAL WHERE done = 0 ORDER BY ts LIMIT 100000")
+	if err != nil {
+		return fmt.Errorf("rollup: dirty minutes: %w", err)
+	}
+	type mark struct {
+		ts     time.Time
+		system uint32
+		at     time.Time
+	}
+	var marks []mark
+	for rows.Next() {
+		var m mark
+		if err := rows.Scan(&m.ts, &m.system, &m.at); err != nil {
+			rows.Close()
+			return err
+		}
+		marks = append(marks, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(marks) == 0 {
+		return err
+	}
+	byDay := map[time.Time][]uint32{}
+	seen := map[[2]int64]bool{}
+	for _, m := range marks {
+		day := m.ts.UTC().Truncate(24 * time.Hour)
+		if k := [2]int64{day.Unix(), int64(m.system)}; !seen[k] {
+			seen[k] = true
+			byDay[day] = append(byDay[day], m.system)
+		}
+	}
+	for day, systems := range byDay {
+		for _, l := range Levels {
+			to := day.Add(24 * time.Hour)
+			if w := wm[l.Name]; w.Before(to) {
+				to = w
+			}
+			if !day.Before(to) {
+				continue // not computed yet: the normal pass will see the data
+			}
+			if err := r.compute(ctx, l, day, to, systems); err != nil {
+				return err
+			}
+		}
+	}
+	b, err := r.opts.Store.PrepareBatch(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at, done)")
+	if err != nil {
+		return err
+	}
+	for _, m := range marks {
+		if err := b.Append(m.ts, m.system, m.at, uint8(1)); err != nil {
+			b.Abort()
+			return err
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("rollup: mark done: %w", err)
+	}
+	r.m.recomputed.Add(float64(len(marks)))
+	return nil
+}
