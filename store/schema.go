@@ -286,18 +286,36 @@ var migrations = []migration{
 			engine: replacingMerge, orderBy: "(system_id, panel)", sharded: true,
 		},
 		{
-			// The ACL event log: every access change, in hybrid-logical-clock
-			// order. Nodes tail it; start-up folds it from the latest
-			// snapshot on.
+			// The ACL event log: every access change, in hybrid-logical-
+			// clock order. Start-up folds it (from the latest snapshot on);
+			// nodes tail it by insertion time (ins), which the minmax index
+			// keeps cheap; system_id serves a system's audit trail.
 			name: "acl_events",
 			columns: `
-	hlc      UInt64,
-	node     UInt32,
-	kind     LowCardinality(String),
-	actor    UInt32,
-	event    String CODEC(ZSTD(3)),
-	at       DateTime64(3, 'UTC')`,
+	hlc       UInt64,
+	node      UInt16,
+	kind      LowCardinality(String),
+	actor     UInt32,
+	system_id UInt32,
+	event     String CODEC(ZSTD(3)),
+	at        DateTime64(3, 'UTC'),
+	ins       DateTime64(3, 'UTC') DEFAULT now64(3),
+	INDEX ins_minmax ins TYPE minmax GRANULARITY 1,
+	INDEX system_bloom system_id TYPE bloom_filter GRANULARITY 4`,
 			engine: mergeTree, orderBy: "(hlc, node)", dedup: true,
+		},
+		{
+			// Mail fleetscope sends (verification codes, invitations). The
+			// default mailer only writes here and to the log; support reads
+			// it with GET /v1/outbox.
+			name: "outbox",
+			columns: `
+	id         UUID,
+	to         String,
+	subject    String,
+	body       String,
+	created_at DateTime64(3, 'UTC')`,
+			engine: mergeTree, orderBy: "created_at", ttl: "toDateTime(created_at) + INTERVAL 30 DAY",
 		},
 		{
 			// Periodic snapshots of the folded ACL state (roaring bitmaps in

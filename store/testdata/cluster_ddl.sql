@@ -120,15 +120,31 @@ ENGINE = Distributed('solar', 'fleetscope', 'panels_local', system_id);
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`acl_events` ON CLUSTER `solar`
 (
-	hlc      UInt64,
-	node     UInt32,
-	kind     LowCardinality(String),
-	actor    UInt32,
-	event    String CODEC(ZSTD(3)),
-	at       DateTime64(3, 'UTC')
+	hlc       UInt64,
+	node      UInt16,
+	kind      LowCardinality(String),
+	actor     UInt32,
+	system_id UInt32,
+	event     String CODEC(ZSTD(3)),
+	at        DateTime64(3, 'UTC'),
+	ins       DateTime64(3, 'UTC') DEFAULT now64(3),
+	INDEX ins_minmax ins TYPE minmax GRANULARITY 1,
+	INDEX system_bloom system_id TYPE bloom_filter GRANULARITY 4
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/acl_events', '{replica}')
 ORDER BY (hlc, node);
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`outbox` ON CLUSTER `solar`
+(
+	id         UUID,
+	to         String,
+	subject    String,
+	body       String,
+	created_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/outbox', '{replica}')
+ORDER BY created_at
+TTL toDateTime(created_at) + INTERVAL 30 DAY;
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`acl_snapshots` ON CLUSTER `solar`
 (
