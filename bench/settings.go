@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"io"
+	"log/slog"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
@@ -13,3 +15,5 @@ func withSettings(ctx context.Context, m map[string]string) context.Context {
 	}
 	return clickhouse.Context(ctx, clickhouse.WithSettings(s))
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -199,30 +199,38 @@ func (r *Rollup) start(ctx context.Context, l Level) (time.Time, error) {
 	return first.UTC().Truncate(l.Step), nil
 }
 
+// buckets names (system, bucket) pairs to recompute.
+type buckets struct {
+	systems []uint32
+	starts  []uint32 // Unix seconds
+}
+
 // compute (re)computes level l's buckets in [from, to), for every system or
-// only for systems.
-func (r *Rollup) compute(ctx context.Context, l Level, from, to time.Time, systems []uint32) error {
+// only the (system, bucket) pairs of only.
+func (r *Rollup) compute(ctx context.Context, l Level, from, to time.Time, only *buckets) error {
 	args := []any{
 		clickhouse.Named("from", fmt.Sprint(from.Unix())),
 		clickhouse.Named("to", fmt.Sprint(to.Unix())),
 	}
-	only := ""
-	if systems != nil {
-		only = " AND system_id IN {systems:Array(UInt32)}"
-		args = append(args, clickhouse.Named("systems", systems))
+	onlyRaw, onlyRollup := "", ""
+	if only != nil {
+		pairs := " IN (SELECT arrayJoin(arrayZip({ps:Array(UInt32)}, {pb:Array(UInt32)})))"
+		onlyRaw = " AND system_id IN {ps:Array(UInt32)} AND (system_id, toUInt32(toDateTime(toStartOfInterval(ts, " + l.ch + "))))" + pairs
+		onlyRollup = " AND system_id IN {ps:Array(UInt32)} AND (system_id, toUInt32(ts))" + pairs
+		args = append(args, clickhouse.Named("ps", only.systems), clickhouse.Named("pb", only.starts))
 	}
 	var panelSQL string
 	if l.from == "readings" {
 		panelSQL = `INSERT INTO panel_rollup_1m (system_id, panel, ts, samples, wh, pin_sum, pin_max, vin_sum, iin_sum, vout_sum, temp_sum, temp_max, computed_at)
 SELECT system_id, panel, toStartOfMinute(ts) AS bucket, count(), sum(wh), sum(pin), max(pin), sum(vin), sum(iin), sum(vout), sum(temp), max(temp), now64(3)
 FROM readings
-WHERE ts >= toDateTime64({from:Int64}, 3, 'UTC') AND ts < toDateTime64({to:Int64}, 3, 'UTC')` + only + `
+WHERE ts >= toDateTime64({from:Int64}, 3, 'UTC') AND ts < toDateTime64({to:Int64}, 3, 'UTC')` + onlyRaw + `
 GROUP BY system_id, panel, bucket`
 	} else {
 		panelSQL = `INSERT INTO panel_rollup_` + l.Name + ` (system_id, panel, ts, samples, wh, pin_sum, pin_max, vin_sum, iin_sum, vout_sum, temp_sum, temp_max, computed_at)
 SELECT system_id, panel, toStartOfInterval(ts, ` + l.ch + `) AS bucket, sum(samples), sum(wh), sum(pin_sum), max(pin_max), sum(vin_sum), sum(iin_sum), sum(vout_sum), sum(temp_sum), max(temp_max), now64(3)
 FROM ` + l.from + ` FINAL
-WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + only + `
+WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + onlyRaw + `
 GROUP BY system_id, panel, bucket`
 	}
 	if err := r.opts.Store.Exec(ctx, panelSQL, args...); err != nil {
@@ -231,7 +239,7 @@ GROUP BY system_id, panel, bucket`
 	systemSQL := `INSERT INTO system_rollup_` + l.Name + ` (system_id, ts, samples, panels, wh, pin_sum, pin_max, temp_max, computed_at)
 SELECT system_id, ts, sum(samples), count(), sum(wh), sum(pin_sum), max(pin_max), max(temp_max), now64(3)
 FROM panel_rollup_` + l.Name + ` FINAL
-WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + only + `
+WHERE ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')` + onlyRollup + `
 GROUP BY system_id, ts`
 	if err := r.opts.Store.Exec(ctx, systemSQL, args...); err != nil {
 		return fmt.Errorf("rollup %s systems: %w", l.Name, err)
@@ -262,9 +270,8 @@ func (r *Rollup) setWatermark(ctx context.Context, l Level, wm time.Time) error 
 		clickhouse.Named("l", l.Name), clickhouse.Named("w", fmt.Sprint(wm.Unix())))
 }
 
-// recomputeDirty recomputes, per day, the already computed buckets of the
-// systems whose minutes were marked dirty, at every level, then marks those
-// minutes done.
+// recomputeDirty recomputes the already computed buckets that hold a
+// minute marked dirty, at every level, then marks those minutes done.
 func (r *Rollup) recomputeDirty(ctx context.Context, wm map[string]time.Time) error {
 	rows, err := r.opts.Store.Query(ctx, "SELECT ts, system_id, marked_at FROM rollup_dirty FINAL WHERE done = 0 ORDER BY ts LIMIT 100000")
 	if err != nil {
@@ -288,27 +295,35 @@ func (r *Rollup) recomputeDirty(ctx context.Context, wm map[string]time.Time) er
 	if err := rows.Err(); err != nil || len(marks) == 0 {
 		return err
 	}
-	byDay := map[time.Time][]uint32{}
-	seen := map[[2]int64]bool{}
-	for _, m := range marks {
-		day := m.ts.UTC().Truncate(24 * time.Hour)
-		if k := [2]int64{day.Unix(), int64(m.system)}; !seen[k] {
-			seen[k] = true
-			byDay[day] = append(byDay[day], m.system)
+	// Per level, the buckets holding a dirty minute that the level has
+	// already computed (later ones the normal pass will see), finest level
+	// first so that each reads a recomputed finer level.
+	for _, l := range Levels {
+		var only buckets
+		seen := map[[2]int64]bool{}
+		var lo, hi time.Time
+		for _, m := range marks {
+			b := m.ts.UTC().Truncate(l.Step)
+			if !b.Before(wm[l.Name]) {
+				continue
+			}
+			if k := [2]int64{b.Unix(), int64(m.system)}; !seen[k] {
+				seen[k] = true
+				only.systems = append(only.systems, m.system)
+				only.starts = append(only.starts, uint32(b.Unix()))
+				if lo.IsZero() || b.Before(lo) {
+					lo = b
+				}
+				if b.After(hi) {
+					hi = b
+				}
+			}
 		}
-	}
-	for day, systems := range byDay {
-		for _, l := range Levels {
-			to := day.Add(24 * time.Hour)
-			if w := wm[l.Name]; w.Before(to) {
-				to = w
-			}
-			if !day.Before(to) {
-				continue // not computed yet: the normal pass will see the data
-			}
-			if err := r.compute(ctx, l, day, to, systems); err != nil {
-				return err
-			}
+		if len(only.systems) == 0 {
+			continue
+		}
+		if err := r.compute(ctx, l, lo, hi.Add(l.Step), &only); err != nil {
+			return err
 		}
 	}
 	b, err := r.opts.Store.PrepareBatch(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at, done)")

@@ -1,0 +1,293 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fleetscope/fleetscope/store"
+)
+
+// IngestOptions configure `fleetscope bench ingest`.
+type IngestOptions struct {
+	// Binary is the fleetscope executable to start (serve) — normally the
+	// running one. URL and Token instead target a server already running
+	// (then the engine baseline runs in a temporary directory here).
+	Binary     string
+	URL, Token string
+
+	Gateways    int // simulated gateways
+	Panels      int // panels per gateway (readings per request)
+	Concurrency int
+	Duration    time.Duration // of the saturation phase; the half-rate phase takes as long
+	NDJSON      bool
+	Gzip        bool
+	Log         io.Writer // progress
+}
+
+func (o *IngestOptions) setDefaults() {
+	if o.Gateways <= 0 {
+		o.Gateways = 2000
+	}
+	if o.Panels <= 0 {
+		o.Panels = 30
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// IngestReport is the result of `fleetscope bench ingest`.
+type IngestReport struct {
+	Saturation, Half LoadResult
+	// Drain is how long after the saturation phase ClickHouse took to hold
+	// every acknowledged reading.
+	Drain time.Duration
+	// EndToEnd is acknowledged readings over load plus drain time: the
+	// rate at which readings went from HTTP to durable in ClickHouse.
+	EndToEnd float64
+	// MaxRSS is the server's peak resident memory during saturation.
+	MaxRSS int64
+	// Engine is the engine's own insert rate of the same kind of rows into
+	// the same schema, measured in the same run.
+	Engine float64
+	Opts   IngestOptions
+}
+
+func (r IngestReport) Print(w io.Writer) {
+	o := r.Opts
+	fmt.Fprintf(w, "ingest: %d gateways × %d panels, %d connections, %s per phase, body %s%s\n",
+		o.Gateways, o.Panels, o.Concurrency, o.Duration, map[bool]string{false: "JSON", true: "NDJSON"}[o.NDJSON], map[bool]string{false: "", true: "+gzip"}[o.Gzip])
+	r.Saturation.Print(w, "saturation (acknowledged)")
+	r.Half.Print(w, "half of saturation")
+	fmt.Fprintf(w, "  drain after saturation         %10s\n", r.Drain.Round(time.Millisecond))
+	fmt.Fprintf(w, "  end to end (HTTP → ClickHouse) %10.0f readings/s   (target ≥ 1,000,000)\n", r.EndToEnd)
+	fmt.Fprintf(w, "  engine alone, same schema      %10.0f rows/s (baseline)\n", r.Engine)
+	fmt.Fprintf(w, "  ratio end to end / engine      %10.2f×   (target ≥ 0.50×)\n", r.EndToEnd/r.Engine)
+	fmt.Fprintf(w, "  p99 ack at half saturation    %8.2f ms   (target ≤ 10 ms)\n", float64(r.Half.Percentile(99).Microseconds())/1000)
+	fmt.Fprintf(w, "  server peak RSS at saturation  %7d MiB\n", r.MaxRSS>>20)
+}
+
+// Ingest runs the ingest benchmark: it starts a fleetscope (unless URL is
+// set), creates a fleet through the API, posts at saturation and at half of
+// it, waits until ClickHouse holds everything, and measures the engine's
+// own insert rate for comparison.
+func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
+	o.setDefaults()
+	rep := IngestReport{Opts: o}
+	api := &API{Base: strings.TrimSuffix(o.URL, "/"), Token: o.Token}
+	var srv *exec.Cmd
+	if o.URL == "" {
+		var stop func()
+		var err error
+		srv, api, stop, err = startServer(ctx, o.Binary)
+		if err != nil {
+			return rep, err
+		}
+		defer stop()
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if err := api.WaitReady(wctx); err != nil {
+		return rep, err
+	}
+	fmt.Fprintf(o.Log, "setting up %d gateways through the API…\n", o.Gateways)
+	gws, err := SetupFleet(ctx, api, o.Gateways, o.Panels, "bench"+strconv.FormatInt(time.Now().Unix()%100000, 10))
+	if err != nil {
+		return rep, fmt.Errorf("bench ingest: set up the fleet: %w", err)
+	}
+	// Clocks start an hour back and advance a second per request: the data
+	// is recent, as in real time, and there is room for millions of
+	// requests before any reading would lie in the future.
+	lo := LoadOptions{URL: api.Base + "/v1/ingest", Gateways: gws, Concurrency: o.Concurrency,
+		NDJSON: o.NDJSON, Gzip: o.Gzip, Start: time.Now().Add(-time.Hour).Truncate(time.Second), Step: time.Second, Seed: 1}
+	fmt.Fprintln(o.Log, "warming up…")
+	lo.Duration = 3 * time.Second
+	if _, err := Load(ctx, lo); err != nil {
+		return rep, err
+	}
+	before, err := scrapeCounter(api.Base, "fleetscope_ingest_flushed_readings_total")
+	if err != nil {
+		return rep, err
+	}
+	fmt.Fprintln(o.Log, "saturation phase…")
+	lo.Duration = o.Duration
+	rss := sampleRSS(srv)
+	rep.Saturation, err = Load(ctx, lo)
+	rep.MaxRSS = rss()
+	if err != nil {
+		return rep, err
+	}
+	// Drain: until the flushed counter has grown by everything acknowledged.
+	drainStart := time.Now()
+	want := before + float64(rep.Saturation.Readings)
+	for {
+		got, err := scrapeCounter(api.Base, "fleetscope_ingest_flushed_readings_total")
+		if err != nil {
+			return rep, err
+		}
+		// Warm-up readings acknowledged before `before` was read may also
+		// be flushed in this window; ≥ is what matters.
+		if got >= want {
+			break
+		}
+		if time.Since(drainStart) > 5*time.Minute {
+			return rep, fmt.Errorf("bench ingest: ClickHouse did not catch up within 5 minutes (%.0f of %.0f)", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep.Drain = time.Since(drainStart)
+	rep.EndToEnd = float64(rep.Saturation.Readings) / (rep.Saturation.Elapsed + rep.Drain).Seconds()
+	fmt.Fprintln(o.Log, "half-rate phase…")
+	lo.Rate = rep.Saturation.RequestsPerSecond() / 2
+	if rep.Half, err = Load(ctx, lo); err != nil {
+		return rep, err
+	}
+	if srv != nil {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}
+	fmt.Fprintln(o.Log, "engine baseline…")
+	rep.Engine, err = engineRate(ctx)
+	return rep, err
+}
+
+// startServer starts `fleetscope serve` on a free port with a fresh data
+// directory and a random support token.
+func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), error) {
+	dir, err := os.MkdirTemp("", "fleetscope-bench-ingest-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var tok [16]byte
+	rand.Read(tok[:])
+	token := "bench-" + hex.EncodeToString(tok[:])
+	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", addr, "--data", dir)
+	cmd.Env = append(os.Environ(), "FLEETSCOPE_SUPPORT_TOKEN="+token, "FLEETSCOPE_LOG_LEVEL=warn")
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+		}
+		logf.Close()
+		os.RemoveAll(dir)
+	}
+	return cmd, &API{Base: "http://" + addr, Token: token}, stop, nil
+}
+
+// sampleRSS samples the process's resident memory until the returned
+// function is called, which returns the peak.
+func sampleRSS(cmd *exec.Cmd) func() int64 {
+	if cmd == nil || cmd.Process == nil {
+		return func() int64 { return 0 }
+	}
+	done := make(chan int64)
+	stop := make(chan struct{})
+	go func() {
+		var peak int64
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := rss(cmd.Process.Pid); v > peak {
+				peak = v
+			}
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(stop); return <-done }
+}
+
+func rss(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// scrapeCounter reads one metric's value from /metrics.
+func scrapeCounter(base, name string) (float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
+}
+
+// engineRate measures the embedded engine inserting readings into the
+// readings schema on its own: the baseline of the ingest figures.
+func engineRate(ctx context.Context) (float64, error) {
+	dir, err := os.MkdirTemp("", "fleetscope-bench-engine-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	s, err := store.Open(ctx, store.Config{DataDir: dir, Logger: quietLogger()})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	res, err := StoreInsert(ctx, s, 200_000, 10)
+	if err != nil {
+		return 0, err
+	}
+	return res.EngineRate(), nil
+}
