@@ -328,6 +328,68 @@ func BenchmarkApplyGrant(b *testing.B) {
 	}
 }
 
+// BenchmarkAuthenticate: the lookups behind every request — an account
+// token's hash (each API call) and a gateway's key hash with its system's
+// monitored flag (each ingest batch) — in an index of 100 000 systems with a
+// gateway each and 50 000 accounts with two tokens each.
+func BenchmarkAuthenticate(b *testing.B) {
+	const systems, accounts = 100_000, 50_000
+	x := New(Options{Now: func() time.Time { return t0 }})
+	batches := func(yield func([]Event, error) bool) {
+		var evs []Event
+		add := func(ev Event) {
+			ev.Stamp = x.Clock().Now()
+			evs = append(evs, ev)
+		}
+		for a := 1; a <= accounts; a++ {
+			add(Event{Kind: KindAccountRegister, Account: AccountID(a), Email: fmt.Sprintf("u%d@fleet.test", a)})
+			for i := range 2 {
+				add(Event{Kind: KindTokenPut, Account: AccountID(a), Token: fmt.Sprintf("tok%d-%d", a, i), Hash: secret(fmt.Sprint(a))})
+			}
+		}
+		for s := range systems {
+			add(Event{Kind: KindSystemPut, System: SystemID(s), GUID: fmt.Sprintf("G%d", s), Monitored: true})
+			add(Event{Kind: KindGatewayPut, System: SystemID(s), Gateway: GatewayID(s + 1), Serial: fmt.Sprintf("GW-%06X", s), Hash: secret(fmt.Sprint(s))})
+		}
+		yield(evs, nil)
+	}
+	if _, err := x.Replay(batches); err != nil {
+		b.Fatal(err)
+	}
+	s := x.Snapshot()
+	r := rand.New(rand.NewPCG(3, 3))
+	tokens := make([]string, 1024)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("tok%d-%d", 1+r.IntN(accounts), r.IntN(2))
+	}
+	b.Run("token", func(b *testing.B) {
+		b.ReportAllocs()
+		n := 0
+		i := 0
+		for b.Loop() {
+			if _, _, ok := s.Token(tokens[i&1023]); ok {
+				n++
+			}
+			i++
+		}
+		sinkInt = n
+	})
+	b.Run("gateway", func(b *testing.B) {
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			id := GatewayID(1 + r.IntN(systems))
+			g, ok := s.Gateway(id)
+			if _, hok := s.GatewayKeyHash(id); ok && hok {
+				if sys, _ := s.System(g.System); sys.Monitored {
+					n++
+				}
+			}
+		}
+		sinkInt = n
+	})
+}
+
 func BenchmarkEventDecode(b *testing.B) {
 	data, _ := sampleEvents[14].MarshalBinary()
 	b.SetBytes(int64(len(data)))

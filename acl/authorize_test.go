@@ -166,6 +166,60 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{"installer may add a gateway", func(f *F) error { return f.snap().Require(f.inst, PermAddGateway, f.sys) }, nil},
 		{"technician whose customer type has add_gateway may add a gateway", func(f *F) error { return f.snap().Require(f.tech, PermAddGateway, f.sys) }, nil},
 		{"user may not add a gateway", func(f *F) error { return f.snap().Require(f.family, PermAddGateway, f.sys) }, ErrForbidden},
+		{"gateway added by installer (add_gateway)", func(f *F) error {
+			return f.try(f.inst, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, nil},
+		{"gateway added by a technician whose customer type has add_gateway", func(f *F) error {
+			return f.try(f.tech, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, nil},
+		{"admin may add a gateway", func(f *F) error {
+			return f.try(f.partner, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, nil},
+		{"support may add a gateway", func(f *F) error {
+			return f.try(f.support, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, nil},
+		{"user without add_gateway cannot add a gateway", func(f *F) error {
+			return f.try(f.family, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, ErrForbidden},
+		{"member whose customer type lacks add_gateway cannot add a gateway", func(f *F) error {
+			return f.try(f.sales, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, ErrForbidden},
+		{"stranger adding a gateway to a system it cannot view gets not found", func(f *F) error {
+			return f.try(f.stranger, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, ErrNotFound},
+		{"adding a gateway to a deleted system is not found", func(f *F) error {
+			f.must(f.home, DeleteSystem{System: f.sys})
+			return f.try(f.support, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")})
+		}, ErrNotFound},
+		{"serial unique within a system", func(f *F) error {
+			f.addGateway(f.inst, f.sys, "aa:bb:cc:dd:ee:ff")
+			return f.try(f.tech, AddGateway{System: f.sys, Serial: "AA:BB:CC:DD:EE:FF", KeyHash: secret("k")})
+		}, ErrExists},
+		{"a gateway id in use is refused", func(f *F) error {
+			id := f.addGateway(f.inst, f.sys, "GW-1")
+			return f.try(f.inst, AddGateway{Gateway: id, System: f.sys, Serial: "GW-2", KeyHash: secret("k")})
+		}, ErrExists},
+		{"a gateway without a key hash is invalid", func(f *F) error {
+			return f.try(f.inst, AddGateway{System: f.sys, Serial: "GW-1"})
+		}, ErrInvalid},
+		{"a malformed serial is invalid", func(f *F) error {
+			return f.try(f.inst, AddGateway{System: f.sys, Serial: "GW/1", KeyHash: secret("k")})
+		}, ErrInvalid},
+		{"installer may remove a gateway", func(f *F) error {
+			f.addGateway(f.tech, f.sys, "GW-1")
+			return f.try(f.inst, RemoveGateway{System: f.sys, Serial: "gw-1"})
+		}, nil},
+		{"user without add_gateway cannot remove a gateway", func(f *F) error {
+			f.addGateway(f.tech, f.sys, "GW-1")
+			return f.try(f.family, RemoveGateway{System: f.sys, Serial: "GW-1"})
+		}, ErrForbidden},
+		{"stranger removing a gateway of a system it cannot view gets not found", func(f *F) error {
+			f.addGateway(f.tech, f.sys, "GW-1")
+			return f.try(f.stranger, RemoveGateway{System: f.sys, Serial: "GW-1"})
+		}, ErrNotFound},
+		{"removing a serial the system does not have is not found", func(f *F) error {
+			return f.try(f.inst, RemoveGateway{System: f.sys, Serial: "GW-404"})
+		}, ErrNotFound},
 		{"installer may delete a device", func(f *F) error { return f.snap().Require(f.inst, PermDeleteDevice, f.sys) }, nil},
 		{"user may not delete a device", func(f *F) error { return f.snap().Require(f.family, PermDeleteDevice, f.sys) }, ErrForbidden},
 		{"admin may run firmware actions", func(f *F) error { return f.snap().Require(f.partner, PermFirmware, f.sys) }, nil},
@@ -284,9 +338,9 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{"registering an e-mail only an unverified account holds is allowed", func(f *F) error {
 			return f.try(Platform, RegisterAccount{Account: 90, Email: "unverified@example.test"})
 		}, nil},
-		{"an account may verify itself", func(f *F) error {
+		{"an account does not verify itself without the mailed code", func(f *F) error {
 			return f.try(f.unverified, VerifyAccount{Account: f.unverified})
-		}, nil},
+		}, ErrInvalid},
 		{"nobody else but support verifies an account", func(f *F) error {
 			return f.try(f.stranger, VerifyAccount{Account: f.unverified})
 		}, ErrForbidden},
@@ -296,6 +350,89 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{"support makes support accounts", func(f *F) error {
 			return f.try(f.support, SetSupport{Account: f.boss, Support: true})
 		}, nil},
+
+		// credentials: the account itself, or fleetscope (Platform)
+		{"an account may issue itself a token", func(f *F) error {
+			return f.try(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+		}, nil},
+		{"an unverified account may issue itself a token (to log in and verify)", func(f *F) error {
+			return f.try(f.unverified, IssueToken{Account: f.unverified, ID: "t1", Hash: secret("s")})
+		}, nil},
+		{"Platform issues the token at registration", func(f *F) error {
+			return f.try(Platform, IssueToken{Account: f.unverified, ID: "t1", Hash: secret("s")})
+		}, nil},
+		{"an account may not issue a token for another", func(f *F) error {
+			return f.try(f.stranger, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+		}, ErrForbidden},
+		{"support may not issue a token for another", func(f *F) error {
+			return f.try(f.support, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+		}, ErrForbidden},
+		{"a token of an account that does not exist is not found", func(f *F) error {
+			return f.try(Platform, IssueToken{Account: 99, ID: "t1", Hash: secret("s")})
+		}, ErrNotFound},
+		{"a token id in use is refused", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			return f.try(f.friend, IssueToken{Account: f.friend, ID: "t1", Hash: secret("s2")})
+		}, ErrExists},
+		{"a token id with the _ separator is invalid", func(f *F) error {
+			return f.try(f.home, IssueToken{Account: f.home, ID: "a_b", Hash: secret("s")})
+		}, ErrInvalid},
+		{"a token without a secret hash is invalid", func(f *F) error {
+			return f.try(f.home, IssueToken{Account: f.home, ID: "t1"})
+		}, ErrInvalid},
+		{"an account may revoke its own token", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			return f.try(f.home, RevokeToken{ID: "t1"})
+		}, nil},
+		{"another account's token is not found to a stranger", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			return f.try(f.stranger, RevokeToken{ID: "t1"})
+		}, ErrNotFound},
+		{"support may revoke any token", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			return f.try(f.support, RevokeToken{ID: "t1"})
+		}, nil},
+		{"revoking a revoked token is not found", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			f.must(f.home, RevokeToken{ID: "t1"})
+			return f.try(f.home, RevokeToken{ID: "t1"})
+		}, ErrNotFound},
+		{"an account may set its own password", func(f *F) error {
+			return f.try(f.unverified, SetPassword{Account: f.unverified, Hash: []byte("pbkdf2")})
+		}, nil},
+		{"nobody else sets an account's password, not even support", func(f *F) error {
+			return f.try(f.support, SetPassword{Account: f.home, Hash: []byte("pbkdf2")})
+		}, ErrForbidden},
+		{"a password hash over the limit is invalid", func(f *F) error {
+			return f.try(f.home, SetPassword{Account: f.home, Hash: make([]byte, MaxPasswordHash+1)})
+		}, ErrInvalid},
+		{"an account may ask for a new verification code", func(f *F) error {
+			return f.try(f.unverified, SetVerificationCode{Account: f.unverified, Hash: secret("1"), ExpiresAt: t0.Add(time.Hour)})
+		}, nil},
+		{"another account may not set a verification code", func(f *F) error {
+			return f.try(f.stranger, SetVerificationCode{Account: f.unverified, Hash: secret("1"), ExpiresAt: t0.Add(time.Hour)})
+		}, ErrForbidden},
+		{"a verification code expiring in the past is invalid", func(f *F) error {
+			return f.try(Platform, SetVerificationCode{Account: f.unverified, Hash: secret("1"), ExpiresAt: t0})
+		}, ErrInvalid},
+		{"an account verifies itself with its code", func(f *F) error {
+			f.must(Platform, SetVerificationCode{Account: f.unverified, Hash: secret("123456"), ExpiresAt: t0.Add(time.Hour)})
+			return f.try(f.unverified, VerifyAccount{Account: f.unverified, Code: secret("123456")})
+		}, nil},
+		{"a wrong verification code is refused", func(f *F) error {
+			f.must(Platform, SetVerificationCode{Account: f.unverified, Hash: secret("123456"), ExpiresAt: t0.Add(time.Hour)})
+			return f.try(f.unverified, VerifyAccount{Account: f.unverified, Code: secret("654321")})
+		}, ErrInvalid},
+		{"a verification code when none is pending is refused", func(f *F) error {
+			return f.try(f.unverified, VerifyAccount{Account: f.unverified, Code: secret("123456")})
+		}, ErrInvalid},
+		{"registering with a token id in use is refused", func(f *F) error {
+			f.must(f.home, IssueToken{Account: f.home, ID: "t1", Hash: secret("s")})
+			return f.try(Platform, RegisterAccount{Account: 90, Email: "new@example.test", TokenID: "t1", TokenHash: secret("s")})
+		}, ErrExists},
+		{"registering with a verification code already expired is invalid", func(f *F) error {
+			return f.try(Platform, RegisterAccount{Account: 90, Email: "new@example.test", CodeHash: secret("1"), CodeExpires: t0.Add(-time.Second)})
+		}, ErrInvalid},
 
 		// grants in general
 		{"a grantee may give up its own grant", func(f *F) error {

@@ -27,12 +27,20 @@ const (
 	KindOwnerSet             // System, Email: the e-mail owns the system
 	KindGrantPut             // System, Grantee, Role, Expires: the grantee holds the role on the system
 	KindGrantDelete          // System, Grantee: the grantee holds no grant on the system
+	KindGatewayPut           // System, Gateway, Serial, Hash: the gateway belongs to the system, with this serial and ingest key hash
+	KindGatewayDelete        // System, Gateway: the gateway does not exist
+	KindTokenPut             // Account, Token, Hash: the account token exists with this secret hash
+	KindTokenDelete          // Token: the account token is revoked, for good
+	KindPasswordSet          // Account, PasswordHash: the account's password hash ("" = no password)
+	KindCodeSet              // Account, Hash, Expires: the account's pending verification code (zero Hash = none)
+	KindAccountName          // Account, Name: the account's display name
 	numKinds
 )
 
 var kindNames = [...]string{"", "account_register", "account_verify", "account_support",
 	"org_put", "member_put", "member_delete", "role_put", "role_delete", "system_put",
-	"system_delete", "owner_set", "grant_put", "grant_delete"}
+	"system_delete", "owner_set", "grant_put", "grant_delete", "gateway_put", "gateway_delete",
+	"token_put", "token_delete", "password_set", "code_set", "account_name"}
 
 func (k Kind) String() string {
 	if k == 0 || k >= numKinds {
@@ -54,16 +62,19 @@ type Event struct {
 	Stamp Stamp     // when and where the event was made; orders it against concurrent changes
 	Actor AccountID // who made the change (Platform for fleetscope itself)
 
-	Account AccountID // the account (Account* kinds)
+	Account AccountID // the account (Account*, TokenPut, PasswordSet, CodeSet)
 	Org     OrgID     // the organization (Org*, Member*, Role*), the commissioning org (SystemPut)
-	System  SystemID  // the system (System*, OwnerSet, Grant*)
+	System  SystemID  // the system (System*, OwnerSet, Grant*, Gateway*)
+	Gateway GatewayID // the gateway (Gateway*)
 	Email   string    // the account's, member's or owner's e-mail, normalized
 	Grantee Principal // who holds the grant (Grant*)
 	Role    Role      // the granted role, viewer to admin (GrantPut)
 	OrgRole string    // OrgAdmin or a member role's name (MemberPut)
-	Name    string    // the org's, member role's or system's name
+	Name    string    // the org's, member role's, system's or account's name
 	Perms   Perm      // the member role's permissions, within MemberPerms (RolePut)
-	Expires int64     // Unix ms at which the grant stops counting; 0 = never (GrantPut)
+	// Expires is Unix ms: when the grant stops counting (GrantPut; 0 =
+	// never), when the verification code stops being accepted (CodeSet).
+	Expires int64
 
 	Verified  bool // AccountVerify
 	Support   bool // AccountSupport
@@ -72,6 +83,18 @@ type Event struct {
 	GUID     string // SystemPut: the external id on the barcode
 	Address  string // SystemPut
 	Timezone string // SystemPut: an IANA name; not checked here
+
+	Serial string // GatewayPut: the gateway's serial (a MAC, ...), normalized (see NormalizeSerial)
+	Token  string // Token*: the account token's id, the <id> of fst_<id>_<secret>
+	// Hash is the SHA-256 of a secret, never the secret: the gateway's ingest
+	// key (GatewayPut), the token's secret (TokenPut), the verification code
+	// (CodeSet; zero: no code pending).
+	Hash [32]byte
+	// PasswordHash is the account's salted password hash as the HTTP layer
+	// computes it (PBKDF2 with its parameters and salt), opaque bytes up to
+	// MaxPasswordHash long; "" = no password (PasswordSet). A string rather
+	// than a []byte so that Event stays comparable.
+	PasswordHash string
 }
 
 // ExpiresAt returns Expires as a time; zero if the grant is permanent.
@@ -113,6 +136,20 @@ func (e Event) used() Event {
 		u.System, u.Grantee, u.Role, u.Expires = e.System, e.Grantee, e.Role, e.Expires
 	case KindGrantDelete:
 		u.System, u.Grantee = e.System, e.Grantee
+	case KindGatewayPut:
+		u.System, u.Gateway, u.Serial, u.Hash = e.System, e.Gateway, e.Serial, e.Hash
+	case KindGatewayDelete:
+		u.System, u.Gateway = e.System, e.Gateway
+	case KindTokenPut:
+		u.Account, u.Token, u.Hash = e.Account, e.Token, e.Hash
+	case KindTokenDelete:
+		u.Token = e.Token
+	case KindPasswordSet:
+		u.Account, u.PasswordHash = e.Account, e.PasswordHash
+	case KindCodeSet:
+		u.Account, u.Hash, u.Expires = e.Account, e.Hash, e.Expires
+	case KindAccountName:
+		u.Account, u.Name = e.Account, e.Name
 	}
 	return u
 }
@@ -189,6 +226,38 @@ func (e Event) Validate() error {
 		}
 	case KindGrantDelete:
 		err = e.Grantee.check()
+	case KindGatewayPut:
+		err = checkGateway(e.Gateway)
+		if err == nil {
+			err = checkSerial(e.Serial)
+		}
+		if err == nil && e.Hash == ([32]byte{}) {
+			err = fmt.Errorf("%w: gateway without an ingest key hash", ErrInvalid)
+		}
+	case KindGatewayDelete:
+		err = checkGateway(e.Gateway)
+	case KindTokenPut:
+		err = checkAccount(e.Account)
+		if err == nil {
+			err = checkToken(e.Token, e.Hash)
+		}
+	case KindTokenDelete:
+		err = checkTokenID(e.Token)
+	case KindPasswordSet:
+		err = checkAccount(e.Account)
+		if err == nil {
+			err = checkPasswordHash(len(e.PasswordHash))
+		}
+	case KindCodeSet:
+		err = checkAccount(e.Account)
+		if err == nil {
+			err = checkCode(e.Hash, e.Expires)
+		}
+	case KindAccountName:
+		err = checkAccount(e.Account)
+		if err == nil {
+			err = checkText("account name", e.Name, maxName)
+		}
 	}
 	return err
 }
@@ -241,7 +310,9 @@ func checkSystemText(guid, name, address, tz string) error {
 //	         ids and Perms as uvarint, Role as uvarint,
 //	         strings as uvarint length + bytes, bools as one byte 0/1,
 //	         Expires as uvarint (Unix ms, 0 = never),
-//	         a Principal as byte 0 + e-mail string, or byte 1 + org uvarint.
+//	         a Principal as byte 0 + e-mail string, or byte 1 + org uvarint,
+//	         Hash as its 32 bytes, PasswordHash as uvarint length + bytes
+//	         (any bytes, not necessarily UTF-8).
 //
 // Decoding accepts exactly what encoding produces (minimal varints, bools 0
 // or 1, no trailing bytes, a valid event), so bytes and events correspond one
@@ -330,6 +401,30 @@ func (e Event) AppendBinary(b []byte) ([]byte, error) {
 	case KindGrantDelete:
 		uv(uint64(e.System))
 		grantee(e.Grantee)
+	case KindGatewayPut:
+		uv(uint64(e.System))
+		uv(uint64(e.Gateway))
+		str(e.Serial)
+		b = append(b, e.Hash[:]...)
+	case KindGatewayDelete:
+		uv(uint64(e.System))
+		uv(uint64(e.Gateway))
+	case KindTokenPut:
+		uv(uint64(e.Account))
+		str(e.Token)
+		b = append(b, e.Hash[:]...)
+	case KindTokenDelete:
+		str(e.Token)
+	case KindPasswordSet:
+		uv(uint64(e.Account))
+		str(e.PasswordHash)
+	case KindCodeSet:
+		uv(uint64(e.Account))
+		b = append(b, e.Hash[:]...)
+		uv(uint64(e.Expires))
+	case KindAccountName:
+		uv(uint64(e.Account))
+		str(e.Name)
 	}
 	return b, nil
 }
@@ -402,6 +497,30 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 	case KindGrantDelete:
 		ev.System = SystemID(id())
 		ev.Grantee = d.principal()
+	case KindGatewayPut:
+		ev.System = SystemID(id())
+		ev.Gateway = GatewayID(id())
+		ev.Serial = d.str(maxShort)
+		ev.Hash = d.hash()
+	case KindGatewayDelete:
+		ev.System = SystemID(id())
+		ev.Gateway = GatewayID(id())
+	case KindTokenPut:
+		ev.Account = AccountID(id())
+		ev.Token = d.str(maxTokenID)
+		ev.Hash = d.hash()
+	case KindTokenDelete:
+		ev.Token = d.str(maxTokenID)
+	case KindPasswordSet:
+		ev.Account = AccountID(id())
+		ev.PasswordHash = d.bytes(MaxPasswordHash)
+	case KindCodeSet:
+		ev.Account = AccountID(id())
+		ev.Hash = d.hash()
+		ev.Expires = int64(d.uvarint(1<<63 - 1))
+	case KindAccountName:
+		ev.Account = AccountID(id())
+		ev.Name = d.str(maxName)
 	default:
 		if d.err == nil {
 			return fmt.Errorf("%w: event kind %d", ErrInvalid, uint8(ev.Kind))
@@ -470,6 +589,15 @@ func (d *decoder) uvarint(limit uint64) uint64 {
 }
 
 func (d *decoder) str(limit int) string {
+	s := d.bytes(limit)
+	if !utf8.ValidString(s) {
+		d.fail("string is not UTF-8")
+	}
+	return s
+}
+
+// bytes reads a length-prefixed run of any bytes, returned as a string.
+func (d *decoder) bytes(limit int) string {
 	n := d.uvarint(uint64(limit))
 	if d.err != nil {
 		return ""
@@ -480,10 +608,20 @@ func (d *decoder) str(limit int) string {
 	}
 	s := string(d.b[:n])
 	d.b = d.b[n:]
-	if !utf8.ValidString(s) {
-		d.fail("string is not UTF-8")
-	}
 	return s
+}
+
+func (d *decoder) hash() (h [32]byte) {
+	if d.err != nil {
+		return h
+	}
+	if len(d.b) < len(h) {
+		d.fail("truncated hash")
+		return h
+	}
+	copy(h[:], d.b)
+	d.b = d.b[len(h):]
+	return h
 }
 
 func (d *decoder) flag() bool {

@@ -2,6 +2,7 @@ package acl
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -38,6 +39,21 @@ var sampleEvents = []Event{
 	{Kind: KindGrantPut, Stamp: st, Actor: 42, System: 12, Grantee: OrgPrincipal(9), Role: RoleInstaller},
 	{Kind: KindGrantDelete, Stamp: st, Actor: 42, System: 12, Grantee: OrgPrincipal(1<<32 - 1)},
 	{Kind: KindGrantDelete, Stamp: st, Actor: 42, System: 12, Grantee: EmailPrincipal("friend@example.test")},
+	// Kinds added later go last: the tests index the events above, and the
+	// seed corpus names files by position.
+	{Kind: KindGatewayPut, Stamp: st, Actor: 42, System: 12, Gateway: 3, Serial: "AA:BB:CC:DD:EE:FF", Hash: sha256.Sum256([]byte("key"))},
+	{Kind: KindGatewayPut, Stamp: st, Actor: 1<<32 - 1, System: MaxSystemID, Gateway: 1<<32 - 1, Serial: strings.Repeat("S", maxShort), Hash: [32]byte{31: 1}},
+	{Kind: KindGatewayDelete, Stamp: st, Actor: 42, System: 12, Gateway: 3},
+	{Kind: KindTokenPut, Stamp: st, Actor: Platform, Account: 42, Token: "3f9a1c77d2e4b5a6", Hash: sha256.Sum256([]byte("secret"))},
+	{Kind: KindTokenPut, Stamp: st, Actor: 42, Account: 42, Token: strings.Repeat("Z-", maxTokenID/2), Hash: [32]byte{0: 0xff}},
+	{Kind: KindTokenDelete, Stamp: st, Actor: 42, Token: "3f9a1c77d2e4b5a6"},
+	{Kind: KindPasswordSet, Stamp: st, Actor: Platform, Account: 42, PasswordHash: "\x00\xff\xfe pbkdf2 salt+hash, not UTF-8 \x80"},
+	{Kind: KindPasswordSet, Stamp: st, Actor: 42, Account: 42, PasswordHash: strings.Repeat("\xff", MaxPasswordHash)},
+	{Kind: KindPasswordSet, Stamp: st, Actor: 42, Account: 42},
+	{Kind: KindCodeSet, Stamp: st, Actor: Platform, Account: 42, Hash: sha256.Sum256([]byte("123456")), Expires: 1772367300000},
+	{Kind: KindCodeSet, Stamp: st, Actor: 42, Account: 42},
+	{Kind: KindAccountName, Stamp: st, Actor: Platform, Account: 42, Name: "Jürgen Sonnenschein"},
+	{Kind: KindAccountName, Stamp: st, Actor: 42, Account: 42},
 }
 
 func TestEventRoundTrip(t *testing.T) {
@@ -80,6 +96,37 @@ func TestEventEncodingIsStable(t *testing.T) {
 	want := []byte{1, byte(KindGrantPut), 0xac, 0x02, 2, 5, 7, 0, 5, 'a', '@', 'b', '.', 'c', 2, 1}
 	if !bytes.Equal(b, want) {
 		t.Fatalf("encoding\n got % x\nwant % x", b, want)
+	}
+
+	// The kinds added since, one each, and their numbers.
+	hash := [32]byte{0: 0xab, 31: 0xcd}
+	hashBytes := hash[:]
+	for _, c := range []struct {
+		ev   Event
+		want []byte
+	}{
+		{Event{Kind: KindGatewayPut, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, System: 7, Gateway: 9, Serial: "A:1", Hash: hash},
+			cat([]byte{1, 14, 0xac, 0x02, 2, 5, 7, 9, 3, 'A', ':', '1'}, hashBytes)},
+		{Event{Kind: KindGatewayDelete, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, System: 7, Gateway: 9},
+			[]byte{1, 15, 0xac, 0x02, 2, 5, 7, 9}},
+		{Event{Kind: KindTokenPut, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 0, Account: 5, Token: "t1", Hash: hash},
+			cat([]byte{1, 16, 0xac, 0x02, 2, 0, 5, 2, 't', '1'}, hashBytes)},
+		{Event{Kind: KindTokenDelete, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, Token: "t1"},
+			[]byte{1, 17, 0xac, 0x02, 2, 5, 2, 't', '1'}},
+		{Event{Kind: KindPasswordSet, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, Account: 5, PasswordHash: "\xff\x00"},
+			[]byte{1, 18, 0xac, 0x02, 2, 5, 5, 2, 0xff, 0x00}},
+		{Event{Kind: KindCodeSet, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, Account: 5, Hash: hash, Expires: 1},
+			cat([]byte{1, 19, 0xac, 0x02, 2, 5, 5}, hashBytes, []byte{1})},
+		{Event{Kind: KindAccountName, Stamp: Stamp{HLC: 300, Node: 2}, Actor: 5, Account: 5, Name: "Jo"},
+			[]byte{1, 20, 0xac, 0x02, 2, 5, 5, 2, 'J', 'o'}},
+	} {
+		b, err := c.ev.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, c.want) {
+			t.Fatalf("%s encoding\n got % x\nwant % x", c.ev.Kind, b, c.want)
+		}
 	}
 }
 
@@ -136,6 +183,25 @@ func TestEventRejects(t *testing.T) {
 			b := []byte{1, byte(KindSystemDelete), 5, 1, 1}
 			return binary.AppendUvarint(b, 1<<32-1)
 		}()},
+		{"gateway id 0", []byte{1, byte(KindGatewayDelete), 5, 1, 1, 7, 0}},
+		{"gateway without a key hash", cat([]byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 1, 'A'}, make([]byte, 32))},
+		{"lower-case serial", cat([]byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 1, 'a'}, oneHash)},
+		{"serial with a slash", cat([]byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 3, 'A', '/', 'B'}, oneHash)},
+		{"empty serial", cat([]byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 0}, oneHash)},
+		{"truncated hash", []byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 1, 'A', 1, 2, 3}},
+		{"token id with the _ separator", cat([]byte{1, byte(KindTokenPut), 5, 1, 1, 4, 3, 'a', '_', 'b'}, oneHash)},
+		{"empty token id", []byte{1, byte(KindTokenDelete), 5, 1, 1, 0}},
+		{"token id longer than its limit", cat([]byte{1, byte(KindTokenDelete), 5, 1, 1, maxTokenID + 1}, bytes.Repeat([]byte{'a'}, maxTokenID+1))},
+		{"token without a secret hash", cat([]byte{1, byte(KindTokenPut), 5, 1, 1, 4, 1, 't'}, make([]byte, 32))},
+		{"token of account 0", cat([]byte{1, byte(KindTokenPut), 5, 1, 1, 0, 1, 't'}, oneHash)},
+		{"password hash longer than its limit", func() []byte {
+			b := []byte{1, byte(KindPasswordSet), 5, 1, 1, 4}
+			b = binary.AppendUvarint(b, MaxPasswordHash+1)
+			return append(b, make([]byte, MaxPasswordHash+1)...)
+		}()},
+		{"verification code without an expiry", cat([]byte{1, byte(KindCodeSet), 5, 1, 1, 4}, oneHash, []byte{0})},
+		{"cleared verification code with an expiry", cat([]byte{1, byte(KindCodeSet), 5, 1, 1, 4}, make([]byte, 32), []byte{1})},
+		{"control character in an account name", []byte{1, byte(KindAccountName), 5, 1, 1, 4, 2, 'a', '\t'}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +217,10 @@ func TestEventRejects(t *testing.T) {
 	}
 }
 
+var oneHash = bytes.Repeat([]byte{1}, 32)
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
 func TestEventValidateRejectsUnusedFields(t *testing.T) {
 	ev := sampleEvents[12] // SystemDelete
 	ev.Email = "x@y.z"
@@ -159,6 +229,17 @@ func TestEventValidateRejectsUnusedFields(t *testing.T) {
 	}
 	if _, err := New(Options{}).Apply(ev); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("apply of an event with a field its kind does not use: %v", err)
+	}
+	for _, ev := range []Event{
+		{Kind: KindGatewayDelete, Stamp: st, System: 1, Gateway: 1, Hash: [32]byte{1}},
+		{Kind: KindTokenDelete, Stamp: st, Token: "t", Account: 4},
+		{Kind: KindPasswordSet, Stamp: st, Account: 4, Hash: [32]byte{1}},
+		{Kind: KindAccountName, Stamp: st, Account: 4, Name: "x", PasswordHash: "x"},
+		{Kind: KindGrantPut, Stamp: st, System: 1, Grantee: OrgPrincipal(1), Role: RoleViewer, Serial: "A"},
+	} {
+		if err := ev.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%s event with a field its kind does not use: %v", ev.Kind, err)
+		}
 	}
 	ev = sampleEvents[12]
 	ev.Stamp = Stamp{}
@@ -229,6 +310,9 @@ func TestFuzzCorpus(t *testing.T) {
 			"reject-trailing":    append(bytes.Clone(grant), 0),
 			"reject-non-minimal": {1, byte(KindSystemDelete), 5, 1, 1, 0x85, 0x00},
 			"reject-owner-grant": {1, byte(KindGrantPut), 5, 1, 1, 7, 1, 4, byte(RoleOwner), 0},
+			"reject-gateway-key": cat([]byte{1, byte(KindGatewayPut), 5, 1, 1, 7, 9, 1, 'A'}, make([]byte, 32)),
+			"reject-token-id":    cat([]byte{1, byte(KindTokenPut), 5, 1, 1, 4, 3, 'a', '_', 'b'}, oneHash),
+			"reject-code-expiry": cat([]byte{1, byte(KindCodeSet), 5, 1, 1, 4}, oneHash, []byte{0}),
 		} {
 			if err := writeSeed(filepath.Join(dir, name), b); err != nil {
 				t.Fatal(err)

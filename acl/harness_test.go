@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"crypto/sha256"
 	"errors"
 	"math/bits"
 	"slices"
@@ -79,9 +80,11 @@ func (h *harness) register(email string) AccountID {
 	return id
 }
 
+// verify marks the account's e-mail verified, as the code check (or
+// support) would.
 func (h *harness) verify(id AccountID) {
 	h.t.Helper()
-	h.must(id, VerifyAccount{Account: id})
+	h.apply(Event{Kind: KindAccountVerify, Account: id, Verified: true})
 }
 
 // account registers and verifies an account.
@@ -171,3 +174,54 @@ func (h *harness) wantSystems(acct AccountID, p Perm, want ...SystemID) {
 }
 
 func onePerm(p Perm) bool { return bits.OnesCount16(uint16(p)) == 1 }
+
+// secret returns the SHA-256 of s: the hash the HTTP layer hands over for a
+// gateway key, a token secret or a verification code.
+func secret(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// addGateway adds a gateway whose key is "key-"+serial (normalized) and returns the id
+// the op allocated.
+func (h *harness) addGateway(actor AccountID, sys SystemID, serial string) GatewayID {
+	h.t.Helper()
+	var id GatewayID
+	if _, err := h.x.Do(actor, AddGateway{System: sys, Serial: serial, KeyHash: secret("key-" + NormalizeSerial(serial))}, func(evs []Event) error {
+		id = evs[0].Gateway
+		return nil
+	}); err != nil {
+		h.t.Fatalf("add gateway %q to system %d by %d: %v", serial, sys, actor, err)
+	}
+	if g, ok := h.snap().GatewayBySerial(sys, serial); !ok || g.ID != id {
+		h.t.Fatalf("GatewayBySerial(%d, %q) = %+v %v after adding gateway %d", sys, serial, g, ok, id)
+	}
+	return id
+}
+
+// wantGateways checks a system's gateway list and every lookup of each
+// gateway in it.
+func (h *harness) wantGateways(sys SystemID, want ...Gateway) {
+	h.t.Helper()
+	s := h.snap()
+	if got := s.Gateways(sys); !slices.Equal(got, want) {
+		h.t.Fatalf("Gateways(%d) = %+v, want %+v", sys, got, want)
+	}
+	for _, g := range want {
+		if got, ok := s.Gateway(g.ID); !ok || got != g {
+			h.t.Fatalf("Gateway(%d) = %+v %v, want %+v", g.ID, got, ok, g)
+		}
+		if hash, ok := s.GatewayKeyHash(g.ID); !ok || hash != secret("key-"+g.Serial) {
+			h.t.Fatalf("GatewayKeyHash(%d) = %x %v", g.ID, hash, ok)
+		}
+	}
+}
+
+// wantNoGateway checks that no lookup finds gateway id.
+func (h *harness) wantNoGateway(id GatewayID) {
+	h.t.Helper()
+	s := h.snap()
+	if g, ok := s.Gateway(id); ok {
+		h.t.Fatalf("Gateway(%d) = %+v, want none", id, g)
+	}
+	if _, ok := s.GatewayKeyHash(id); ok {
+		h.t.Fatalf("GatewayKeyHash(%d) found a key", id)
+	}
+}

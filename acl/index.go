@@ -67,18 +67,20 @@ func (x *Index) Snapshot() *Snapshot { return x.cur.Load() }
 type Change struct {
 	Snapshot *Snapshot // the state including the change
 
-	// Systems whose record, owner or grants changed — created, edited,
-	// deleted, granted, revoked, expired. Their owner, installers and
-	// e-mails (Snapshot.Emails) may differ. Nil if none. The bitmap is the
-	// caller's.
+	// Systems whose record, owner, grants or gateways changed — created,
+	// edited, deleted, granted, revoked, expired, a gateway added or
+	// removed. Their owner, installers, e-mails (Snapshot.Emails) and
+	// gateway serials (Snapshot.Gateways) may differ. Nil if none. The
+	// bitmap is the caller's.
 	Systems *roaring.Bitmap
 	// Orgs whose name, members or member roles changed, ascending. Their
 	// members' bitmaps may differ.
 	Orgs []OrgID
-	// Accounts whose registration, verification or support flag changed, or
-	// that gained or lost their e-mail, ascending. Their bitmaps may differ.
-	// (Bitmaps also change through grants to an account's e-mail or orgs,
-	// which Systems reports by system.)
+	// Accounts whose registration, verification, support flag or name
+	// changed, or that gained or lost their e-mail, ascending. Their bitmaps
+	// may differ. (Bitmaps also change through grants to an account's e-mail
+	// or orgs, which Systems reports by system.) Tokens, passwords and
+	// verification codes change no bitmap and are not reported.
 	Accounts []AccountID
 }
 
@@ -132,7 +134,8 @@ func (x *Index) Replay(batches iter.Seq2[[]Event, error]) (*Snapshot, error) {
 	// Nothing published yet but empty tables: no reader can hold a record,
 	// so records change in place all through.
 	st := &x.w.st
-	x.w.b.all = st.systems.root == nil && st.accounts.root == nil && st.emails.root == nil && st.orgs.root == nil
+	x.w.b.all = st.systems.root == nil && st.accounts.root == nil && st.emails.root == nil && st.orgs.root == nil &&
+		st.creds.root == nil
 	var err error
 	for evs, berr := range batches {
 		if err = berr; err != nil {

@@ -20,7 +20,7 @@ func eventFrom(g *gen, node uint16) Event {
 	for {
 		ev := g.event()
 		ev.Stamp.Node = node
-		if !g.seen[ev.Stamp] || ev.Stamp.Node == node {
+		if !g.seen[ev.Stamp] {
 			g.seen[ev.Stamp] = true
 			return ev
 		}

@@ -31,7 +31,10 @@ func testSeed(t *testing.T) uint64 {
 // incremental state and nothing shared with the implementation but the
 // public types. Each register is the event with the greatest stamp for its
 // key (the least, for a registration); everything else follows from the
-// rules as the package doc states them.
+// rules as the package doc states them. Gateways and credentials too: a
+// gateway counts if its latest event is a put naming a live system; a token
+// authenticates if no revocation of it exists at all and its latest put
+// names a registered account.
 
 type model struct {
 	events []Event
@@ -67,6 +70,12 @@ type truth struct {
 	owner     map[SystemID]Event
 	grant     map[mGrantKey]Event
 	activeAcc map[AccountID]bool
+	gateway   map[GatewayID]Event
+	tokenPut  map[string]Event
+	tokenDel  map[string]bool
+	password  map[AccountID]Event
+	code      map[AccountID]Event
+	name      map[AccountID]Event
 }
 
 func later(a, b Event) bool { return a.Stamp.Compare(b.Stamp) > 0 }
@@ -81,7 +90,9 @@ func (m *model) eval() *truth {
 	t := &truth{asOf: m.asOf, reg: map[AccountID]Event{}, verified: map[AccountID]Event{},
 		support: map[AccountID]Event{}, orgName: map[OrgID]Event{}, member: map[mMemberKey]Event{},
 		role: map[mRoleKey]Event{}, sysPut: map[SystemID]Event{}, sysDel: map[SystemID]bool{},
-		owner: map[SystemID]Event{}, grant: map[mGrantKey]Event{}, activeAcc: map[AccountID]bool{}}
+		owner: map[SystemID]Event{}, grant: map[mGrantKey]Event{}, activeAcc: map[AccountID]bool{},
+		gateway: map[GatewayID]Event{}, tokenPut: map[string]Event{}, tokenDel: map[string]bool{},
+		password: map[AccountID]Event{}, code: map[AccountID]Event{}, name: map[AccountID]Event{}}
 	for _, ev := range m.events {
 		switch ev.Kind {
 		case KindAccountRegister:
@@ -106,6 +117,18 @@ func (m *model) eval() *truth {
 			keepLatest(t.owner, ev.System, ev)
 		case KindGrantPut, KindGrantDelete:
 			keepLatest(t.grant, mGrantKey{ev.System, ev.Grantee}, ev)
+		case KindGatewayPut, KindGatewayDelete:
+			keepLatest(t.gateway, ev.Gateway, ev)
+		case KindTokenPut:
+			keepLatest(t.tokenPut, ev.Token, ev)
+		case KindTokenDelete:
+			t.tokenDel[ev.Token] = true
+		case KindPasswordSet:
+			keepLatest(t.password, ev.Account, ev)
+		case KindCodeSet:
+			keepLatest(t.code, ev.Account, ev)
+		case KindAccountName:
+			keepLatest(t.name, ev.Account, ev)
 		}
 	}
 	for id := range t.reg {
@@ -215,6 +238,43 @@ func (t *truth) emails(sys SystemID) []string {
 	return slices.Compact(out)
 }
 
+// gateways lists the gateways of a live system whose latest event is a put
+// naming it, by serial and id.
+func (t *truth) gateways(sys SystemID) []Gateway {
+	if !t.live(sys) {
+		return nil
+	}
+	var out []Gateway
+	for id, ev := range t.gateway {
+		if ev.Kind == KindGatewayPut && ev.System == sys {
+			out = append(out, Gateway{ID: id, System: sys, Serial: ev.Serial})
+		}
+	}
+	slices.SortFunc(out, func(a, b Gateway) int {
+		if c := strings.Compare(a.Serial, b.Serial); c != 0 {
+			return c
+		}
+		return int(a.ID) - int(b.ID)
+	})
+	return out
+}
+
+func (t *truth) gatewayOf(id GatewayID) (Gateway, [32]byte, bool) {
+	ev, ok := t.gateway[id]
+	if !ok || ev.Kind != KindGatewayPut || !t.live(ev.System) {
+		return Gateway{}, [32]byte{}, false
+	}
+	return Gateway{ID: id, System: ev.System, Serial: ev.Serial}, ev.Hash, true
+}
+
+func (t *truth) token(id string) (AccountID, [32]byte, bool) {
+	ev, ok := t.tokenPut[id]
+	if _, reg := t.reg[ev.Account]; !ok || !reg || t.tokenDel[id] {
+		return 0, [32]byte{}, false
+	}
+	return ev.Account, ev.Hash, true
+}
+
 func (t *truth) members(org OrgID) []string {
 	var out []string
 	for k, m := range t.member {
@@ -236,10 +296,20 @@ const (
 	uOrgs     = 3
 	uSystems  = 12
 	uRoles    = 3
+	uGateways = 8
+	uSerials  = 4
+	uTokens   = 5
+	uHashes   = 3
 )
 
-func uEmail(i int) string { return fmt.Sprintf("u%d@x.test", i) }
-func uRole(i int) string  { return fmt.Sprintf("r%d", i) }
+func uEmail(i int) string  { return fmt.Sprintf("u%d@x.test", i) }
+func uRole(i int) string   { return fmt.Sprintf("r%d", i) }
+func uSerial(i int) string { return fmt.Sprintf("S:%d", i) }
+func uToken(i int) string  { return fmt.Sprintf("t%d", i) }
+
+// uHash returns one of a few non-zero hashes, so that keys, token secrets
+// and codes collide and a code sent matches the pending one now and then.
+func uHash(i int) [32]byte { return [32]byte{0: byte(1 + i%uHashes)} }
 
 var checkPerms = func() []Perm {
 	var ps []Perm
@@ -287,8 +357,56 @@ func check(t *testing.T, s *Snapshot, tr *truth, step int) {
 		}
 		acc, ok := s.Account(a)
 		_, reg := tr.reg[a]
-		if ok != reg || ok && (acc.Active != tr.activeAcc[a] || acc.Email != tr.reg[a].Email) {
-			fail("Account(%d) = %+v %v, brute force registered %v active %v", a, acc, ok, reg, tr.activeAcc[a])
+		if ok != reg || ok && (acc.Active != tr.activeAcc[a] || acc.Email != tr.reg[a].Email || acc.Name != tr.name[a].Name) {
+			fail("Account(%d) = %+v %v, brute force registered %v active %v name %q", a, acc, ok, reg, tr.activeAcc[a], tr.name[a].Name)
+		}
+		pw, ok := s.PasswordHash(a)
+		wpw := tr.password[a].PasswordHash
+		if !reg {
+			wpw = "" // the credentials of an account not registered are not found
+		}
+		if wok := wpw != ""; ok != wok || string(pw) != wpw {
+			fail("PasswordHash(%d) = %q %v, brute force %q %v", a, pw, ok, wpw, wok)
+		}
+		code, exp, ok := s.VerificationCode(a)
+		wc := tr.code[a]
+		if wok := reg && wc.Hash != [32]byte{}; ok != wok || ok && (code != wc.Hash || exp != wc.Expires) {
+			fail("VerificationCode(%d) = %x %d %v, brute force %x %d %v", a, code, exp, ok, wc.Hash, wc.Expires, wok)
+		}
+	}
+	for i := range 4 * uTokens {
+		a, h, ok := s.Token(uToken(i))
+		wa, wh, wok := tr.token(uToken(i))
+		if a != wa || h != wh || ok != wok {
+			fail("Token(%s) = %d %x %v, brute force %d %x %v", uToken(i), a, h, ok, wa, wh, wok)
+		}
+	}
+	ids := map[GatewayID]bool{}
+	for id := range GatewayID(uGateways + 2) {
+		ids[id] = true
+	}
+	for id := range tr.gateway {
+		ids[id] = true
+	}
+	for id := range ids {
+		g, ok := s.Gateway(id)
+		h, hok := s.GatewayKeyHash(id)
+		wg, wh, wok := tr.gatewayOf(id)
+		if g != wg || ok != wok || h != wh || hok != wok {
+			fail("Gateway(%d) = %+v %v key %x %v, brute force %+v %v key %x", id, g, ok, h, hok, wg, wok, wh)
+		}
+	}
+	for sys := SystemID(0); sys < uSystems; sys++ {
+		want := tr.gateways(sys)
+		if got := s.Gateways(sys); !slices.Equal(got, want) {
+			fail("Gateways(%d) = %+v, brute force %+v", sys, got, want)
+		}
+		for i := range uSerials {
+			g, ok := s.GatewayBySerial(sys, strings.ToLower(uSerial(i)))
+			j := slices.IndexFunc(want, func(g Gateway) bool { return g.Serial == uSerial(i) })
+			if ok != (j >= 0) || ok && g != want[j] {
+				fail("GatewayBySerial(%d, %s) = %+v %v, brute force %+v", sys, uSerial(i), g, ok, want)
+			}
 		}
 	}
 	for sys := SystemID(0); sys < uSystems; sys++ {
@@ -358,7 +476,7 @@ func (g *gen) event() Event {
 	acct := AccountID(1 + r.IntN(uAccounts))
 	org := OrgID(1 + r.IntN(uOrgs))
 	sys := SystemID(r.IntN(uSystems))
-	switch n := r.IntN(100); {
+	switch n := r.IntN(125); {
 	case n < 5:
 		ev.Kind, ev.Account, ev.Email = KindAccountRegister, acct, uEmail(r.IntN(uEmails))
 	case n < 13:
@@ -389,8 +507,29 @@ func (g *gen) event() Event {
 		if r.IntN(3) == 0 {
 			ev.Expires = g.now().Add(time.Duration(r.IntN(8000)-2000) * time.Millisecond).UnixMilli()
 		}
-	default:
+	case n < 100:
 		ev.Kind, ev.System, ev.Grantee = KindGrantDelete, sys, g.principal()
+	case n < 108:
+		ev.Kind, ev.System, ev.Gateway, ev.Serial, ev.Hash = KindGatewayPut, sys, GatewayID(1+r.IntN(uGateways)), uSerial(r.IntN(uSerials)), uHash(r.IntN(uHashes))
+	case n < 111:
+		ev.Kind, ev.System, ev.Gateway = KindGatewayDelete, sys, GatewayID(1+r.IntN(uGateways))
+	case n < 115:
+		ev.Kind, ev.Account, ev.Token, ev.Hash = KindTokenPut, acct, uToken(r.IntN(uTokens)), uHash(r.IntN(uHashes))
+	case n < 117:
+		ev.Kind, ev.Token = KindTokenDelete, uToken(r.IntN(uTokens))
+	case n < 119:
+		pw := make([]byte, r.IntN(4)) // empty: no password
+		for i := range pw {
+			pw[i] = []byte{0, 'a', 0xff}[r.IntN(3)]
+		}
+		ev.Kind, ev.Account, ev.PasswordHash = KindPasswordSet, acct, string(pw)
+	case n < 122:
+		ev.Kind, ev.Account = KindCodeSet, acct
+		if r.IntN(4) > 0 {
+			ev.Hash, ev.Expires = uHash(r.IntN(uHashes)), g.now().Add(time.Duration(r.IntN(8000)-2000)*time.Millisecond).UnixMilli()
+		}
+	default:
+		ev.Kind, ev.Account, ev.Name = KindAccountName, acct, []string{"", "Ana", "Bo"}[r.IntN(3)]
 	}
 	ev.Stamp = g.stamp()
 	return ev
@@ -420,9 +559,28 @@ func (g *gen) actor(s *Snapshot, op Op) AccountID {
 			ok = s.IsOrgAdmin(a, op.Org)
 		case DeleteMemberRole:
 			ok = s.IsOrgAdmin(a, op.Org)
+		case AddGateway:
+			ok = s.Can(a, PermAddGateway, op.System)
+		case RemoveGateway:
+			ok = s.Can(a, PermAddGateway, op.System)
+		case IssueToken:
+			ok = a == op.Account
+		case SetVerificationCode:
+			ok = a == op.Account
+		case VerifyAccount:
+			ok = a == op.Account
+		case RevokeToken:
+			owner, _, _ := s.Token(op.ID)
+			ok = a == owner
 		}
 		if ok {
 			cands = append(cands, a)
+		}
+	}
+	switch op.(type) {
+	case IssueToken, SetVerificationCode, RevokeToken:
+		if g.r.IntN(3) == 0 {
+			return Platform
 		}
 	}
 	if len(cands) == 0 || g.r.IntN(4) == 0 {
@@ -431,11 +589,61 @@ func (g *gen) actor(s *Snapshot, op Op) AccountID {
 	return cands[g.r.IntN(len(cands))]
 }
 
-// op returns a random user operation.
-func (g *gen) op() Op {
+// op returns a random user operation. The operations on gateways and
+// credentials mostly aim at what s holds — a live system, an account with a
+// pending code — so that they pass as often as they fail.
+func (g *gen) op(s *Snapshot) Op {
 	r := g.r
 	sys := SystemID(r.IntN(uSystems))
-	switch r.IntN(8) {
+	acct := AccountID(1 + r.IntN(uAccounts))
+	k := r.IntN(14)
+	if k == 8 || k == 9 {
+		var where []SystemID // where someone may add a gateway
+		for a := AccountID(1); a <= uAccounts; a++ {
+			s.Systems(a, PermAddGateway).Iterate(func(x uint32) bool {
+				where = append(where, SystemID(x))
+				return true
+			})
+		}
+		if len(where) > 0 && r.IntN(4) > 0 {
+			sys = where[r.IntN(len(where))]
+		}
+	}
+	switch k {
+	case 8:
+		var id GatewayID // mostly allocated by the op
+		if r.IntN(3) == 0 {
+			id = GatewayID(1 + r.IntN(uGateways))
+		}
+		return AddGateway{Gateway: id, System: sys, Serial: strings.ToLower(uSerial(r.IntN(uSerials))), KeyHash: uHash(r.IntN(uHashes))}
+	case 9:
+		serial := uSerial(r.IntN(uSerials))
+		if gws := s.Gateways(sys); len(gws) > 0 && r.IntN(2) == 0 {
+			serial = gws[r.IntN(len(gws))].Serial
+		}
+		return RemoveGateway{System: sys, Serial: serial}
+	case 10:
+		// Token ids are never reused: draw from more than the events use.
+		return IssueToken{Account: acct, ID: uToken(r.IntN(4 * uTokens)), Hash: uHash(r.IntN(uHashes))}
+	case 11:
+		return RevokeToken{ID: uToken(r.IntN(4 * uTokens))}
+	case 12:
+		return SetVerificationCode{Account: acct, Hash: uHash(r.IntN(uHashes)), ExpiresAt: g.now().Add(time.Duration(r.IntN(5000)) * time.Millisecond)}
+	case 13:
+		code := uHash(r.IntN(uHashes))
+		var pending []AccountID
+		for a := AccountID(1); a <= uAccounts; a++ {
+			if _, _, ok := s.VerificationCode(a); ok {
+				pending = append(pending, a)
+			}
+		}
+		if len(pending) > 0 && r.IntN(2) == 0 {
+			acct = pending[r.IntN(len(pending))]
+			if r.IntN(3) > 0 {
+				code, _, _ = s.VerificationCode(acct)
+			}
+		}
+		return VerifyAccount{Account: acct, Code: code}
 	case 0:
 		return GrantRole{System: sys, To: g.principal(), Role: Role(1 + r.IntN(int(RoleAdmin)))}
 	case 1:
@@ -501,13 +709,16 @@ func testModel(t *testing.T) {
 			m.asOf = now.UnixMilli()
 		case n < 18: // a user operation, authorized or refused
 			var evs []Event
-			op := g.op()
+			op := g.op(x.Snapshot())
 			_, err := x.Do(g.actor(x.Snapshot(), op), op, func(e []Event) error {
 				evs = append(evs, e...)
 				return nil
 			})
 			if err != nil && testing.Verbose() {
 				rejects[fmt.Sprintf("%T: %v", op, sentinel(err))]++
+			}
+			if err == nil && testing.Verbose() {
+				rejects[fmt.Sprintf("%T: accepted", op)]++
 			}
 			if err == nil {
 				accepted++
@@ -538,7 +749,7 @@ func testModel(t *testing.T) {
 			t.Fatalf("snapshot of step %d changed after publication:\n%s", k.step, firstDiff(k.dump, d))
 		}
 	}
-	t.Logf("%d steps, %d events, %d operations accepted; refused: %v", *flagOps, len(m.events), accepted, rejects)
+	t.Logf("%d steps, %d events, %d operations accepted; outcomes: %v", *flagOps, len(m.events), accepted, rejects)
 }
 
 // TestOrderIndependence applies one random set of events in several orders
@@ -713,6 +924,27 @@ func dump(s *Snapshot) string {
 	for org := OrgID(1); org <= uOrgs; org++ {
 		o, ok := s.Org(org)
 		fmt.Fprintf(&b, "org %d %+v %v\n  members %+v\n  roles %+v\n", org, o, ok, s.Members(org), s.MemberRoles(org))
+	}
+	for sys := SystemID(0); sys < uSystems; sys++ {
+		fmt.Fprintf(&b, "gateways of %d %+v\n", sys, s.Gateways(sys))
+		for i := range uSerials {
+			g, ok := s.GatewayBySerial(sys, uSerial(i))
+			fmt.Fprintf(&b, "  serial %s %+v %v\n", uSerial(i), g, ok)
+		}
+	}
+	for id := range GatewayID(uGateways + 4) {
+		g, ok := s.Gateway(id)
+		h, hok := s.GatewayKeyHash(id)
+		fmt.Fprintf(&b, "gateway %d %+v %v key %x %v\n", id, g, ok, h, hok)
+	}
+	for i := range 4 * uTokens {
+		a, h, ok := s.Token(uToken(i))
+		fmt.Fprintf(&b, "token %s %d %x %v\n", uToken(i), a, h, ok)
+	}
+	for a := AccountID(1); a <= uAccounts; a++ {
+		pw, pok := s.PasswordHash(a)
+		code, exp, cok := s.VerificationCode(a)
+		fmt.Fprintf(&b, "credentials %d password %q %v code %x %d %v\n", a, pw, pok, code, exp, cok)
 	}
 	return b.String()
 }

@@ -11,14 +11,18 @@ import (
 // first org_admin). The op types are:
 //
 //	RegisterAccount, VerifyAccount, SetSupport
+//	IssueToken, RevokeToken, SetPassword, SetVerificationCode (cred.go)
 //	CreateOrg, PutMember, RemoveMember, PutMemberRole, DeleteMemberRole
 //	Commission, DeleteSystem, GrantRole, RevokeGrant, TransferOwnership
+//	AddGateway, RemoveGateway (gateway.go)
 //
 // Authorization follows DESIGN §4 ("who may do what"); each op's comment
 // says what it needs. A support account passes every permission check, but
 // not the consistency rules (the owner's grant, a member role in use, taken
 // ids). An account that cannot act (unverified, unknown) gets ErrUnverified
-// or ErrForbidden; a system the actor cannot view is ErrNotFound.
+// or ErrForbidden — except in the ops by which it proves itself (VerifyAccount,
+// IssueToken, SetPassword, SetVerificationCode), which it may do to itself
+// unverified; a system the actor cannot view is ErrNotFound.
 type Op interface {
 	plan(s *Snapshot, a actor) ([]Event, error)
 }
@@ -92,9 +96,20 @@ func (s *Snapshot) needOrgAdmin(a actor, org OrgID) (*orgRec, error) {
 // may; the actor is ignored. The e-mail must not belong to a verified
 // account; an unverified registration of the same e-mail does not block it
 // (see the package doc: the verified account wins the e-mail).
+//
+// The account's name and first credentials come with it, so that one Do
+// stores all or nothing: each is optional, and secrets arrive hashed by the
+// caller (see IssueToken, SetPassword, SetVerificationCode).
 type RegisterAccount struct {
 	Account AccountID // allocated by the caller, unused
 	Email   string
+	Name    string // display name; "" = none
+
+	PasswordHash []byte    // nil: no password
+	TokenID      string    // "": no token
+	TokenHash    [32]byte  // SHA-256 of the token's secret
+	CodeHash     [32]byte  // SHA-256 of the verification code; zero: no code
+	CodeExpires  time.Time // after the snapshot's time, if CodeHash is set
 }
 
 func (op RegisterAccount) plan(s *Snapshot, _ actor) ([]Event, error) {
@@ -111,14 +126,46 @@ func (op RegisterAccount) plan(s *Snapshot, _ actor) ([]Event, error) {
 	if acc, ok := s.AccountByEmail(email); ok && acc.Verified {
 		return nil, fmt.Errorf("%w: e-mail %s", ErrExists, email)
 	}
-	return []Event{{Kind: KindAccountRegister, Account: op.Account, Email: email}}, nil
+	evs := []Event{{Kind: KindAccountRegister, Account: op.Account, Email: email}}
+	if op.Name != "" {
+		if err := checkText("account name", op.Name, maxName); err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Kind: KindAccountName, Account: op.Account, Name: op.Name})
+	}
+	if op.PasswordHash != nil {
+		if err := checkPasswordHash(len(op.PasswordHash)); err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Kind: KindPasswordSet, Account: op.Account, PasswordHash: string(op.PasswordHash)})
+	}
+	if op.TokenID != "" {
+		if err := s.newToken(op.TokenID, op.TokenHash); err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Kind: KindTokenPut, Account: op.Account, Token: op.TokenID, Hash: op.TokenHash})
+	}
+	if op.CodeHash != ([32]byte{}) {
+		ev, err := s.codeEvent(op.Account, op.CodeHash, op.CodeExpires)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
 }
 
 // VerifyAccount marks an account's e-mail verified (POST
-// /v1/accounts/verify, after the caller checked the code). The account
-// itself or support may.
+// /v1/accounts/verify) and clears its pending verification code, which is
+// thus used once. The account itself or support may.
+//
+// Code is the SHA-256 of the code the user sent: it must match the pending
+// code (compared in constant time) before it expires, or the op fails with
+// ErrInvalid. Zero skips the check — for support verifying by hand, or a
+// caller that checked the code itself.
 type VerifyAccount struct {
 	Account AccountID
+	Code    [32]byte
 }
 
 func (op VerifyAccount) plan(s *Snapshot, a actor) ([]Event, error) {
@@ -129,7 +176,22 @@ func (op VerifyAccount) plan(s *Snapshot, a actor) ([]Event, error) {
 	if a.id != op.Account && !a.support() {
 		return nil, fmt.Errorf("%w: only the account itself or support verifies it", ErrForbidden)
 	}
-	return []Event{{Kind: KindAccountVerify, Account: op.Account, Verified: true}}, nil
+	// The account itself proves its e-mail with the code mailed to it:
+	// without one, anyone could register a homeowner's address and verify
+	// it. Support verifies after checking who asks, outside this system.
+	if op.Code == ([32]byte{}) && !a.support() {
+		return nil, fmt.Errorf("%w: verification needs the code sent to the e-mail", ErrInvalid)
+	}
+	if op.Code != ([32]byte{}) {
+		if err := s.checkCodeHash(op.Account, op.Code); err != nil {
+			return nil, err
+		}
+	}
+	evs := []Event{{Kind: KindAccountVerify, Account: op.Account, Verified: true}}
+	if _, _, pending := s.VerificationCode(op.Account); pending {
+		evs = append(evs, Event{Kind: KindCodeSet, Account: op.Account})
+	}
+	return evs, nil
 }
 
 // SetSupport makes an account a platform support account or not. Only

@@ -338,3 +338,296 @@ func TestAccessRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { tc.run(newFixture(t)) })
 	}
 }
+
+// TestGatewayRules checks the gateways of DESIGN §3 and §4 ("add / remove a
+// gateway: add_gateway") on the state the lookups show.
+func TestGatewayRules(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(f *fixture)
+	}{
+		{"gateway added by installer (add_gateway)", func(f *fixture) {
+			id := f.addGateway(f.tech, f.sys, "aa:bb:cc:dd:ee:01")
+			f.wantGateways(f.sys, Gateway{ID: id, System: f.sys, Serial: "AA:BB:CC:DD:EE:01"})
+		}},
+		{"a system's gateways are listed by serial", func(f *fixture) {
+			b := f.addGateway(f.tech, f.sys, "GW-B")
+			a := f.addGateway(f.tech, f.sys, "GW-A")
+			c := f.addGateway(f.home, f.sys, "GW-C")
+			f.wantGateways(f.sys, Gateway{a, f.sys, "GW-A"}, Gateway{b, f.sys, "GW-B"}, Gateway{c, f.sys, "GW-C"})
+		}},
+		{"serial unique within a system", func(f *fixture) {
+			f.addGateway(f.tech, f.sys, "GW-1")
+			f.wantErr(f.do(f.tech, AddGateway{System: f.sys, Serial: " gw-1 ", KeyHash: secret("other")}), ErrExists)
+			s2 := f.commission(f.tech, f.org, "home@example.test")
+			id := f.addGateway(f.tech, s2, "GW-1") // the same serial on another system is another gateway
+			f.wantGateways(s2, Gateway{id, s2, "GW-1"})
+		}},
+		{"the op allocates gateway ids after the largest any event named", func(f *fixture) {
+			f.apply(Event{Kind: KindGatewayDelete, System: 77, Gateway: 40})
+			if id := f.addGateway(f.tech, f.sys, "GW-1"); id != 41 {
+				f.t.Fatalf("allocated gateway id %d, want 41", id)
+			}
+			f.must(f.tech, AddGateway{Gateway: 7, System: f.sys, Serial: "GW-2", KeyHash: secret("key-GW-2")})
+			f.wantGateways(f.sys, Gateway{41, f.sys, "GW-1"}, Gateway{7, f.sys, "GW-2"})
+		}},
+		{"removed gateway is gone and its serial free again", func(f *fixture) {
+			old := f.addGateway(f.tech, f.sys, "GW-1")
+			keep := f.addGateway(f.tech, f.sys, "GW-2")
+			f.must(f.tech, RemoveGateway{System: f.sys, Serial: "gw-1"})
+			f.wantNoGateway(old)
+			f.wantGateways(f.sys, Gateway{keep, f.sys, "GW-2"})
+			id := f.addGateway(f.tech, f.sys, "GW-1")
+			if id == old {
+				f.t.Fatal("a removed gateway's id was reused")
+			}
+			f.wantGateways(f.sys, Gateway{id, f.sys, "GW-1"}, Gateway{keep, f.sys, "GW-2"})
+		}},
+		{"deleting a system drops its gateways", func(f *fixture) {
+			a := f.addGateway(f.tech, f.sys, "GW-1")
+			b := f.addGateway(f.tech, f.sys, "GW-2")
+			f.must(f.home, DeleteSystem{System: f.sys})
+			f.wantNoGateway(a)
+			f.wantNoGateway(b)
+			f.wantGateways(f.sys)
+			if _, ok := f.snap().GatewayBySerial(f.sys, "GW-1"); ok {
+				f.t.Fatal("GatewayBySerial finds a gateway of a deleted system")
+			}
+			// Deletion is final: a later put for the deleted system stays invisible.
+			f.apply(Event{Kind: KindGatewayPut, System: f.sys, Gateway: a, Serial: "GW-1", Hash: secret("key-GW-1")})
+			f.wantNoGateway(a)
+		}},
+		{"gateways arriving before their system count once it exists", func(f *fixture) {
+			f.apply(Event{Kind: KindGatewayPut, System: 99, Gateway: 5, Serial: "EARLY", Hash: secret("key-EARLY")})
+			f.wantNoGateway(5)
+			f.wantGateways(99)
+			f.apply(Event{Kind: KindSystemPut, System: 99, GUID: "G99"})
+			f.wantGateways(99, Gateway{5, 99, "EARLY"})
+		}},
+		{"later stamp wins for a gateway, and a removal is a tombstone", func(f *fixture) {
+			clock := f.x.Clock()
+			older, newer := clock.Now(), clock.Now()
+			f.x.Apply(Event{Kind: KindGatewayPut, Stamp: newer, System: f.sys, Gateway: 3, Serial: "NEW", Hash: secret("key-NEW")})
+			f.x.Apply(Event{Kind: KindGatewayPut, Stamp: older, System: f.sys, Gateway: 3, Serial: "OLD", Hash: secret("key-OLD")})
+			f.wantGateways(f.sys, Gateway{3, f.sys, "NEW"})
+			del := clock.Now()
+			f.x.Apply(Event{Kind: KindGatewayDelete, Stamp: del, System: f.sys, Gateway: 3})
+			f.x.Apply(Event{Kind: KindGatewayPut, Stamp: Stamp{HLC: del.HLC - 1, Node: 9}, System: f.sys, Gateway: 3, Serial: "NEW", Hash: secret("key-NEW")})
+			f.wantNoGateway(3)
+			f.wantGateways(f.sys)
+		}},
+		{"a gateway id put again on another system moves there", func(f *fixture) {
+			s2 := f.commission(f.tech, f.org, "home@example.test")
+			id := f.addGateway(f.tech, f.sys, "GW-1")
+			f.apply(Event{Kind: KindGatewayPut, System: s2, Gateway: id, Serial: "GW-9", Hash: secret("key-GW-9")})
+			f.wantGateways(f.sys)
+			f.wantGateways(s2, Gateway{id, s2, "GW-9"})
+		}},
+		{"a serial added concurrently on two nodes is listed twice and removed at once", func(f *fixture) {
+			f.apply(Event{Kind: KindGatewayPut, System: f.sys, Gateway: 8, Serial: "DUP", Hash: secret("key-DUP")},
+				Event{Kind: KindGatewayPut, System: f.sys, Gateway: 6, Serial: "DUP", Hash: secret("key-DUP")})
+			f.wantGateways(f.sys, Gateway{6, f.sys, "DUP"}, Gateway{8, f.sys, "DUP"})
+			if g, _ := f.snap().GatewayBySerial(f.sys, "dup"); g.ID != 6 {
+				f.t.Fatalf("GatewayBySerial of a shared serial = %d, want the smaller id 6", g.ID)
+			}
+			f.must(f.tech, RemoveGateway{System: f.sys, Serial: "DUP"})
+			f.wantGateways(f.sys)
+		}},
+		{"gateway changes are reported in Change.Systems", func(f *fixture) {
+			ch, err := f.x.Do(f.tech, AddGateway{System: f.sys, Serial: "GW-1", KeyHash: secret("k")}, nil)
+			if err != nil || ch.Systems == nil || !ch.Systems.Contains(uint32(f.sys)) {
+				f.t.Fatalf("add: %+v %v", ch, err)
+			}
+			ch, err = f.x.Do(f.tech, RemoveGateway{System: f.sys, Serial: "GW-1"}, nil)
+			if err != nil || ch.Systems == nil || !ch.Systems.Contains(uint32(f.sys)) {
+				f.t.Fatalf("remove: %+v %v", ch, err)
+			}
+		}},
+		{"the monitored flag of a gateway is its system's", func(f *fixture) {
+			f.must(f.tech, Commission{System: 60, GUID: "FIRE-1", Org: f.org, OwnerEmail: "home@example.test"})
+			id := f.addGateway(f.tech, 60, "GW-F")
+			g, _ := f.snap().Gateway(id)
+			if sys, ok := f.snap().System(g.System); !ok || sys.Monitored {
+				f.t.Fatalf("system of the gateway: %+v %v, want unmonitored", sys, ok)
+			}
+		}},
+		{"gateways change nobody's permissions", func(f *fixture) {
+			before := f.perms(f.sales, f.sys)
+			f.addGateway(f.tech, f.sys, "GW-1")
+			f.wantPerms(f.sales, f.sys, before)
+			f.wantSystems(f.sales, PermView, f.sys)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(newFixture(t)) })
+	}
+}
+
+// TestCredentialRules checks account tokens, passwords, verification codes
+// and names: what the lookups show after each op and event.
+func TestCredentialRules(t *testing.T) {
+	wantToken := func(f *fixture, id string, acct AccountID, hash [32]byte) {
+		f.t.Helper()
+		a, h, ok := f.snap().Token(id)
+		if ok != (acct != 0) || a != acct || h != hash {
+			f.t.Fatalf("Token(%q) = %d %x %v, want %d %x", id, a, h, ok, acct, hash)
+		}
+	}
+	wantCode := func(f *fixture, acct AccountID, hash [32]byte, expires time.Time) {
+		f.t.Helper()
+		h, exp, ok := f.snap().VerificationCode(acct)
+		want := hash != [32]byte{}
+		if ok != want || h != hash || want && exp != expires.UnixMilli() {
+			f.t.Fatalf("VerificationCode(%d) = %x %d %v, want %x %d", acct, h, exp, ok, hash, expires.UnixMilli())
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(f *fixture)
+	}{
+		{"token lookup after issue, gone after revoke", func(f *fixture) {
+			f.must(f.home, IssueToken{Account: f.home, ID: "tok1", Hash: secret("s1")})
+			wantToken(f, "tok1", f.home, secret("s1"))
+			f.must(f.home, RevokeToken{ID: "tok1"})
+			wantToken(f, "tok1", 0, [32]byte{})
+		}},
+		{"revoked token stays revoked, whatever arrives later", func(f *fixture) {
+			f.must(f.home, IssueToken{Account: f.home, ID: "tok1", Hash: secret("s1")})
+			f.must(f.home, RevokeToken{ID: "tok1"})
+			f.apply(Event{Kind: KindTokenPut, Account: f.home, Token: "tok1", Hash: secret("s2")})
+			wantToken(f, "tok1", 0, [32]byte{})
+			f.wantErr(f.do(f.home, IssueToken{Account: f.home, ID: "tok1", Hash: secret("s3")}), ErrExists)
+		}},
+		{"revocation arriving before its token wins", func(f *fixture) {
+			clock := f.x.Clock()
+			put, del := clock.Now(), clock.Now()
+			f.x.Apply(Event{Kind: KindTokenDelete, Stamp: del, Token: "tok1"})
+			f.x.Apply(Event{Kind: KindTokenPut, Stamp: put, Account: f.home, Token: "tok1", Hash: secret("s1")})
+			wantToken(f, "tok1", 0, [32]byte{})
+		}},
+		{"a token of an account not registered yet does not authenticate", func(f *fixture) {
+			f.apply(Event{Kind: KindTokenPut, Account: 90, Token: "early", Hash: secret("s")})
+			wantToken(f, "early", 0, [32]byte{})
+			f.apply(Event{Kind: KindAccountRegister, Account: 90, Email: "late@example.test"})
+			wantToken(f, "early", 90, secret("s"))
+		}},
+		{"an account holds several tokens, revoked one by one", func(f *fixture) {
+			f.must(f.home, IssueToken{Account: f.home, ID: "phone", Hash: secret("p")})
+			f.must(f.home, IssueToken{Account: f.home, ID: "laptop", Hash: secret("l")})
+			f.must(f.home, RevokeToken{ID: "phone"})
+			wantToken(f, "phone", 0, [32]byte{})
+			wantToken(f, "laptop", f.home, secret("l"))
+		}},
+		{"registration stores name, password, token and code in one change", func(f *fixture) {
+			var evs []Event
+			_, err := f.x.Do(Platform, RegisterAccount{Account: 90, Email: "New@Example.test", Name: "Ana Sol",
+				PasswordHash: []byte("pbkdf2$x"), TokenID: "reg", TokenHash: secret("s"),
+				CodeHash: secret("123456"), CodeExpires: t0.Add(15 * time.Minute)}, func(e []Event) error {
+				evs = append(evs, e...)
+				return nil
+			})
+			if err != nil || len(evs) != 5 {
+				f.t.Fatalf("register: %d events, %v", len(evs), err)
+			}
+			acc, _ := f.snap().Account(90)
+			if acc.Name != "Ana Sol" || acc.Email != "new@example.test" || acc.Verified {
+				f.t.Fatalf("account %+v", acc)
+			}
+			if pw, ok := f.snap().PasswordHash(90); !ok || string(pw) != "pbkdf2$x" {
+				f.t.Fatalf("PasswordHash = %q %v", pw, ok)
+			}
+			wantToken(f, "reg", 90, secret("s"))
+			wantCode(f, 90, secret("123456"), t0.Add(15*time.Minute))
+		}},
+		{"registration without the optional parts stores only the account", func(f *fixture) {
+			a := f.register("plain@example.test")
+			if _, ok := f.snap().PasswordHash(a); ok {
+				f.t.Fatal("password without one given")
+			}
+			wantCode(f, a, [32]byte{}, time.Time{})
+			if acc, _ := f.snap().Account(a); acc.Name != "" {
+				f.t.Fatalf("name %q", acc.Name)
+			}
+		}},
+		{"verification with the code verifies the account and uses the code up", func(f *fixture) {
+			f.must(Platform, RegisterAccount{Account: 90, Email: "new@example.test", CodeHash: secret("111111"), CodeExpires: t0.Add(time.Hour)})
+			f.must(90, VerifyAccount{Account: 90, Code: secret("111111")})
+			if acc, _ := f.snap().Account(90); !acc.Verified || !acc.Active {
+				f.t.Fatalf("account after verification: %+v", acc)
+			}
+			wantCode(f, 90, [32]byte{}, time.Time{})
+			f.wantErr(f.do(90, VerifyAccount{Account: 90, Code: secret("111111")}), ErrInvalid)
+		}},
+		{"verification code replaced by a newer one", func(f *fixture) {
+			f.must(Platform, RegisterAccount{Account: 90, Email: "new@example.test", CodeHash: secret("111111"), CodeExpires: t0.Add(time.Hour)})
+			f.must(90, SetVerificationCode{Account: 90, Hash: secret("222222"), ExpiresAt: t0.Add(2 * time.Hour)})
+			wantCode(f, 90, secret("222222"), t0.Add(2*time.Hour))
+			f.wantErr(f.do(90, VerifyAccount{Account: 90, Code: secret("111111")}), ErrInvalid)
+			f.must(90, VerifyAccount{Account: 90, Code: secret("222222")})
+		}},
+		{"an older code arriving late does not replace a newer one", func(f *fixture) {
+			f.register("new@example.test")
+			clock := f.x.Clock()
+			older, newer := clock.Now(), clock.Now()
+			exp := t0.Add(time.Hour)
+			f.x.Apply(Event{Kind: KindCodeSet, Stamp: newer, Account: 2, Hash: secret("new"), Expires: exp.UnixMilli()})
+			f.x.Apply(Event{Kind: KindCodeSet, Stamp: older, Account: 2, Hash: secret("old"), Expires: exp.UnixMilli()})
+			wantCode(f, 2, secret("new"), exp)
+		}},
+		{"an expired verification code is refused", func(f *fixture) {
+			f.must(Platform, RegisterAccount{Account: 90, Email: "new@example.test", CodeHash: secret("111111"), CodeExpires: t0.Add(time.Minute)})
+			f.advance(time.Minute)
+			f.wantErr(f.do(90, VerifyAccount{Account: 90, Code: secret("111111")}), ErrInvalid)
+			if acc, _ := f.snap().Account(90); acc.Verified {
+				f.t.Fatal("verified with an expired code")
+			}
+		}},
+		{"support verifying by hand clears the pending code", func(f *fixture) {
+			f.must(Platform, RegisterAccount{Account: 90, Email: "new@example.test", CodeHash: secret("111111"), CodeExpires: t0.Add(time.Hour)})
+			f.must(f.support, VerifyAccount{Account: 90})
+			wantCode(f, 90, [32]byte{}, time.Time{})
+		}},
+		{"password replaced, then cleared", func(f *fixture) {
+			f.must(f.home, SetPassword{Account: f.home, Hash: []byte("v1")})
+			f.must(f.home, SetPassword{Account: f.home, Hash: []byte("v2")})
+			if pw, ok := f.snap().PasswordHash(f.home); !ok || string(pw) != "v2" {
+				f.t.Fatalf("PasswordHash = %q %v", pw, ok)
+			}
+			pw, _ := f.snap().PasswordHash(f.home)
+			pw[0] = 'X' // the caller's copy
+			if again, _ := f.snap().PasswordHash(f.home); string(again) != "v2" {
+				f.t.Fatal("PasswordHash returned the state's bytes")
+			}
+			f.must(f.home, SetPassword{Account: f.home})
+			if _, ok := f.snap().PasswordHash(f.home); ok {
+				f.t.Fatal("cleared password still set")
+			}
+		}},
+		{"account name: a later event wins, an older one loses", func(f *fixture) {
+			clock := f.x.Clock()
+			older, newer := clock.Now(), clock.Now()
+			f.x.Apply(Event{Kind: KindAccountName, Stamp: newer, Account: f.home, Name: "Homeowner"})
+			f.x.Apply(Event{Kind: KindAccountName, Stamp: older, Account: f.home, Name: "Stale"})
+			if acc, _ := f.snap().Account(f.home); acc.Name != "Homeowner" {
+				f.t.Fatalf("name %q", acc.Name)
+			}
+		}},
+		{"credentials change no bitmap and report no change", func(f *fixture) {
+			for _, op := range []Op{
+				IssueToken{Account: f.sales, ID: "t", Hash: secret("s")},
+				SetPassword{Account: f.sales, Hash: []byte("pw")},
+				SetVerificationCode{Account: f.sales, Hash: secret("c"), ExpiresAt: t0.Add(time.Hour)},
+				RevokeToken{ID: "t"},
+			} {
+				ch, err := f.x.Do(f.sales, op, nil)
+				if err != nil || !ch.Empty() {
+					f.t.Fatalf("%T: change %+v, %v", op, ch, err)
+				}
+			}
+			f.wantPerms(f.sales, f.sys, PermView)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(newFixture(t)) })
+	}
+}

@@ -356,6 +356,7 @@ func (s *Snapshot) Emails(sys SystemID) []string {
 type Account struct {
 	ID       AccountID
 	Email    string
+	Name     string // the display name given at registration, or since
 	Verified bool
 	Support  bool
 	// Active: the account may act — its e-mail is verified and belongs to it.
@@ -370,8 +371,12 @@ func (s *Snapshot) Account(id AccountID) (Account, bool) {
 		return Account{}, false
 	}
 	e := s.emails.get(a.pid)
-	return Account{ID: id, Email: e.email, Verified: a.verified, Support: a.support,
-		Active: a.verified && e.holder == id}, true
+	acc := Account{ID: id, Email: e.email, Verified: a.verified, Support: a.support,
+		Active: a.verified && e.holder == id}
+	if c := s.creds.get(uint32(id)); c != nil {
+		acc.Name = c.name
+	}
+	return acc, true
 }
 
 // AccountByEmail returns the account an e-mail belongs to (normalized

@@ -25,6 +25,15 @@ type state struct {
 	live     *roaring.Bitmap // systems that exist and are not deleted
 	nextPID  uint32
 	asOf     int64 // Unix ms: a grant expiring at or before asOf no longer counts
+
+	// Gateways and credentials (gateway.go, cred.go): no part of the index.
+	gateways ptab[gwRec]       // by gateway id
+	gwLists  ptab[[]GatewayID] // by system: its gateways whose register is a put, by serial and id
+	gwMax    uint32            // the largest gateway id any event named
+	creds    ptab[credRec]     // by account id
+	tokens   ptab[tokenRec]    // by token number (tid), allocated like party ids
+	tokenIx  htab              // token id → tid
+	nextTID  uint32
 }
 
 func (st *state) emailKey(pid uint32) string { return st.emails.get(pid).email }

@@ -227,6 +227,12 @@ func (w *writer) apply(ev Event) {
 		w.ch.system(ev.System)
 	case KindGrantPut, KindGrantDelete:
 		w.grant(ev)
+	case KindGatewayPut, KindGatewayDelete:
+		w.gateway(ev)
+	case KindTokenPut, KindTokenDelete:
+		w.token(ev)
+	case KindPasswordSet, KindCodeSet, KindAccountName:
+		w.cred(ev)
 	}
 }
 
@@ -430,6 +436,7 @@ func (w *writer) systemDelete(id SystemID) {
 		w.refreshAll(id, s)
 	}
 	*s = sysRec{deleted: true}
+	w.dropGateways(id)
 	w.ch.system(id)
 }
 

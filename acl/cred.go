@@ -1,0 +1,365 @@
+package acl
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"time"
+)
+
+// Credentials: account tokens, password hashes, verification codes — and
+// the account's display name, which travels with them. They are events like
+// every other change so that any node can authenticate any account, and the
+// event log (replicated through ClickHouse) holds no secret in clear: the
+// HTTP layer generates the secrets and hands this package their hashes.
+// None of them changes who may see what, so they stay out of the bitmap
+// index and out of Change (except the name, reported in Change.Accounts).
+//
+// Registers and how they converge:
+//   - a token, keyed by its id: last-writer-wins among TokenPuts, and a
+//     TokenDelete is absorbing, like a system deletion — a revoked token never
+//     authenticates again, whatever arrives later;
+//   - an account's password hash, pending verification code and name, one
+//     register each: last-writer-wins.
+
+// MaxPasswordHash bounds the password hash an account stores: enough for
+// PBKDF2's output with its salt, parameters and an algorithm tag.
+const MaxPasswordHash = 128
+
+// maxTokenID bounds a token id.
+const maxTokenID = 64
+
+// checkTokenID accepts 1 to 64 letters, digits and '-': the id part of a
+// token string fst_<id>_<secret>, which must not contain the '_' separator.
+func checkTokenID(id string) error {
+	if id == "" || len(id) > maxTokenID {
+		return fmt.Errorf("%w: token id of %d bytes (1 to %d)", ErrInvalid, len(id), maxTokenID)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("%w: token id %q: only letters, digits and -", ErrInvalid, id)
+		}
+	}
+	return nil
+}
+
+// checkToken checks a token to store: its id and a secret hash.
+func checkToken(id string, hash [32]byte) error {
+	if err := checkTokenID(id); err != nil {
+		return err
+	}
+	if hash == ([32]byte{}) {
+		return fmt.Errorf("%w: token without a secret hash", ErrInvalid)
+	}
+	return nil
+}
+
+// checkPasswordHash checks the length of a password hash.
+func checkPasswordHash(n int) error {
+	if n > MaxPasswordHash {
+		return fmt.Errorf("%w: password hash of %d bytes, limit %d", ErrInvalid, n, MaxPasswordHash)
+	}
+	return nil
+}
+
+// checkCode accepts a pending code — a hash with an expiry — or none (zero
+// hash, no expiry). A one-time code always expires.
+func checkCode(hash [32]byte, expires int64) error {
+	switch none := hash == [32]byte{}; {
+	case expires < 0:
+		return fmt.Errorf("%w: negative expiry", ErrInvalid)
+	case none && expires != 0:
+		return fmt.Errorf("%w: expiry without a verification code", ErrInvalid)
+	case !none && expires == 0:
+		return fmt.Errorf("%w: verification code without an expiry", ErrInvalid)
+	}
+	return nil
+}
+
+// tokenRec is the register of one account token, replaced (never changed)
+// by every event that wins it. A revoked token keeps its id only.
+type tokenRec struct {
+	id      string
+	hash    [32]byte
+	hlc     uint64
+	acct    AccountID
+	node    uint16
+	revoked bool
+}
+
+func (t *tokenRec) stamp() Stamp { return Stamp{t.hlc, t.node} }
+
+func (st *state) tokenKey(tid uint32) string { return st.tokens.get(tid).id }
+
+// credRec holds an account's credential registers. Kept apart from acctRec,
+// which every bitmap read goes through, and created only for accounts that
+// have one.
+type credRec struct {
+	name     string
+	password string   // opaque; "" = none
+	code     [32]byte // zero = none pending
+	codeExp  int64    // Unix ms
+	nameHLC  uint64
+	pwHLC    uint64
+	codeHLC  uint64
+	nameNode uint16
+	pwNode   uint16
+	codeNode uint16
+}
+
+func (c *credRec) nameStamp() Stamp { return Stamp{c.nameHLC, c.nameNode} }
+func (c *credRec) pwStamp() Stamp   { return Stamp{c.pwHLC, c.pwNode} }
+func (c *credRec) codeStamp() Stamp { return Stamp{c.codeHLC, c.codeNode} }
+
+func (w *writer) credMut(id AccountID) *credRec {
+	r := w.st.creds.get(uint32(id))
+	if r != nil && w.b.owns(r) {
+		return r
+	}
+	c := &credRec{}
+	if r != nil {
+		*c = *r
+	}
+	w.b.own(c)
+	w.st.creds.set(uint32(id), c, w.gen())
+	return c
+}
+
+// cred folds a PasswordSet, CodeSet or AccountName into the state.
+func (w *writer) cred(ev Event) {
+	c := w.st.creds.get(uint32(ev.Account))
+	switch ev.Kind {
+	case KindPasswordSet:
+		if c != nil && !ev.Stamp.After(c.pwStamp()) {
+			return
+		}
+		c = w.credMut(ev.Account)
+		c.password, c.pwHLC, c.pwNode = ev.PasswordHash, ev.Stamp.HLC, ev.Stamp.Node
+	case KindCodeSet:
+		if c != nil && !ev.Stamp.After(c.codeStamp()) {
+			return
+		}
+		c = w.credMut(ev.Account)
+		c.code, c.codeExp, c.codeHLC, c.codeNode = ev.Hash, ev.Expires, ev.Stamp.HLC, ev.Stamp.Node
+	case KindAccountName:
+		if c != nil && !ev.Stamp.After(c.nameStamp()) {
+			return
+		}
+		c = w.credMut(ev.Account)
+		c.name, c.nameHLC, c.nameNode = ev.Name, ev.Stamp.HLC, ev.Stamp.Node
+		w.ch.account(ev.Account)
+	}
+}
+
+// token folds a TokenPut or TokenDelete into the state.
+func (w *writer) token(ev Event) {
+	tid := w.st.tokenIx.get(ev.Token, w.st.tokenKey)
+	if tid != 0 {
+		old := w.st.tokens.get(tid)
+		if old.revoked || ev.Kind == KindTokenPut && !ev.Stamp.After(old.stamp()) {
+			return // revocation is final; an older put loses
+		}
+	}
+	t := &tokenRec{id: ev.Token, hlc: ev.Stamp.HLC, node: ev.Stamp.Node, revoked: ev.Kind == KindTokenDelete}
+	if !t.revoked {
+		t.acct, t.hash = ev.Account, ev.Hash
+	}
+	if tid != 0 {
+		w.st.tokens.set(tid, t, w.gen())
+		return
+	}
+	w.st.nextTID++
+	tid = w.st.nextTID
+	w.st.tokens.set(tid, t, w.gen()) // before the index, which reads the key from it
+	w.st.tokenIx.set(ev.Token, tid, w.st.tokenKey, w.gen())
+}
+
+// registered returns the credentials of a registered account, or nil.
+func (s *Snapshot) registered(acct AccountID) (*credRec, bool) {
+	a := s.accounts.get(uint32(acct))
+	if a == nil || a.pid == 0 {
+		return nil, false
+	}
+	return s.creds.get(uint32(acct)), true
+}
+
+// Token returns the account and secret hash of an account token that is not
+// revoked, for authenticating "Authorization: Bearer fst_<id>_<secret>": the
+// caller hashes the secret presented and compares with crypto/subtle. A
+// token of an account not registered (yet) is not found. Whether the
+// account may act is for the caller to ask (Account, or the ops' checks):
+// an unverified account authenticates, to verify itself.
+func (s *Snapshot) Token(id string) (AccountID, [32]byte, bool) {
+	tid := s.tokenIx.get(id, s.tokenKey)
+	if tid == 0 {
+		return 0, [32]byte{}, false
+	}
+	t := s.tokens.get(tid)
+	if t.revoked {
+		return 0, [32]byte{}, false
+	}
+	if _, ok := s.registered(t.acct); !ok {
+		return 0, [32]byte{}, false
+	}
+	return t.acct, t.hash, true
+}
+
+// PasswordHash returns the password hash of a registered account that has a
+// password. The slice is the caller's.
+func (s *Snapshot) PasswordHash(acct AccountID) ([]byte, bool) {
+	c, ok := s.registered(acct)
+	if !ok || c == nil || c.password == "" {
+		return nil, false
+	}
+	return []byte(c.password), true
+}
+
+// VerificationCode returns the hash of a registered account's pending
+// verification code and when it expires (Unix ms). An expired code is still
+// returned: the caller compares expires with its clock (VerifyAccount does,
+// with the state's time).
+func (s *Snapshot) VerificationCode(acct AccountID) (hash [32]byte, expires int64, ok bool) {
+	c, ok := s.registered(acct)
+	if !ok || c == nil || c.code == ([32]byte{}) {
+		return [32]byte{}, 0, false
+	}
+	return c.code, c.codeExp, true
+}
+
+// selfOrPlatform checks that the actor is the account itself (verified or
+// not: these ops are how an account proves itself) or fleetscope (Platform).
+func selfOrPlatform(a actor, acct AccountID, what string) error {
+	if a.id != acct && a.id != Platform {
+		return fmt.Errorf("%w: only the account itself may %s account %d", ErrForbidden, what, acct)
+	}
+	return nil
+}
+
+// mustBeRegistered fails unless the account is registered.
+func (s *Snapshot) mustBeRegistered(acct AccountID) error {
+	if _, ok := s.registered(acct); !ok {
+		return fmt.Errorf("%w: account %d", ErrNotFound, acct)
+	}
+	return nil
+}
+
+// IssueToken stores an account token (at registration and at login): the
+// HTTP layer generates id and secret, returns fst_<id>_<secret> once and
+// passes here the id and the SHA-256 of the secret. The account itself
+// (verified or not) or Platform may. The id must never have been used.
+type IssueToken struct {
+	Account AccountID
+	ID      string
+	Hash    [32]byte
+}
+
+func (op IssueToken) plan(s *Snapshot, a actor) ([]Event, error) {
+	if err := selfOrPlatform(a, op.Account, "issue a token for"); err != nil {
+		return nil, err
+	}
+	if err := s.mustBeRegistered(op.Account); err != nil {
+		return nil, err
+	}
+	if err := s.newToken(op.ID, op.Hash); err != nil {
+		return nil, err
+	}
+	return []Event{{Kind: KindTokenPut, Account: op.Account, Token: op.ID, Hash: op.Hash}}, nil
+}
+
+// newToken checks a token to issue: well-formed, and its id never used.
+func (s *Snapshot) newToken(id string, hash [32]byte) error {
+	if err := checkToken(id, hash); err != nil {
+		return err
+	}
+	if s.tokenIx.get(id, s.tokenKey) != 0 {
+		return fmt.Errorf("%w: token id %q", ErrExists, id)
+	}
+	return nil
+}
+
+// RevokeToken revokes an account token for good (logout, or a leaked
+// token). The token's account, support or Platform may; to anyone else the
+// token is not found.
+type RevokeToken struct {
+	ID string
+}
+
+func (op RevokeToken) plan(s *Snapshot, a actor) ([]Event, error) {
+	acct, _, ok := s.Token(op.ID)
+	if !ok || a.id != acct && a.id != Platform && !a.support() {
+		return nil, fmt.Errorf("%w: token %q", ErrNotFound, op.ID)
+	}
+	return []Event{{Kind: KindTokenDelete, Token: op.ID}}, nil
+}
+
+// SetPassword sets or replaces an account's password hash (nil: the account
+// has no password any more). The HTTP layer computes the hash (PBKDF2, salt
+// and parameters included, at most MaxPasswordHash bytes); it is stored as
+// opaque bytes. The account itself or Platform may.
+type SetPassword struct {
+	Account AccountID
+	Hash    []byte
+}
+
+func (op SetPassword) plan(s *Snapshot, a actor) ([]Event, error) {
+	if err := selfOrPlatform(a, op.Account, "set the password of"); err != nil {
+		return nil, err
+	}
+	if err := s.mustBeRegistered(op.Account); err != nil {
+		return nil, err
+	}
+	if err := checkPasswordHash(len(op.Hash)); err != nil {
+		return nil, err
+	}
+	return []Event{{Kind: KindPasswordSet, Account: op.Account, PasswordHash: string(op.Hash)}}, nil
+}
+
+// SetVerificationCode stores a new one-time code for proving the account's
+// e-mail, replacing any pending one (a "send me a new code"). The HTTP layer
+// generates the code, mails it and passes its SHA-256; ExpiresAt must be
+// after the snapshot's time. A short code's hash is easily reversed, so it
+// is only as safe as the event log is private: keep codes short-lived. The
+// account itself or Platform may.
+type SetVerificationCode struct {
+	Account   AccountID
+	Hash      [32]byte
+	ExpiresAt time.Time
+}
+
+func (op SetVerificationCode) plan(s *Snapshot, a actor) ([]Event, error) {
+	if err := selfOrPlatform(a, op.Account, "set the verification code of"); err != nil {
+		return nil, err
+	}
+	if err := s.mustBeRegistered(op.Account); err != nil {
+		return nil, err
+	}
+	ev, err := s.codeEvent(op.Account, op.Hash, op.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{ev}, nil
+}
+
+func (s *Snapshot) codeEvent(acct AccountID, hash [32]byte, expiresAt time.Time) (Event, error) {
+	if hash == ([32]byte{}) {
+		return Event{}, fmt.Errorf("%w: empty verification code hash", ErrInvalid)
+	}
+	if expiresAt.UnixMilli() <= s.asOf {
+		return Event{}, fmt.Errorf("%w: verification code expiring at %s, not in the future", ErrInvalid, expiresAt.UTC().Format(time.RFC3339))
+	}
+	return Event{Kind: KindCodeSet, Account: acct, Hash: hash, Expires: expiresAt.UnixMilli()}, nil
+}
+
+// checkCodeHash checks a code's hash against the account's pending code.
+func (s *Snapshot) checkCodeHash(acct AccountID, hash [32]byte) error {
+	want, exp, ok := s.VerificationCode(acct)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: no verification code pending", ErrInvalid)
+	case subtle.ConstantTimeCompare(want[:], hash[:]) != 1:
+		return fmt.Errorf("%w: wrong verification code", ErrInvalid)
+	case exp <= s.asOf:
+		return fmt.Errorf("%w: verification code expired", ErrInvalid)
+	}
+	return nil
+}
