@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/fleetscope/fleetscope/internal/route"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -109,11 +110,11 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 }
 
 func (s *server) routes() fasthttp.RequestHandler {
-	r := newRouter()
-	r.handle("GET", "/healthz", s.healthz)
-	r.handle("GET", "/readyz", s.readyz)
-	r.handle("GET", "/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
-	return r.serve
+	var r route.Router
+	r.Handle("GET", "/healthz", s.healthz)
+	r.Handle("GET", "/readyz", s.readyz)
+	r.Handle("GET", "/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	return r.Serve
 }
 
 func (s *server) healthz(ctx *fasthttp.RequestCtx) {

@@ -1,15 +1,18 @@
-package main
+// Package route dispatches fasthttp requests by method and path pattern.
+// Patterns are literal segments and {name} placeholders (one segment each);
+// handlers read a placeholder with Param.
+package route
 
 import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/fleetscope/fleetscope/internal/apijson"
 )
 
-// router dispatches on method and path. Patterns are literal segments and
-// {name} placeholders (one segment each); handlers read placeholders with
-// pathParam.
-type router struct {
+// Router is a list of routes, tried in order.
+type Router struct {
 	routes []route
 }
 
@@ -19,13 +22,14 @@ type route struct {
 	h        fasthttp.RequestHandler
 }
 
-func newRouter() *router { return &router{} }
-
-func (r *router) handle(method, pattern string, h fasthttp.RequestHandler) {
+// Handle adds a route.
+func (r *Router) Handle(method, pattern string, h fasthttp.RequestHandler) {
 	r.routes = append(r.routes, route{method: method, segments: strings.Split(strings.Trim(pattern, "/"), "/"), h: h})
 }
 
-func (r *router) serve(ctx *fasthttp.RequestCtx) {
+// Serve dispatches a request: 404 for an unknown path, 405 for a known path
+// with another method.
+func (r *Router) Serve(ctx *fasthttp.RequestCtx) {
 	path := strings.Split(strings.Trim(string(ctx.Path()), "/"), "/")
 	methodMismatch := false
 	for _, rt := range r.routes {
@@ -62,18 +66,14 @@ func (r *router) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if methodMismatch {
-		writeError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path")
+		apijson.Error(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path")
 		return
 	}
-	writeError(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
+	apijson.Error(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
 }
 
-// pathParam returns the value of placeholder name in the matched route.
-func pathParam(ctx *fasthttp.RequestCtx, name string) string {
+// Param returns the value of placeholder name in the matched route.
+func Param(ctx *fasthttp.RequestCtx, name string) string {
 	v, _ := ctx.UserValue(name).(string)
 	return v
-}
-
-func writeError(ctx *fasthttp.RequestCtx, status int, code, msg string) {
-	writeJSON(ctx, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }
