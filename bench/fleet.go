@@ -123,3 +123,23 @@ func SetupFleet(ctx context.Context, a *API, n, panels int, prefix string) ([]Ga
 	}
 	return out, nil
 }
+
+// Post sends raw bytes as a JSON body and fails on a non-200 answer.
+func (a *API) Post(ctx context.Context, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, "POST", a.Base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	return nil
+}

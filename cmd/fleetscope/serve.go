@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +21,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/internal/apijson"
 	"github.com/fleetscope/fleetscope/internal/route"
 	"github.com/fleetscope/fleetscope/store"
 )
@@ -26,6 +34,10 @@ type serveConfig struct {
 	data       string
 	clickhouse string
 	demo       bool
+	nodeID     int
+	rollup     bool
+
+	ingest ingest.Options // the limits and batching flags
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -34,22 +46,69 @@ func parseServe(args []string) (serveConfig, error) {
 	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address")
 	data := fs.String("data", "./data", "data directory: the embedded engine (DATA/engine) and the write-ahead log (DATA/wal)")
 	ch := fs.String("clickhouse", "", "ClickHouse DSN: empty = embedded engine; clickhouse://user:pass@host:9000/db?cluster=name[&secure=true] for a server or cluster; http://127.0.0.1:8123 for `fleetscope engine`")
-	demo := fs.Bool("demo", false, "create a demo fleet on first start and print tokens to try it with")
+	demo := fs.Bool("demo", false, "create a demo fleet (once) and a gateway simulator feeding it, and print tokens to try it with")
+	node := fs.Int("node-id", 0, "this node's id in access-control event stamps, 1–65535, distinct per node sharing a ClickHouse; 0 = a random id kept in DATA/node-id")
+	rollup := fs.Bool("rollup", true, "run the rollup worker on this node (idempotent; on several nodes it only repeats work)")
+	maxBody := fs.Int("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body in bytes, before and after decompression")
+	maxReadings := fs.Int("ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
+	retention := fs.String("retention", ingest.DefaultMaxAge.String(), "how old a reading may be and still be accepted")
+	backlog := fs.String("ingest-max-backlog", "2GiB", "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
+	batchRows := fs.Int("ingest-batch-rows", 200_000, "most readings in one ClickHouse insert")
+	flushEvery := fs.String("ingest-flush-interval", "1s", "longest a reading waits for its insert batch to fill")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.addr, c.data, c.clickhouse, c.demo = *addr, *data, *ch, *demo
+	c.addr, c.data, c.clickhouse = *addr, *data, *ch
+	c.demo, c.nodeID, c.rollup = *demo, *node, *rollup
+	var err error
+	c.ingest.MaxBodySize, c.ingest.MaxReadings, c.ingest.BatchRows = *maxBody, *maxReadings, *batchRows
+	if c.ingest.Retention, err = time.ParseDuration(*retention); err != nil {
+		return c, fmt.Errorf("--retention: %w", err)
+	}
+	if c.ingest.FlushInterval, err = time.ParseDuration(*flushEvery); err != nil {
+		return c, fmt.Errorf("--ingest-flush-interval: %w", err)
+	}
+	if c.ingest.MaxBacklog, err = parseBytes(*backlog); err != nil {
+		return c, fmt.Errorf("--ingest-max-backlog: %w", err)
+	}
+	if c.ingest.MaxBodySize <= 0 || c.ingest.MaxReadings <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
+		return c, errors.New("limits must be positive (none means unlimited)")
+	}
+	if c.nodeID < 0 || c.nodeID > 65535 {
+		return c, errors.New("--node-id: 1–65535")
+	}
 	return c, nil
+}
+
+// parseBytes reads "512MiB", "2GiB", "1048576".
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
+			return v * u.mult, err
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 // server is a running `fleetscope serve`: its components and HTTP routes.
 type server struct {
-	cfg   serveConfig
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	store *store.Store
-	http  *fasthttp.Server
-	start time.Time
+	cfg    serveConfig
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	store  *store.Store
+	acl    *acl.Index
+	aclLog *acl.Log
+	api    *acl.API
+	ingest *ingest.Service
+	rollup *ingest.Rollup
+	http   *fasthttp.Server
+	start  time.Time
+	zones  zoneCache
 }
 
 func runServe(ctx context.Context, log *slog.Logger, args []string) error {
@@ -60,21 +119,18 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := os.MkdirAll(cfg.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	if cfg.nodeID == 0 {
+		if cfg.nodeID, err = persistedNodeID(cfg.data); err != nil {
+			return err
+		}
+	}
 	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), start: time.Now()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	octx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	mode := "embedded"
-	if cfg.clickhouse != "" {
-		mode = "server"
-	}
-	log.Info("opening ClickHouse", "mode", mode, "data", cfg.data)
-	s.store, err = store.Open(octx, store.Config{ClickHouse: cfg.clickhouse, DataDir: cfg.data, Registerer: s.reg, Logger: log})
-	if err != nil {
+	if err := s.open(ctx); err != nil {
+		s.close()
 		return err
 	}
-	defer s.store.Close()
+	defer s.close()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -86,27 +142,93 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        2 * time.Minute,
-		MaxRequestBodySize: 16 << 20,
+		MaxRequestBodySize: max(16<<20, cfg.ingest.MaxBodySize+1<<20),
 		Logger:             slogPrintf{log},
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
-	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode)
+	mode := "embedded"
+	if cfg.clickhouse != "" {
+		mode = "server"
+	}
+	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID)
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
+	if cfg.demo {
+		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {
+			log.Error("demo fleet", "err", err)
+		}
+	}
 
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new requests, finishing the ones in flight")
+	log.Info("shutting down: no new connections, finishing requests in flight, flushing the WAL")
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
 	if err := s.http.ShutdownWithContext(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	log.Info("stopped")
 	return nil
+}
+
+// open starts the components in dependency order: ClickHouse, access
+// control (its log folded), ingest (restored from ClickHouse and its WAL),
+// the rollup worker.
+func (s *server) open(ctx context.Context) error {
+	cfg := s.cfg
+	octx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var err error
+	s.store, err = store.Open(octx, store.Config{ClickHouse: cfg.clickhouse, DataDir: cfg.data, Registerer: s.reg, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.acl = acl.New(acl.Options{Node: uint16(cfg.nodeID)})
+	if s.aclLog, err = acl.OpenLog(octx, s.acl, acl.LogOptions{Store: s.store, Registerer: s.reg, Logger: s.log}); err != nil {
+		return err
+	}
+	go s.acl.RunExpiry(ctx, 0)
+	s.api = acl.NewAPI(s.acl, s.aclLog, acl.APIOptions{Store: s.store, Registerer: s.reg, Logger: s.log})
+	if tok := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"); tok != "" {
+		if _, err := s.api.EnsureSupport(tok); err != nil {
+			return fmt.Errorf("support account: %w", err)
+		}
+	}
+	s.zones.snapshot = s.acl.Snapshot
+	io := cfg.ingest
+	io.Dir, io.Store, io.Gateways, io.Zones = filepath.Join(cfg.data, "wal"), s.store, gatewayKeys{s.acl}, s.zones.zone
+	io.Registerer, io.Logger = s.reg, s.log
+	if s.ingest, err = ingest.Open(octx, io); err != nil {
+		return err
+	}
+	if cfg.rollup {
+		s.rollup = ingest.StartRollup(ingest.RollupOptions{Store: s.store, Lateness: io.Lateness, Registerer: s.reg, Logger: s.log})
+	}
+	return nil
+}
+
+// close stops what open started, in reverse: the WAL is flushed to
+// ClickHouse before ClickHouse closes.
+func (s *server) close() {
+	if s.ingest != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := s.ingest.Close(ctx); err != nil {
+			s.log.Warn("ingest shutdown", "err", err)
+		}
+		cancel()
+	}
+	if s.rollup != nil {
+		s.rollup.Stop()
+	}
+	if s.aclLog != nil {
+		s.aclLog.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	s.log.Info("stopped")
 }
 
 func (s *server) routes() fasthttp.RequestHandler {
@@ -114,48 +236,63 @@ func (s *server) routes() fasthttp.RequestHandler {
 	r.Handle("GET", "/healthz", s.healthz)
 	r.Handle("GET", "/readyz", s.readyz)
 	r.Handle("GET", "/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	r.Handle("POST", "/v1/ingest", s.ingest.Handle)
+	for _, rt := range s.api.Routes() {
+		if rt.Open {
+			h := rt.Handler
+			r.Handle(rt.Method, rt.Pattern, func(ctx *fasthttp.RequestCtx) { h(ctx, acl.Platform) })
+		} else {
+			r.Handle(rt.Method, rt.Pattern, s.authed(rt.Handler))
+		}
+	}
 	return r.Serve
 }
 
+// authed authenticates the bearer token before h; 401 without one.
+func (s *server) authed(h acl.Handler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if caller, ok := s.api.Authenticate(ctx); ok {
+			h(ctx, caller)
+		}
+	}
+}
+
 func (s *server) healthz(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"status": "ok", "uptime_s": int(time.Since(s.start).Seconds())})
+	apijson.Write(ctx, fasthttp.StatusOK, map[string]any{"status": "ok", "uptime_s": int(time.Since(s.start).Seconds())})
 }
 
 // readyz answers 200 only when the engine answers, every migration is
-// applied and the data directory (WAL) is writable.
+// applied, the data directory is writable and ingest can make readings
+// durable.
 func (s *server) readyz(ctx *fasthttp.RequestCtx) {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{}
 	ready := true
-	fail := func(name string, err error) {
-		checks[name] = err.Error()
-		ready = false
-	}
-	if err := s.store.Ping(c); err != nil {
-		fail("clickhouse", err)
-	} else {
-		checks["clickhouse"] = "ok"
-		applied, err := s.store.AppliedMigrations(c)
-		switch {
-		case err != nil:
-			fail("migrations", err)
-		case !applied[store.SchemaVersion()]:
-			fail("migrations", fmt.Errorf("schema version %d not applied", store.SchemaVersion()))
-		default:
-			checks["migrations"] = "ok"
+	check := func(name string, err error) {
+		if err != nil {
+			checks[name] = err.Error()
+			ready = false
+			return
 		}
+		checks[name] = "ok"
 	}
-	if err := checkWritable(s.cfg.data); err != nil {
-		fail("data_dir", err)
-	} else {
-		checks["data_dir"] = "ok"
+	err := s.store.Ping(c)
+	check("clickhouse", err)
+	if err == nil {
+		applied, err := s.store.AppliedMigrations(c)
+		if err == nil && !applied[store.SchemaVersion()] {
+			err = fmt.Errorf("schema version %d not applied", store.SchemaVersion())
+		}
+		check("migrations", err)
 	}
+	check("data_dir", checkWritable(s.cfg.data))
+	check("ingest", s.ingest.Ready())
 	status := fasthttp.StatusOK
 	if !ready {
 		status = fasthttp.StatusServiceUnavailable
 	}
-	writeJSON(ctx, status, map[string]any{"ready": ready, "checks": checks})
+	apijson.Write(ctx, status, map[string]any{"ready": ready, "checks": checks})
 }
 
 // checkWritable creates, syncs and removes a file in dir.
@@ -172,13 +309,59 @@ func checkWritable(dir string) error {
 	return errors.Join(werr, serr, cerr, rerr)
 }
 
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	b, err := json.Marshal(v)
-	if err != nil {
-		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
-		b = []byte(`{"error":{"code":"internal","message":"cannot encode answer"}}`)
+// persistedNodeID returns this data directory's node id, made at random on
+// first use: nodes sharing a ClickHouse need distinct ids, and a restart
+// must keep its own.
+func persistedNodeID(dir string) (int, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strconv.Atoi(strings.TrimSpace(string(b)))
 	}
-	ctx.SetBody(append(b, '\n'))
+	var b [2]byte
+	rand.Read(b[:])
+	id := int(binary.BigEndian.Uint16(b[:])%65535) + 1
+	if err := os.WriteFile(path, []byte(strconv.Itoa(id)+"\n"), 0o644); err != nil {
+		return 0, fmt.Errorf("node id: %w", err)
+	}
+	return id, nil
+}
+
+// gatewayKeys authenticates ingest keys against the access-control state.
+type gatewayKeys struct{ x *acl.Index }
+
+func (g gatewayKeys) Gateway(key []byte) (ingest.Gateway, bool) {
+	gw, monitored, ok := g.x.Snapshot().AuthenticateGateway(key)
+	return ingest.Gateway{ID: uint32(gw.ID), System: uint32(gw.System), Monitored: monitored}, ok
+}
+
+// zoneCache gives each system's time zone, loading each zone once.
+type zoneCache struct {
+	snapshot func() *acl.Snapshot
+	mu       sync.Mutex
+	byName   map[string]*time.Location
+}
+
+func (z *zoneCache) zone(system uint32) *time.Location {
+	sys, ok := z.snapshot().System(acl.SystemID(system))
+	if !ok {
+		return time.UTC
+	}
+	return z.load(sys.Timezone)
+}
+
+func (z *zoneCache) load(name string) *time.Location {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if loc, ok := z.byName[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = time.UTC
+	}
+	if z.byName == nil {
+		z.byName = map[string]*time.Location{}
+	}
+	z.byName[name] = loc
+	return loc
 }
