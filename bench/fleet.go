@@ -113,7 +113,7 @@ func SetupFleet(ctx context.Context, a *API, n, panels int, prefix string) ([]Ga
 				errs <- err
 				return
 			}
-			out[i] = Gateway{Key: gw.Key, Panels: panels}
+			out[i] = Gateway{Key: gw.Key, Panels: panels, System: sys.ID}
 		}()
 	}
 	wg.Wait()

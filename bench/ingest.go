@@ -19,6 +19,7 @@ import (
 type Gateway struct {
 	Key    string
 	Panels int
+	System uint32
 }
 
 // LoadOptions shape an ingest load.

@@ -377,16 +377,27 @@ func TestErrorPaths(t *testing.T) {
 // nothing of the refused request.
 func TestBackpressureAnswers429(t *testing.T) {
 	s := storetest.Open(t)
-	n := startNode(t, s, t.TempDir(), func(o *ingest.Options) { o.MaxBacklog = 1 })
-	a := post(t, n.url, "key-gw1", body(1, now(), 3))
-	if a.Status != 429 || a.RetryAfter == "" || a.Error.Code != "overloaded" {
-		t.Fatalf("answer %+v", a)
+	// Nothing is flushed for an hour: the first request's record stays in
+	// the backlog, which the 1-byte limit then exceeds.
+	hold := func(o *ingest.Options) { o.MaxBacklog = 1; o.FlushInterval = time.Hour; o.BatchRows = 1 << 20 }
+	n := startNode(t, s, t.TempDir(), hold)
+	if a := post(t, n.url, "key-gw1", body(1, now(), 3)); a.Status != 200 {
+		t.Fatalf("first request: %+v", a)
 	}
-	// The refused seq is not remembered: the retry is not a duplicate.
+	a := post(t, n.url, "key-gw1", body(2, now()+60_000, 3))
+	if a.Status != 429 || a.RetryAfter == "" || a.Error.Code != "overloaded" {
+		t.Fatalf("over the backlog: %+v", a)
+	}
+	// Shutdown flushes the backlog; the refused seq was not remembered, so
+	// its retry is stored.
 	n.stop(t)
 	n = startNode(t, s, n.dir, nil)
-	if a := post(t, n.url, "key-gw1", body(1, now(), 3)); a.Status != 200 || a.Duplicate || a.Accepted != 3 {
+	if a := post(t, n.url, "key-gw1", body(2, now()+60_000, 3)); a.Status != 200 || a.Duplicate || a.Accepted != 3 {
 		t.Fatalf("retry: %+v", a)
+	}
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 10); got.N != 6 {
+		t.Fatalf("stored %d readings, want 6", got.N)
 	}
 }
 

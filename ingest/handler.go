@@ -113,7 +113,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		s.dedup.release(gw.ID, b.Seq)
 		return s.answer(ctx, st, 0, false)
 	}
-	if backlog := s.wal.Stats().Bytes; backlog > s.opts.MaxBacklog {
+	if backlogBytes(s.wal.Stats()) > s.opts.MaxBacklog {
 		s.dedup.release(gw.ID, b.Seq)
 		s.m.throttled.WithLabelValues("backlog").Inc()
 		ctx.Response.Header.Set("Retry-After", "10")
@@ -137,6 +137,16 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		st.record = nil // a huge request must not pin its buffer in the pool
 	}
 	return s.answer(ctx, st, len(b.Readings), false)
+}
+
+// backlogBytes estimates the WAL bytes not yet stored in ClickHouse: the
+// uncommitted share of the bytes on disk (whole segments are kept until
+// every record in them is committed, so Bytes alone overstates it).
+func backlogBytes(st wal.Stats) int64 {
+	if st.Records == 0 {
+		return 0
+	}
+	return int64(float64(st.Bytes) * float64(st.Backlog) / float64(st.Records))
 }
 
 // answer writes the 200 body: {"accepted", "rejected", "errors", "duplicate"}.
