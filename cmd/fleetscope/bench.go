@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/fleetscope/fleetscope/bench"
 	"github.com/fleetscope/fleetscope/store"
@@ -14,6 +15,8 @@ const benchUsage = `usage: fleetscope bench <benchmark> [flags]
 
 benchmarks:
   store    inserts through clickhouse-go → bridge → engine vs the engine alone, same rows, same run
+  ingest   a gateway fleet posting to fleetscope (started here, or --url): readings/s end to end,
+           p99 ack at half of saturation, peak RSS — next to the engine's own insert rate
 `
 
 func runBench(ctx context.Context, log *slog.Logger, args []string) error {
@@ -24,6 +27,8 @@ func runBench(ctx context.Context, log *slog.Logger, args []string) error {
 	switch args[0] {
 	case "store":
 		return benchStore(ctx, log, args[1:])
+	case "ingest":
+		return benchIngest(ctx, args[1:])
 	}
 	fmt.Fprint(os.Stderr, benchUsage)
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
@@ -65,5 +70,34 @@ func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	res.Print(os.Stdout)
+	return nil
+}
+
+func benchIngest(ctx context.Context, args []string) error {
+	fs := newFlags("bench ingest")
+	var o bench.IngestOptions
+	fs.FlagSet.StringVar(&o.URL, "url", "", "a running fleetscope to drive (default: start one with a fresh data directory)")
+	fs.FlagSet.StringVar(&o.Token, "token", os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"), "support token of the running fleetscope (with --url)")
+	fs.FlagSet.IntVar(&o.Gateways, "gateways", 2000, "simulated gateways")
+	fs.FlagSet.IntVar(&o.Panels, "panels", 30, "panels per gateway: readings per request")
+	fs.FlagSet.IntVar(&o.Concurrency, "concurrency", 64, "connections posting at once")
+	fs.FlagSet.DurationVar(&o.Duration, "duration", 30*time.Second, "length of the saturation phase (the half-rate phase is as long)")
+	fs.FlagSet.BoolVar(&o.NDJSON, "ndjson", false, "post NDJSON instead of JSON")
+	fs.FlagSet.BoolVar(&o.Gzip, "gzip", false, "gzip request bodies")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.URL == "" {
+		if o.Binary, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	o.Log = os.Stderr
+	rep, err := bench.Ingest(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
 	return nil
 }
