@@ -24,8 +24,7 @@ type Gateway struct {
 
 // LoadOptions shape an ingest load.
 type LoadOptions struct {
-	URL      string // …/v1/ingest
-	Gateways []Gateway
+	URL string // …/v1/ingest
 	// Concurrency is the number of connections posting at once (each a
 	// keep-alive connection).
 	Concurrency int
@@ -36,11 +35,9 @@ type LoadOptions struct {
 	// NDJSON sends application/x-ndjson instead of JSON; Gzip compresses.
 	NDJSON bool
 	Gzip   bool
-	// Start is the timestamp of the first interval; every request of a
-	// gateway advances its clock by Step (one reading per panel per step).
-	Start time.Time
-	Step  time.Duration
-	Seed  uint64
+	// Step is how far each request advances its gateway's clock (one
+	// reading per panel per step).
+	Step time.Duration
 }
 
 // LoadResult is what a load measured from the client's side.
@@ -105,11 +102,30 @@ func (g *gatewayState) next(dst []byte, o *LoadOptions) ([]byte, uint64, int) {
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
+// Sim is a simulated gateway fleet: each gateway's clock and seq carry on
+// from one Load to the next, so phases of a benchmark never repeat a seq.
+type Sim struct {
+	states []*gatewayState
+}
+
+// NewSim makes the gateways' state: clocks at start, seqs at 0.
+func NewSim(gws []Gateway, start time.Time, seed uint64) *Sim {
+	s := &Sim{states: make([]*gatewayState, len(gws))}
+	for i, gw := range gws {
+		st := &gatewayState{gw: gw, ts: start, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
+		for _, l := range PanelLabels(gw.Panels) {
+			st.lbls = append(st.lbls, []byte(l))
+		}
+		s.states[i] = st
+	}
+	return s
+}
+
 // Load posts gateway requests at the server until the duration ends. Every
 // request is a gateway's next interval: readings on a diurnal curve, a new
 // seq, its own timestamp.
-func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
-	if len(o.Gateways) == 0 {
+func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
+	if len(sim.states) == 0 {
 		return LoadResult{}, fmt.Errorf("bench: no gateways")
 	}
 	if o.Concurrency <= 0 {
@@ -118,15 +134,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if o.Step <= 0 {
 		o.Step = time.Minute
 	}
-	states := make([]*gatewayState, len(o.Gateways))
-	for i, gw := range o.Gateways {
-		labels := PanelLabels(gw.Panels)
-		st := &gatewayState{gw: gw, ts: o.Start, rng: rand.New(rand.NewPCG(o.Seed, uint64(i)))}
-		for _, l := range labels {
-			st.lbls = append(st.lbls, []byte(l))
-		}
-		states[i] = st
-	}
+	states := sim.states
 	client := &fasthttp.Client{
 		MaxConnsPerHost:     o.Concurrency * 2,
 		ReadTimeout:         30 * time.Second,
@@ -141,13 +149,14 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	)
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	var pace <-chan time.Time
-	if o.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
-		defer t.Stop()
-		pace = t.C
-	}
 	start := time.Now()
+	// Pacing: request n is due at start + n/Rate; a ticker cannot tick
+	// every few hundred microseconds reliably, a schedule can.
+	var slot atomic.Uint64
+	interval := time.Duration(0)
+	if o.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / o.Rate)
+	}
 	var wg sync.WaitGroup
 	for range o.Concurrency {
 		wg.Add(1)
@@ -159,11 +168,14 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 			var body, zipped []byte
 			var local LoadResult
 			for ctx.Err() == nil {
-				if pace != nil {
-					select {
-					case <-pace:
-					case <-ctx.Done():
-						continue
+				if interval > 0 {
+					due := start.Add(time.Duration(slot.Add(1)-1) * interval)
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							continue
+						}
 					}
 				}
 				st := states[next.Add(1)%uint64(len(states))]

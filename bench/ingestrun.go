@@ -117,11 +117,11 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	// Clocks start an hour back and advance a second per request: the data
 	// is recent, as in real time, and there is room for millions of
 	// requests before any reading would lie in the future.
-	lo := LoadOptions{URL: api.Base + "/v1/ingest", Gateways: gws, Concurrency: o.Concurrency,
-		NDJSON: o.NDJSON, Gzip: o.Gzip, Start: time.Now().Add(-time.Hour).Truncate(time.Second), Step: time.Second, Seed: 1}
+	sim := NewSim(gws, time.Now().Add(-time.Hour).Truncate(time.Second), 1)
+	lo := LoadOptions{URL: api.Base + "/v1/ingest", Concurrency: o.Concurrency, NDJSON: o.NDJSON, Gzip: o.Gzip, Step: time.Second}
 	fmt.Fprintln(o.Log, "warming up…")
 	lo.Duration = 3 * time.Second
-	if _, err := Load(ctx, lo); err != nil {
+	if _, err := sim.Load(ctx, lo); err != nil {
 		return rep, err
 	}
 	before, err := scrapeCounter(api.Base, "fleetscope_ingest_flushed_readings_total")
@@ -131,7 +131,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	fmt.Fprintln(o.Log, "saturation phase…")
 	lo.Duration = o.Duration
 	rss := sampleRSS(srv)
-	rep.Saturation, err = Load(ctx, lo)
+	rep.Saturation, err = sim.Load(ctx, lo)
 	rep.MaxRSS = rss()
 	if err != nil {
 		return rep, err
@@ -158,7 +158,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	rep.EndToEnd = float64(rep.Saturation.Readings) / (rep.Saturation.Elapsed + rep.Drain).Seconds()
 	fmt.Fprintln(o.Log, "half-rate phase…")
 	lo.Rate = rep.Saturation.RequestsPerSecond() / 2
-	if rep.Half, err = Load(ctx, lo); err != nil {
+	if rep.Half, err = sim.Load(ctx, lo); err != nil {
 		return rep, err
 	}
 	if srv != nil {
