@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,34 +72,98 @@ func (r LoadResult) Print(w io.Writer, label string) {
 
 // gatewayState is one simulated gateway's clock and sequence.
 type gatewayState struct {
+	mu      sync.Mutex
+	gw      Gateway
+	seq     uint64
+	ts      time.Time
+	variant int
+}
+
+// A request body is a template with the seq and the timestamps patched in:
+// building every body from scratch (simulating 30 panels, formatting 270
+// numbers) costs the load generator more CPU than the server spends
+// decoding it, and both share the machine. Templates are made per panel
+// count, hour of the day (the diurnal curve) and one of a few variants;
+// seqs are 12 digits and timestamps 13, so they patch in place.
+type templates struct {
 	mu   sync.Mutex
-	gw   Gateway
-	seq  uint64
-	ts   time.Time
-	rng  *rand.Rand
-	read []ingest.Reading
-	lbls [][]byte
+	byID map[templateKey]*template
+	step time.Duration
+}
+
+type templateKey struct {
+	panels, hour, variant int
+	ndjson                bool
+}
+
+type template struct {
+	body   []byte
+	seqAt  int
+	tsAt   []int
+	nreads int
+}
+
+const (
+	templateVariants = 8
+	seqBase          = 100_000_000_000   // 12 digits
+	tsPlaceholder    = 1_000_000_000_000 // 13 digits
+)
+
+func (ts *templates) get(k templateKey) *template {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t := ts.byID[k]; t != nil {
+		return t
+	}
+	rng := rand.New(rand.NewPCG(uint64(k.panels), uint64(k.hour*templateVariants+k.variant)))
+	at := time.Date(2026, 6, 21, k.hour, 30, 0, 0, time.UTC)
+	labels := PanelLabels(k.panels)
+	readings := make([]ingest.Reading, k.panels)
+	for p := range readings {
+		r := Simulate(rng, at, ts.step, 400)
+		readings[p] = ingest.Reading{Panel: []byte(labels[p]), TS: tsPlaceholder,
+			Vin: round2(r.Vin), Iin: round2(r.Iin), Pin: round2(r.Pin), Vout: round2(r.Vout),
+			Temp: round2(r.Temp), RSSI: r.RSSI, Wh: round2(r.Wh)}
+	}
+	t := &template{nreads: k.panels}
+	if k.ndjson {
+		t.body = ingest.AppendNDJSON(nil, seqBase, readings)
+	} else {
+		t.body = ingest.AppendJSON(nil, seqBase, readings)
+	}
+	t.seqAt = bytes.Index(t.body, []byte(strconv.FormatUint(seqBase, 10)))
+	marker := []byte(`"ts":` + strconv.FormatInt(tsPlaceholder, 10))
+	for off := 0; ; {
+		i := bytes.Index(t.body[off:], marker)
+		if i < 0 {
+			break
+		}
+		t.tsAt = append(t.tsAt, off+i+5)
+		off += i + len(marker)
+	}
+	if ts.byID == nil {
+		ts.byID = map[templateKey]*template{}
+	}
+	ts.byID[k] = t
+	return t
 }
 
 // next builds the gateway's next request body into dst.
-func (g *gatewayState) next(dst []byte, o *LoadOptions) ([]byte, uint64, int) {
+func (g *gatewayState) next(dst []byte, o *LoadOptions, tpl *templates) ([]byte, int) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.seq++
 	g.ts = g.ts.Add(o.Step)
-	g.read = g.read[:0]
-	for p := 0; p < g.gw.Panels; p++ {
-		r := Simulate(g.rng, g.ts, o.Step, 400)
-		g.read = append(g.read, ingest.Reading{Panel: g.lbls[p], TS: g.ts.UnixMilli(),
-			Vin: round2(r.Vin), Iin: round2(r.Iin), Pin: round2(r.Pin), Vout: round2(r.Vout),
-			Temp: round2(r.Temp), RSSI: r.RSSI, Wh: round2(r.Wh)})
+	seq, ts := g.seq, g.ts
+	g.mu.Unlock()
+	t := tpl.get(templateKey{panels: g.gw.Panels, hour: ts.Hour(), variant: g.variant, ndjson: o.NDJSON})
+	dst = append(dst[:0], t.body...)
+	var num [20]byte
+	copy(dst[t.seqAt:t.seqAt+12], strconv.AppendUint(num[:0], seqBase+seq, 10))
+	tsDigits := strconv.AppendInt(num[:0], ts.UnixMilli(), 10)
+	for _, at := range t.tsAt {
+		copy(dst[at:at+13], tsDigits)
 	}
-	if o.NDJSON {
-		dst = ingest.AppendNDJSON(dst, g.seq, g.read)
-	} else {
-		dst = ingest.AppendJSON(dst, g.seq, g.read)
-	}
-	return dst, g.seq, len(g.read)
+	return dst, t.nreads
 }
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
@@ -105,18 +171,15 @@ func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 // Sim is a simulated gateway fleet: each gateway's clock and seq carry on
 // from one Load to the next, so phases of a benchmark never repeat a seq.
 type Sim struct {
-	states []*gatewayState
+	states    []*gatewayState
+	templates templates
 }
 
 // NewSim makes the gateways' state: clocks at start, seqs at 0.
-func NewSim(gws []Gateway, start time.Time, seed uint64) *Sim {
-	s := &Sim{states: make([]*gatewayState, len(gws))}
+func NewSim(gws []Gateway, start time.Time, step time.Duration) *Sim {
+	s := &Sim{states: make([]*gatewayState, len(gws)), templates: templates{step: step}}
 	for i, gw := range gws {
-		st := &gatewayState{gw: gw, ts: start, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
-		for _, l := range PanelLabels(gw.Panels) {
-			st.lbls = append(st.lbls, []byte(l))
-		}
-		s.states[i] = st
+		s.states[i] = &gatewayState{gw: gw, ts: start, variant: i % templateVariants}
 	}
 	return s
 }
@@ -180,7 +243,7 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 				}
 				st := states[next.Add(1)%uint64(len(states))]
 				var n int
-				body, _, n = st.next(body[:0], &o)
+				body, n = st.next(body, &o, &sim.templates)
 				req.Reset()
 				req.SetRequestURI(o.URL)
 				req.Header.SetMethod("POST")

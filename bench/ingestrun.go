@@ -117,7 +117,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	// Clocks start an hour back and advance a second per request: the data
 	// is recent, as in real time, and there is room for millions of
 	// requests before any reading would lie in the future.
-	sim := NewSim(gws, time.Now().Add(-time.Hour).Truncate(time.Second), 1)
+	sim := NewSim(gws, time.Now().Add(-time.Hour).Truncate(time.Second), time.Second)
 	lo := LoadOptions{URL: api.Base + "/v1/ingest", Concurrency: o.Concurrency, NDJSON: o.NDJSON, Gzip: o.Gzip, Step: time.Second}
 	fmt.Fprintln(o.Log, "warming up…")
 	lo.Duration = 3 * time.Second

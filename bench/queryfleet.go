@@ -212,7 +212,7 @@ func GenerateFleet(spec FleetSpec) *Fleet {
 		guid := fmt.Sprintf("04C05B%08X", uint32(s)*2654435761)
 		tz := zones[r.IntN(len(zones))]
 		add(acl.Event{Kind: acl.KindSystemPut, System: sys, GUID: guid, Name: name,
-			Address: fmt.Sprintf("%d %s Street, %s", 1+r.IntN(200), surnames[r.IntN(len(surnames))], towns[r.IntN(len(towns))]),
+			Address:  fmt.Sprintf("%d %s Street, %s", 1+r.IntN(200), surnames[r.IntN(len(surnames))], towns[r.IntN(len(towns))]),
 			Timezone: tz, Monitored: r.IntN(20) > 0, Org: org})
 		add(acl.Event{Kind: acl.KindGrantPut, System: sys, Grantee: acl.OrgPrincipal(org), Role: acl.RoleInstaller})
 		add(acl.Event{Kind: acl.KindOwnerSet, System: sys, Email: owner})
