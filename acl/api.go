@@ -206,36 +206,33 @@ func (al *idAlloc) init(s *Snapshot) {
 	al.gateway = GatewayID(s.gwMax)
 }
 
-func (a *API) nextAccount() AccountID {
+// allocate runs take on the allocator, brought up to date with what the
+// current snapshot knows, under its lock.
+func (a *API) allocate(take func(al *idAlloc)) {
 	a.allocMu.Lock()
 	defer a.allocMu.Unlock()
 	a.alloc.observe(a.x.Snapshot())
-	a.alloc.account++
-	return a.alloc.account
+	take(&a.alloc)
 }
 
-func (a *API) nextOrg() OrgID {
-	a.allocMu.Lock()
-	defer a.allocMu.Unlock()
-	a.alloc.observe(a.x.Snapshot())
-	a.alloc.org++
-	return a.alloc.org
+func (a *API) nextAccount() (id AccountID) {
+	a.allocate(func(al *idAlloc) { al.account++; id = al.account })
+	return id
 }
 
-func (a *API) nextSystem() SystemID {
-	a.allocMu.Lock()
-	defer a.allocMu.Unlock()
-	a.alloc.observe(a.x.Snapshot())
-	a.alloc.system++
-	return a.alloc.system
+func (a *API) nextOrg() (id OrgID) {
+	a.allocate(func(al *idAlloc) { al.org++; id = al.org })
+	return id
 }
 
-func (a *API) nextGateway() GatewayID {
-	a.allocMu.Lock()
-	defer a.allocMu.Unlock()
-	a.alloc.observe(a.x.Snapshot())
-	a.alloc.gateway++
-	return a.alloc.gateway
+func (a *API) nextSystem() (id SystemID) {
+	a.allocate(func(al *idAlloc) { al.system++; id = al.system })
+	return id
+}
+
+func (a *API) nextGateway() (id GatewayID) {
+	a.allocate(func(al *idAlloc) { al.gateway++; id = al.gateway })
+	return id
 }
 
 // observe moves past ids other nodes created (cheap: the live set's
