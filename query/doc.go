@@ -1,5 +1,134 @@
-// Package query answers the dashboards: All Locations search and listing,
-// fleet summary, system detail and history. Every answer is restricted to the
-// caller's bitmap from the acl package before anything else is computed, and
-// a system outside it answers 404.
+// Package query answers the dashboards (DESIGN §5 Queries): All Locations
+// search and listing, the fleet summary, a system's detail, its history
+// (telemetry, the per-panel energy of a day) and fleet energy. Every answer
+// is restricted to the caller's bitmap, read from the acl snapshot of the
+// request, before anything else is computed; a system outside it answers
+// 404, never 403.
+//
+// # Wiring
+//
+// New(Options{Store, ACL, Live, ...}) builds the catalogue from the acl
+// index's snapshot and starts the background work; acl.Options.OnChange must
+// call Service.OnACLChange (see New for the start-up order); the serve
+// wiring authenticates the bearer token and calls the Handle* methods with
+// the caller, {id} in ctx.UserValue("id"):
+//
+//	GET /v1/locations              HandleLocations     view
+//	GET /v1/fleet/summary          HandleFleetSummary  view
+//	GET /v1/systems/{id}           HandleSystem        view
+//	GET /v1/systems/{id}/telemetry HandleTelemetry     view and data
+//	GET /v1/systems/{id}/panels    HandlePanels        view and data
+//	GET /v1/fleet/energy           HandleFleetEnergy   view and data
+//
+// {id} is the numeric id or the GUID (a numeric GUID loses to an id the
+// caller may see). Data without view — a member role can be so — is no
+// access at all. Times in query strings are Unix ms or RFC 3339; lists
+// answer {"items", "total", "next_cursor"}; errors {"error": {"code",
+// "message"}} with 400, 404 or 503 (with Retry-After).
+//
+// # Catalogue and search index
+//
+// The catalogue holds, per system, its searchable strings — the name, the
+// GUID, the gateways' serials and the e-mails of its owner, grantees and
+// pending invitations — folded (Unicode lower case: "MÜLLER" finds
+// "Müller", "ñ" finds "Ñandú"; accents are kept), with its monitored flag
+// and time zone. Display fields are read from the request's acl snapshot.
+//
+// The base index (textindex.go) is immutable: names interned and sorted,
+// bitmaps of every 1-, 2- and 3-rune gram of the names, and the sorted
+// distinct keys with precomputed bitmaps for every prefix range holding
+// more than 2,048 postings. A query of up to three runes is one gram bitmap
+// intersected with the caller's bitmap; a longer one intersects its
+// trigrams, smallest first, with the caller's bitmap and then verifies each
+// distinct candidate name once, in name order; a key prefix is one range of
+// the sorted keys, walked (≤ 2,048 lookups) or one intersection. The
+// caller's bitmap enters the first intersection, so the cost follows what
+// the caller holds and matches, not the catalogue.
+//
+// Changes do not touch the base. OnACLChange, under the acl writer lock,
+// only records the changed systems as pending; a goroutine re-reads them
+// into the delta (their docs as of a newer snapshot), and when the delta
+// passes Options.DeltaLimit the base is rebuilt in the background from a
+// snapshot and the delta trimmed to what came after it. A request reads, in
+// this order, pending, catalogue and acl snapshot, and matches the systems
+// the base cannot answer for — in the delta, pending, or newer than the base
+// — one by one, pending ones against its own snapshot. So a search is exact
+// for the acl state the request sees: a grant or revocation shows in the
+// very next request, visibility and searchable strings alike.
+//
+// # Order and cursors
+//
+// Sorts: name, power, last_seen, energy_today, each descending with '-';
+// ties by system id in the sort's direction, so every order is total. The
+// name order is a counting sort of the interned names, part of the base; a
+// live key's order is a radix sort of the live view, built when first asked
+// for (and then with every live view while in use). A page is picked from
+// the caller's matching set by walking the order (sets spread over it) or
+// by scanning the set for the k best keys (small or bunched sets); see
+// order.go. Cursors are opaque: the sort, a hash of the query's q and
+// status, and the sort key and id of the page's last item; the next page
+// starts strictly after that item. With names, a system that exists
+// throughout a traversal and keeps its name is listed exactly once,
+// whatever else is created, renamed or deleted between pages. Live keys
+// change by themselves: a system whose key does not change is listed
+// exactly once; one whose key crosses the cursor between pages can be
+// listed twice or not at all — "stable" means no skip or repeat caused by
+// pagination itself, not a frozen snapshot of the fleet.
+//
+// # Live state and status
+//
+// Every Options.LiveRefresh (1 s) the ingest live state of every system is
+// copied into a live view: packed arrays of power, energy and panels, last
+// seen, and a status bitmap per state. Sorts, status filters, summaries and
+// the rows of a page read one view, so a page is consistent with itself;
+// GET /v1/systems/{id} reads live state directly. Status: unmonitored if
+// the system record says monitored=false (whatever its live state);
+// never without live state; online if its newest reading is at most
+// Options.OnlineWindow (15 min) old; offline otherwise. Power now is shown,
+// summed and sorted only for online systems (0 otherwise: unknown); energy
+// today is the energy of the current local day in the system's time zone.
+//
+// The fleet summary counts states by intersection cardinalities of the
+// caller's bitmap and sums the live arrays over its ids (memory-bound:
+// ~1 ms for 200 k systems spread over 2 M); the live part is kept per
+// caller bitmap and live view and precomputed by the live refresh for the
+// large bitmaps asked for lately, so an org's members share it. The
+// unmonitored systems are taken out per request.
+//
+// # History
+//
+// The rollup worker (package ingest) keeps 1 min, 15 min, 1 h and 1 day
+// rollups and a watermark per level. A range is served by tiles: the
+// coarsest level allowed covers the whole buckets under its watermark, the
+// edges and the stretch past the watermark are planned again one level
+// finer, down to raw readings (history.go, planTiles); for one system a
+// stretch under an hour is read raw at once. Answers are exact and current
+// whatever the rollup's lag. Telemetry: step raw, 1m, 15m, 1h or 1d (local
+// days), picked by range when absent; optional panel. Panels: each panel's
+// energy over a local day. Fleet energy: every system the caller holds view
+// and data on, with 0 for systems without readings, summed, sorted and paged
+// in ClickHouse with the caller's bitmap pushed down as a parameter — a
+// serialized groupBitmap, or an array for up to 32 ids (pushdown.go,
+// measured) — from rollups only: the newest minutes not rolled up yet are
+// left out for a fleet (they would need a scan of the readings table) and
+// the answer says up to when it counts ("until").
+//
+// Measured (fleetscope bench query, bench/query.go): fleet energy is bound
+// by the layout of the day rollup, ordered by (system_id, ts) in granules of
+// 8,192 rows (~260 systems' months): an installer's ids are spread over the
+// whole table, so the primary key cannot prune, and every granule holding
+// one of them is read. 30 days of a 200 k-system installer, in tables
+// holding 400 k systems, take ~385 ms (p50), far over DESIGN's 100 ms; even
+// a 1,000-system installer touches most granules (~180 ms). A table of
+// cumulative energy per (day, system), ordered by day, reads two rows per
+// system: ~99 ms for the same 200 k systems. That is a schema change for
+// the store and rollup owners, not made here.
+//
+// # Metrics
+//
+// fleetscope_query_requests_total{endpoint,code}, _request_duration_seconds
+// {endpoint}, _stage_duration_seconds{stage}, _result_items{endpoint},
+// _result_total{kind}, _fleet_energy_duration_seconds{pushdown},
+// _index_systems, _index_bytes{part}, _index_build_seconds,
+// _index_delta_systems, _live_view_build_seconds.
 package query

@@ -46,21 +46,3 @@ func makeGram(rs []rune) gram {
 	}
 	return g
 }
-
-// grams calls fn for every distinct gram of length n (1, 2 or 3 runes) in
-// the folded text.
-func grams(text string, n int, fn func(gram)) {
-	rs := []rune(text)
-	if len(rs) < n {
-		return
-	}
-	seen := make(map[gram]struct{}, len(rs))
-	for i := 0; i+n <= len(rs); i++ {
-		g := makeGram(rs[i : i+n])
-		if _, ok := seen[g]; ok {
-			continue
-		}
-		seen[g] = struct{}{}
-		fn(g)
-	}
-}

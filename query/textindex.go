@@ -1,8 +1,10 @@
 package query
 
 import (
-	"sort"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -17,81 +19,301 @@ type searchDoc struct {
 	keys []string
 }
 
-// textIndex is an immutable index over a set of documents. Name substrings
-// are found through gram bitmaps: every 1-, 2- and 3-rune gram of every
-// name maps to the ids holding it, so a query of up to three runes is
-// answered exactly by one bitmap, and a longer one by the intersection of
-// its trigrams, verified against the names. Key prefixes are found in a
-// sorted key list, with bitmaps precomputed for one- and two-byte prefixes
-// because those ranges are long.
+// textIndex is an immutable index over a set of documents; its bitmaps are
+// never changed after build, so any number of goroutines read it.
+//
+// Names are interned: each distinct folded name is stored once, in sorted
+// order in one string (arena, cut by nameOff), and nameID maps a system to
+// its name's number. Comparing two systems' names is comparing
+// their name ids, the order of all systems by (name, id) is a counting sort,
+// and a substring is verified once per distinct name, not once per system
+// (catalogues repeat names: "Müller Residence", "Smith Barn").
+//
+// Name substrings are found through gram bitmaps: every 1-, 2- and 3-rune
+// gram of every name maps to the ids holding it, so a query of up to three
+// runes is answered exactly by one bitmap, and a longer one by the
+// intersection of its trigrams with the caller's set, verified against the
+// names (the trigrams may occur apart).
+//
+// Key prefixes are found in the sorted list of distinct keys: the keys
+// starting with q are one range of it. A range holding few postings (ids)
+// is walked, testing each id against the caller's set; a range holding more
+// than heavyPostings has its union precomputed as a bitmap, intersected with
+// the caller's set. Every range of a prefix is a node of the trie of the
+// keys, so the heavy ranges are found by descending it; a chain of prefixes
+// with one range (a long shared prefix) shares one bitmap. Either way a
+// query costs at most heavyPostings lookups or one intersection, whatever
+// the catalogue size.
 type textIndex struct {
-	grams map[gram]*roaring.Bitmap
-	names []string // folded name by id
-	keys  []keyEntry
-	short map[string]*roaring.Bitmap
-	ids   *roaring.Bitmap
+	grams   map[gram]*roaring.Bitmap
+	nameID  []uint32 // by id: the name's number; noName for ids not indexed
+	arena   string   // the distinct folded names, ascending, concatenated
+	nameOff []uint32 // name n is arena[nameOff[n]:nameOff[n+1]]
+	ids     *roaring.Bitmap
+	order   ordering // ids by (name, id)
+	memos   sync.Pool
+
+	keys    []string // distinct keys, ascending
+	postOff []uint32 // postings of keys[i]: postIDs[postOff[i]:postOff[i+1]]
+	postIDs []uint32
+	heavy   map[uint64]*roaring.Bitmap // lo<<32 | hi → ids of keys[lo:hi]
 }
 
-type keyEntry struct {
-	key string
-	id  uint32
+const noName = ^uint32(0)
+
+// name returns a system's folded name ("" if not indexed).
+func (ti *textIndex) name(id uint32) string {
+	if int(id) >= len(ti.nameID) || ti.nameID[id] == noName {
+		return ""
+	}
+	return ti.dname(ti.nameID[id])
 }
 
-// shortPrefixLen is the longest key prefix with a precomputed bitmap.
-const shortPrefixLen = 2
+// dname returns distinct name n.
+func (ti *textIndex) dname(n uint32) string { return ti.arena[ti.nameOff[n]:ti.nameOff[n+1]] }
 
-// buildTextIndex indexes docs. Ids should be dense (they index a slice).
+// names is the number of distinct names.
+func (ti *textIndex) names() int { return len(ti.nameOff) - 1 }
+
+// heavyPostings is the most postings a prefix range may hold and still be
+// walked at query time: 2,048 Contains calls take ~30 µs. Above it the
+// range's union is precomputed. Lower means faster worst-case prefix
+// queries and more memory (each posting is counted once per heavy trie node
+// above it).
+const heavyPostings = 2048
+
+// gramBuf collects a gram's ids (ascending) and moves them into its bitmap
+// in sorted batches, which roaring adds far faster than one by one.
+type gramBuf struct {
+	ids []uint32
+	bm  *roaring.Bitmap
+}
+
+func (g *gramBuf) flush() {
+	g.bm.AddMany(g.ids)
+	g.ids = g.ids[:0]
+}
+
+// buildTextIndex indexes docs (ids should be dense: they index a slice). It
+// sorts docs by id and keeps their strings.
 func buildTextIndex(docs []searchDoc) *textIndex {
-	ti := &textIndex{
-		grams: make(map[gram]*roaring.Bitmap),
-		short: make(map[string]*roaring.Bitmap),
-		ids:   roaring.New(),
-	}
-	// Adding ids in increasing order appends to each bitmap's last
-	// container, which is cheap; so index the documents sorted by id.
-	sort.Slice(docs, func(i, j int) bool { return docs[i].id < docs[j].id })
+	ti := &textIndex{grams: make(map[gram]*roaring.Bitmap), ids: roaring.New(), heavy: map[uint64]*roaring.Bitmap{}}
+	slices.SortFunc(docs, func(a, b searchDoc) int { return int(a.id) - int(b.id) })
+	n := uint32(0)
 	if len(docs) > 0 {
-		ti.names = make([]string, docs[len(docs)-1].id+1)
+		n = docs[len(docs)-1].id + 1
 	}
-	add := func(m map[gram]*roaring.Bitmap, g gram, id uint32) {
-		b := m[g]
-		if b == nil {
-			b = roaring.New()
-			m[g] = b
-		}
-		b.Add(id)
+	// Intern the names, then number the distinct ones in sorted order.
+	ti.nameID = make([]uint32, n)
+	for i := range ti.nameID {
+		ti.nameID[i] = noName
 	}
+	intern := map[string]uint32{}
+	var dnames []string
 	for _, d := range docs {
-		ti.names[d.id] = d.name
-		ti.ids.Add(d.id)
-		for n := 1; n <= 3; n++ {
-			grams(d.name, n, func(g gram) { add(ti.grams, g, d.id) })
+		nid, ok := intern[d.name]
+		if !ok {
+			nid = uint32(len(dnames))
+			intern[d.name] = nid
+			dnames = append(dnames, d.name)
 		}
-		for _, k := range d.keys {
-			ti.keys = append(ti.keys, keyEntry{key: k, id: d.id})
-			for l := 1; l <= shortPrefixLen && l <= len(k); l++ {
-				b := ti.short[k[:l]]
-				if b == nil {
-					b = roaring.New()
-					ti.short[k[:l]] = b
+		ti.nameID[d.id] = nid
+	}
+	intern = nil
+	perm := make([]uint32, len(dnames)) // sorted position → first-seen number
+	for i := range perm {
+		perm[i] = uint32(i)
+	}
+	parallelSort(perm, func(a, b uint32) int { return strings.Compare(dnames[a], dnames[b]) })
+	renum := make([]uint32, len(perm))
+	var arena strings.Builder
+	ti.nameOff = make([]uint32, 0, len(perm)+1)
+	for pos, old := range perm {
+		renum[old] = uint32(pos)
+		ti.nameOff = append(ti.nameOff, uint32(arena.Len()))
+		arena.WriteString(dnames[old])
+	}
+	ti.nameOff = append(ti.nameOff, uint32(arena.Len()))
+	ti.arena = arena.String()
+	dnames = nil
+	ids := make([]uint32, 0, len(docs))
+	for _, d := range docs {
+		ti.nameID[d.id] = renum[ti.nameID[d.id]]
+		ids = append(ids, d.id)
+	}
+	ti.ids.AddMany(ids)
+	ti.order = nameOrder(ti.nameID, ids, ti.names())
+
+	// Grams: each distinct name's grams once (as buffer indexes), then each
+	// system's id appended to its name's grams, in id order.
+	bufs := []*gramBuf{}
+	gramIx := map[gram]uint32{}
+	nameGrams := make([][]uint32, ti.names())
+	var rs []rune
+	for _, d := range docs {
+		nid := ti.nameID[d.id]
+		gs := nameGrams[nid]
+		if gs == nil {
+			gs = []uint32{}
+			rs = append(rs[:0], []rune(d.name)...)
+			for w := 1; w <= 3; w++ {
+				for i := 0; i+w <= len(rs); i++ {
+					g := makeGram(rs[i : i+w])
+					ix, ok := gramIx[g]
+					if !ok {
+						ix = uint32(len(bufs))
+						gramIx[g] = ix
+						bufs = append(bufs, &gramBuf{bm: roaring.New()})
+						ti.grams[g] = bufs[ix].bm
+					}
+					if !slices.Contains(gs, ix) {
+						gs = append(gs, ix)
+					}
 				}
-				b.Add(d.id)
+			}
+			nameGrams[nid] = gs
+		}
+		for _, ix := range gs {
+			b := bufs[ix]
+			b.ids = append(b.ids, d.id)
+			if len(b.ids) == 4096 {
+				b.flush()
 			}
 		}
 	}
-	for _, b := range ti.grams {
-		b.RunOptimize()
+	for _, b := range bufs {
+		b.flush()
+		b.bm.RunOptimize()
 	}
-	for _, b := range ti.short {
-		b.RunOptimize()
+	nameGrams, bufs = nil, nil
+
+	// Keys: (key, id) pairs sorted, deduplicated into postings.
+	type pair struct {
+		key string
+		id  uint32
 	}
-	sort.Slice(ti.keys, func(i, j int) bool {
-		if ti.keys[i].key != ti.keys[j].key {
-			return ti.keys[i].key < ti.keys[j].key
+	var pairs []pair
+	for _, d := range docs {
+		for _, k := range d.keys {
+			if k != "" {
+				pairs = append(pairs, pair{k, d.id})
+			}
 		}
-		return ti.keys[i].id < ti.keys[j].id
+	}
+	parallelSort(pairs, func(a, b pair) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return int(int64(a.id) - int64(b.id))
 	})
+	ti.postIDs = make([]uint32, 0, len(pairs))
+	for i, p := range pairs {
+		if i == 0 || p.key != pairs[i-1].key {
+			ti.keys = append(ti.keys, p.key)
+			ti.postOff = append(ti.postOff, uint32(len(ti.postIDs)))
+		} else if p.id == pairs[i-1].id {
+			continue // the same key twice on one system
+		}
+		ti.postIDs = append(ti.postIDs, p.id)
+	}
+	ti.postOff = append(ti.postOff, uint32(len(ti.postIDs)))
+	ti.keys = slices.Clip(ti.keys)
+	pairs = nil
+	ti.buildHeavy(0, len(ti.keys), 0, nil)
 	return ti
+}
+
+// nameOrder orders ids by (name id, id): a counting sort by name id, stable
+// in id order.
+func nameOrder(nameID, ids []uint32, names int) ordering {
+	start := make([]uint32, names+1)
+	for _, id := range ids {
+		start[nameID[id]+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	order := make([]uint32, len(ids))
+	for _, id := range ids {
+		nid := nameID[id]
+		order[start[nid]] = id
+		start[nid]++
+	}
+	return ordering{order: order, nameID: nameID}
+}
+
+// parallelSort sorts s, its two halves on two goroutines when it is large.
+func parallelSort[E any](s []E, cmp func(a, b E) int) {
+	if len(s) < 100_000 || runtime.GOMAXPROCS(0) < 2 {
+		slices.SortFunc(s, cmp)
+		return
+	}
+	mid := len(s) / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); slices.SortFunc(s[:mid], cmp) }()
+	slices.SortFunc(s[mid:], cmp)
+	wg.Wait()
+	merged := make([]E, 0, len(s))
+	a, b := s[:mid], s[mid:]
+	for len(a) > 0 && len(b) > 0 {
+		if cmp(a[0], b[0]) <= 0 {
+			merged, a = append(merged, a[0]), a[1:]
+		} else {
+			merged, b = append(merged, b[0]), b[1:]
+		}
+	}
+	merged = append(append(merged, a...), b...)
+	copy(s, merged)
+}
+
+// postings returns how many postings keys[lo:hi] hold.
+func (ti *textIndex) postings(lo, hi int) int { return int(ti.postOff[hi] - ti.postOff[lo]) }
+
+// buildHeavy precomputes the bitmap of every prefix range within
+// keys[lo:hi] — the keys sharing their first depth bytes — that holds more
+// than heavyPostings postings. scratch is reused between calls.
+func (ti *textIndex) buildHeavy(lo, hi, depth int, scratch []uint32) []uint32 {
+	for hi-lo > 0 && ti.postings(lo, hi) > heavyPostings {
+		k := uint64(lo)<<32 | uint64(hi)
+		if ti.heavy[k] == nil {
+			scratch = append(scratch[:0], ti.postIDs[ti.postOff[lo]:ti.postOff[hi]]...)
+			slices.Sort(scratch)
+			b := roaring.New()
+			b.AddMany(scratch)
+			b.RunOptimize()
+			ti.heavy[k] = b
+		}
+		// A key of exactly depth bytes sorts first and ends the prefix.
+		if len(ti.keys[lo]) == depth {
+			lo++
+		}
+		if lo == hi {
+			return scratch
+		}
+		// Split by the byte at depth. When one group is the whole range,
+		// descend without recursion (long shared prefixes).
+		c := ti.keys[lo][depth]
+		end := lo + 1
+		for end < hi && ti.keys[end][depth] == c {
+			end++
+		}
+		if end == hi {
+			depth++
+			continue
+		}
+		for start := lo; start < hi; {
+			c := ti.keys[start][depth]
+			end := start + 1
+			for end < hi && ti.keys[end][depth] == c {
+				end++
+			}
+			scratch = ti.buildHeavy(start, end, depth+1, scratch)
+			start = end
+		}
+		return scratch
+	}
+	return scratch
 }
 
 // match returns the ids whose name contains q or one of whose keys starts
@@ -99,25 +321,26 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 // bitmap the caller owns.
 func (ti *textIndex) match(q string, within *roaring.Bitmap) *roaring.Bitmap {
 	out := ti.matchName(q, within)
-	out.Or(ti.matchPrefix(q, within))
+	ti.addPrefix(out, q, within)
 	return out
 }
 
 func (ti *textIndex) matchName(q string, within *roaring.Bitmap) *roaring.Bitmap {
-	rs := []rune(q)
+	n := utf8.RuneCountInString(q)
 	switch {
-	case len(rs) == 0:
+	case n == 0:
 		return roaring.And(ti.ids, within)
-	case len(rs) <= 3:
-		b := ti.grams[makeGram(rs)]
+	case n <= 3:
+		b := ti.grams[makeGram([]rune(q))]
 		if b == nil {
 			return roaring.New()
 		}
 		return roaring.And(b, within)
 	}
-	// Intersect the smallest bitmaps first: the caller's set, then the
-	// trigrams in order of size.
-	var tris []*roaring.Bitmap
+	// Intersect the smallest bitmaps first: the trigrams in order of size,
+	// the caller's set after the first.
+	rs := []rune(q)
+	tris := make([]*roaring.Bitmap, 0, len(rs)-2)
 	for i := 0; i+3 <= len(rs); i++ {
 		b := ti.grams[makeGram(rs[i:i+3])]
 		if b == nil {
@@ -125,45 +348,174 @@ func (ti *textIndex) matchName(q string, within *roaring.Bitmap) *roaring.Bitmap
 		}
 		tris = append(tris, b)
 	}
-	sort.Slice(tris, func(i, j int) bool { return tris[i].GetCardinality() < tris[j].GetCardinality() })
+	slices.SortFunc(tris, func(a, b *roaring.Bitmap) int {
+		return int(int64(a.GetCardinality()) - int64(b.GetCardinality()))
+	})
 	cand := roaring.And(tris[0], within)
 	for _, b := range tris[1:] {
 		if cand.IsEmpty() {
-			break
+			return cand
 		}
 		cand.And(b)
 	}
 	// The trigrams may occur apart; keep the names that hold q itself.
-	out := roaring.New()
-	it := cand.Iterator()
-	for it.HasNext() {
-		id := it.Next()
-		if int(id) < len(ti.names) && strings.Contains(ti.names[id], q) {
-			out.Add(id)
-		}
+	for _, id := range ti.verify(cand, q) {
+		cand.Remove(id)
 	}
-	return out
+	return cand
 }
 
-func (ti *textIndex) matchPrefix(q string, within *roaring.Bitmap) *roaring.Bitmap {
-	if q == "" {
-		return roaring.New()
-	}
-	if len(q) <= shortPrefixLen {
-		b := ti.short[q]
-		if b == nil {
-			return roaring.New()
+// verify returns the ids of cand whose name does not contain q. Each
+// distinct name is checked once, and in name order, which reads the arena
+// front to back: the candidates' names are spread over it, and checking them
+// in id order would miss the cache on nearly every one.
+func (ti *textIndex) verify(cand *roaring.Bitmap, q string) []uint32 {
+	m := ti.memo()
+	defer ti.memos.Put(m)
+	var uniq []uint32
+	it := cand.ManyIterator()
+	buf := make([]uint32, 256)
+	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+		for _, id := range buf[:n] {
+			if nid := ti.nameID[id]; m.seen[nid]>>1 != m.gen {
+				m.seen[nid] = m.gen << 1
+				uniq = append(uniq, nid)
+			}
 		}
-		return roaring.And(b, within)
 	}
-	i := sort.Search(len(ti.keys), func(i int) bool { return ti.keys[i].key >= q })
-	out := roaring.New()
-	for ; i < len(ti.keys) && strings.HasPrefix(ti.keys[i].key, q); i++ {
-		if id := ti.keys[i].id; within.Contains(id) {
+	radixSort32(uniq)
+	all := true
+	for _, nid := range uniq {
+		if strings.Contains(ti.dname(nid), q) {
+			m.seen[nid] |= 1
+		} else {
+			all = false
+		}
+	}
+	if all {
+		return nil // the usual case: the trigrams were not apart anywhere
+	}
+	var drop []uint32
+	it = cand.ManyIterator()
+	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+		for _, id := range buf[:n] {
+			if m.seen[ti.nameID[id]]&1 == 0 {
+				drop = append(drop, id)
+			}
+		}
+	}
+	return drop
+}
+
+// radixSort32 sorts s ascending: three passes of 11 bits (small counting
+// tables, no comparisons).
+func radixSort32(s []uint32) {
+	if len(s) < 256 {
+		slices.Sort(s)
+		return
+	}
+	tmp := make([]uint32, len(s))
+	src, dst := s, tmp
+	for shift := uint(0); shift < 33; shift += 11 {
+		var count [1 << 11]int
+		for _, v := range src {
+			count[(v>>shift)&(1<<11-1)]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i] = sum
+			sum += c
+		}
+		for _, v := range src {
+			d := (v >> shift) & (1<<11 - 1)
+			dst[count[d]] = v
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(s, src) // three passes: the result is in tmp
+}
+
+// nameMemo remembers, for one query, which distinct names were checked
+// (seen[nid]>>1 == gen) and whether they matched (the low bit). Memos are
+// pooled and never cleared: a new query just takes the next gen.
+type nameMemo struct {
+	seen []uint32
+	gen  uint32
+}
+
+func (ti *textIndex) memo() *nameMemo {
+	m, _ := ti.memos.Get().(*nameMemo)
+	if m == nil {
+		m = &nameMemo{seen: make([]uint32, ti.names())}
+	}
+	m.gen++
+	if m.gen >= 1<<31 {
+		clear(m.seen)
+		m.gen = 1
+	}
+	return m
+}
+
+// prefixRange returns the range of keys starting with q.
+func (ti *textIndex) prefixRange(q string) (lo, hi int) {
+	lo, _ = slices.BinarySearch(ti.keys, q)
+	// Folded text is UTF-8, which never holds 0xff: every key starting
+	// with q sorts below q+"\xff".
+	hi = lo + sortSearch(len(ti.keys)-lo, func(i int) bool { return ti.keys[lo+i] >= q+"\xff" })
+	return lo, hi
+}
+
+// addPrefix adds to out the ids in within one of whose keys starts with q.
+func (ti *textIndex) addPrefix(out *roaring.Bitmap, q string, within *roaring.Bitmap) {
+	if q == "" || len(ti.keys) == 0 {
+		return
+	}
+	lo, hi := ti.prefixRange(q)
+	if lo >= hi {
+		return
+	}
+	if ti.postings(lo, hi) > heavyPostings {
+		out.Or(roaring.And(ti.heavy[uint64(lo)<<32|uint64(hi)], within))
+		return
+	}
+	for _, id := range ti.postIDs[ti.postOff[lo]:ti.postOff[hi]] {
+		if within.Contains(id) {
 			out.Add(id)
 		}
 	}
-	return out
+}
+
+// sizeBytes estimates the index's memory: bitmaps, posting lists and
+// string headers (string bytes are mostly shared with the acl snapshot).
+func (ti *textIndex) sizeBytes() (grams, keys uint64) {
+	for _, b := range ti.grams {
+		grams += b.GetSizeInBytes() + 24
+	}
+	grams += uint64(len(ti.nameID))*4 + uint64(len(ti.order.order))*4
+	grams += uint64(len(ti.arena)) + 4*uint64(len(ti.nameOff))
+	for _, b := range ti.heavy {
+		keys += b.GetSizeInBytes() + 16
+	}
+	keys += uint64(len(ti.keys))*16 + uint64(len(ti.postOff))*4 + uint64(len(ti.postIDs))*4
+	for _, k := range ti.keys {
+		keys += uint64(len(k))
+	}
+	return grams, keys
+}
+
+// sortSearch is sort.Search without the import.
+func sortSearch(n int, f func(int) bool) int {
+	i, j := 0, n
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if !f(h) {
+			i = h + 1
+		} else {
+			j = h
+		}
+	}
+	return i
 }
 
 // validQuery reports whether q is usable text.

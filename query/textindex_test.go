@@ -1,8 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,10 +83,17 @@ func TestTextIndexMatches(t *testing.T) {
 }
 
 // The index answers exactly what a scan of every document answers, for
-// random names, keys, queries and caller sets.
+// random names, keys, queries and caller sets — with few documents, and
+// with enough sharing prefixes and names that prefix ranges get heavy
+// bitmaps and verification meets repeated names.
 func TestTextIndexAgreesWithScan(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 7))
-	alphabet := []rune("abcdeéñüo -@.")
+	t.Run("small", func(t *testing.T) { textIndexAgreesWithScan(t, 2000, 3000, "abcdeéñüo -@.", 1) })
+	t.Run("heavy prefixes", func(t *testing.T) { textIndexAgreesWithScan(t, 30_000, 1500, "abcé@.", 8) })
+}
+
+func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys int) {
+	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	alphabet := []rune(letters)
 	word := func(n int) string {
 		var b strings.Builder
 		for range n {
@@ -93,15 +102,24 @@ func TestTextIndexAgreesWithScan(t *testing.T) {
 		return b.String()
 	}
 	var docs []searchDoc
-	for id := uint32(1); id <= 2000; id++ {
-		d := searchDoc{id: id, name: fold(word(3 + rng.IntN(12)))}
-		for range rng.IntN(3) {
+	var names []string
+	for id := uint32(1); id <= uint32(n); id++ {
+		name := fold(word(3 + rng.IntN(12)))
+		if len(names) > 0 && rng.IntN(3) == 0 {
+			name = names[rng.IntN(len(names))] // a repeated name
+		}
+		names = append(names, name)
+		d := searchDoc{id: id, name: name}
+		for range rng.IntN(keys) {
 			d.keys = append(d.keys, fold(word(2+rng.IntN(8))))
 		}
 		docs = append(docs, d)
 	}
 	ti := buildTextIndex(append([]searchDoc(nil), docs...))
-	for i := range 3000 {
+	if keys > 3 && len(ti.heavy) == 0 {
+		t.Fatal("no heavy prefix range: the test does not reach them")
+	}
+	for i := range queries {
 		q := fold(word(1 + rng.IntN(5)))
 		within := roaring.New()
 		for _, d := range docs {
@@ -124,6 +142,127 @@ func TestTextIndexAgreesWithScan(t *testing.T) {
 		}
 		if got := ti.match(q, within); !got.Equals(want) {
 			t.Fatalf("query %d %q: index %v, scan %v", i, q, got.ToArray(), want.ToArray())
+		}
+	}
+}
+
+// The name order is (name, id), names compared as folded strings.
+func TestTextIndexNameOrder(t *testing.T) {
+	docs := sampleDocs()
+	docs = append(docs, searchDoc{id: 9, name: fold("Acme Warehouse")}, searchDoc{id: 7, name: fold("Solar Acme")})
+	ti := buildTextIndex(docs)
+	var got []string
+	for _, id := range ti.order.order {
+		got = append(got, fmt.Sprintf("%d:%s", id, ti.name(id)))
+	}
+	want := []string{"4:acme warehouse", "9:acme warehouse", "1:müller residence", "5:solar acme", "7:solar acme", "3:sunny acres farm", "2:ñandú solar"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order %v\nwant  %v", got, want)
+	}
+}
+
+func TestRadixSorts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 10, 300, 5000} {
+		s := make([]uint32, n)
+		for i := range s {
+			s[i] = rng.Uint32() >> uint(rng.IntN(32))
+		}
+		want := slices.Clone(s)
+		slices.Sort(want)
+		radixSort32(s)
+		if !slices.Equal(s, want) {
+			t.Fatalf("radixSort32 of %d values", n)
+		}
+		keys := make([]uint64, n)
+		for i := range keys {
+			keys[i] = rng.Uint64() >> uint(rng.IntN(64)) % 5 // ties
+		}
+		got := radixOrder(keys)
+		ids := make([]uint32, n)
+		for i := range ids {
+			ids[i] = uint32(i)
+		}
+		slices.SortStableFunc(ids, func(a, b uint32) int { return cmp.Compare(keys[a], keys[b]) })
+		if !slices.Equal(got, ids) {
+			t.Fatalf("radixOrder of %d keys: %v, want %v", n, got, ids)
+		}
+	}
+}
+
+// A page is the k best of the set past the start, whichever strategy
+// (walk, scan, walk giving up) picks it: checked against sorting, for sets
+// spread out, bunched and tiny, both directions, both key kinds.
+func TestOrderingPage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 200_000
+	perm := rng.Perm(n)
+	order := make([]uint32, n)
+	for i, p := range perm {
+		order[i] = uint32(p)
+	}
+	byRank := newOrdering(order, n)
+	nameID := make([]uint32, n) // a name order: (nameID, id)
+	for id := range nameID {
+		nameID[id] = uint32(rng.IntN(5000))
+	}
+	ids := make([]uint32, n)
+	for i := range ids {
+		ids[i] = uint32(i)
+	}
+	byName := nameOrder(nameID, ids, 5000)
+	sets := map[string]func() *roaring.Bitmap{
+		"spread": func() *roaring.Bitmap {
+			b := roaring.New()
+			for range 30_000 {
+				b.Add(uint32(rng.IntN(n)))
+			}
+			return b
+		},
+		"bunched": func() *roaring.Bitmap { // a stretch of the order near its end
+			b := roaring.New()
+			for _, id := range order[n-20_000:] {
+				if rng.IntN(2) == 0 {
+					b.Add(id)
+				}
+			}
+			return b
+		},
+		"small": func() *roaring.Bitmap { return roaring.BitmapOf(order[5], order[77], order[n-1]) },
+		"dense": func() *roaring.Bitmap {
+			b := roaring.New()
+			b.AddRange(0, n)
+			return b
+		},
+	}
+	for _, o := range []*ordering{&byRank, &byName} {
+		pos := make([]int, n)
+		for p, id := range o.order {
+			pos[id] = p
+		}
+		for name, mk := range sets {
+			set := mk()
+			for _, desc := range []bool{false, true} {
+				for _, start := range []int{0, 1234, n / 2, n - 3, n} {
+					got := o.page(set, start, desc, 51)
+					var want []uint32
+					for _, id := range set.ToArray() {
+						if p := pos[id]; (!desc && p >= start) || (desc && p < start) {
+							want = append(want, id)
+						}
+					}
+					slices.SortFunc(want, func(a, b uint32) int {
+						if desc {
+							return pos[b] - pos[a]
+						}
+						return pos[a] - pos[b]
+					})
+					want = want[:min(51, len(want))]
+					if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+						t.Fatalf("%s set, desc %v, start %d (name order %v): %v, want %v", name, desc, start, o.nameID != nil, got, want)
+					}
+				}
+			}
 		}
 	}
 }

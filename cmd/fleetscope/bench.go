@@ -15,6 +15,8 @@ const benchUsage = `usage: fleetscope bench <benchmark> [flags]
 
 benchmarks:
   store    inserts through clickhouse-go → bridge → engine vs the engine alone, same rows, same run
+  query    All Locations search, list, summary, history and fleet energy on a synthetic 2 M-system
+           catalogue, next to a brute-force scan in the same run
   ingest   a gateway fleet posting to fleetscope (started here, or --url): readings/s end to end,
            p99 ack at half of saturation, peak RSS — next to the engine's own insert rate
 `
@@ -27,6 +29,8 @@ func runBench(ctx context.Context, log *slog.Logger, args []string) error {
 	switch args[0] {
 	case "store":
 		return benchStore(ctx, log, args[1:])
+	case "query":
+		return benchQuery(ctx, log, args[1:])
 	case "ingest":
 		return benchIngest(ctx, args[1:])
 	}

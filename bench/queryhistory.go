@@ -1,0 +1,321 @@
+package bench
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/query"
+	"github.com/fleetscope/fleetscope/store"
+)
+
+// PushdownFigure compares the two ways a caller's bitmap reaches
+// ClickHouse for one caller size.
+type PushdownFigure struct {
+	Systems                 int
+	Array, Bitmap           time.Duration // p50; 0 if it failed
+	ArrayBytes, BitmapBytes int
+	N                       int
+}
+
+// historyPanels is the panel count of the systems with raw readings.
+const historyPanels = 30
+
+// History is the synthetic history WriteHistory wrote.
+type History struct {
+	// Samples are the systems with raw readings (and real rollups).
+	Samples []uint32
+	// Big is the big installer's bitmap (view and data).
+	Big *roaring.Bitmap
+}
+
+// WriteHistory writes synthetic history for a generated fleet into s.
+//
+// The world: telemetry samples (20 of the big installer's systems) get 26 h
+// of raw readings, 30 panels at one reading a minute, rolled up by the real
+// rollup worker as of the fleet's clock (noon), which sets the watermarks:
+// 1 min to 11:58, 15 min to 11:45, 1 h to 11:00, 1 day to midnight. Every
+// other system of the big installer, plus `others` systems of other
+// installers sharing the tables, get rollup rows as the worker would have
+// written them: a day row for each of days+1 days, and today's hours,
+// quarter hours and minutes up to the watermarks. Tables are merged
+// (OPTIMIZE … FINAL), as background merges leave them, so that no merge
+// competes with measurements.
+func WriteHistory(ctx context.Context, s *store.Store, f *Fleet, days, others int, log *slog.Logger) (*History, error) {
+	rng := rand.New(rand.NewPCG(f.Spec.Seed, 0x415))
+	snap := f.ACL.Snapshot()
+	big := snap.Systems(f.Big, acl.PermView|acl.PermData)
+	bigIDs := big.ToArray()
+	samples := roaring.New()
+	for samples.GetCardinality() < uint64(min(20, len(bigIDs))) {
+		samples.Add(bigIDs[rng.IntN(len(bigIDs))])
+	}
+	fleet := big.Clone()
+	for n := 0; n < others && fleet.GetCardinality() < uint64(f.Spec.Systems); n++ {
+		fleet.Add(rng.Uint32N(uint32(f.Spec.Systems)))
+	}
+	fleet.AndNot(samples)
+	bitmapParam := func(bm *roaring.Bitmap) any {
+		return clickhouse.Named("ids", base64.StdEncoding.EncodeToString(query.GroupBitmapState(bm)))
+	}
+	const idsSQL = "(SELECT arrayJoin(bitmapToArray(CAST(base64Decode({ids:String}) AS AggregateFunction(groupBitmap, UInt32)))) AS id)"
+	now := f.Now
+	today := now.Truncate(24 * time.Hour)
+
+	start := time.Now()
+	// Raw readings of the samples, generated in the engine.
+	if err := s.Exec(ctx, `INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh)
+SELECT id, id, concat(char(65 + intDiv(p, 12)), toString(p % 12 + 1)), fromUnixTimestamp64Milli(({from:Int64} + m * 60) * 1000, 'UTC'),
+	3800, 9000, toUInt16(2000 + (id * 7 + p * 13 + m) % 1500), 3700, toInt16(300 + m % 100), 180, toUInt32(30000 + (id + p + m) % 9000)
+FROM `+idsSQL+` ARRAY JOIN range(`+strconv.Itoa(historyPanels)+`) AS p ARRAY JOIN range({minutes:UInt32}) AS m`,
+		bitmapParam(samples), clickhouse.Named("from", strconv.FormatInt(now.Add(-26*time.Hour).Unix(), 10)),
+		clickhouse.Named("minutes", strconv.Itoa(26*60))); err != nil {
+		return nil, fmt.Errorf("raw readings: %w", err)
+	}
+	ru := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 30 * time.Hour, Logger: log,
+		Now: func() time.Time { return now }})
+	err := ru.Pass(ctx)
+	ru.Stop()
+	if err != nil {
+		return nil, fmt.Errorf("rollup: %w", err)
+	}
+	log.Info("telemetry samples written and rolled up", "systems", samples.GetCardinality(), "took", time.Since(start))
+
+	// The rest of the fleet's rollups, as the worker would have written them.
+	start = time.Now()
+	type span struct {
+		level      string
+		from, to   time.Time
+		step       time.Duration
+		whPerPanel int
+	}
+	spans := []span{
+		{"1d", today.AddDate(0, 0, -days-1), today, 24 * time.Hour, 2_500_000},
+		{"1h", today, now.Truncate(time.Hour), time.Hour, 250_000},
+		{"15m", now.Truncate(time.Hour), now.Truncate(15 * time.Minute), 15 * time.Minute, 60_000},
+		{"1m", now.Truncate(15 * time.Minute), now.Add(-2 * time.Minute).Truncate(time.Minute), time.Minute, 4_000},
+	}
+	for _, sp := range spans {
+		n := int(sp.to.Sub(sp.from) / sp.step)
+		if n <= 0 {
+			continue
+		}
+		if err := s.Exec(ctx, `INSERT INTO system_rollup_`+sp.level+` (system_id, ts, samples, panels, wh, pin_sum, pin_max, temp_max, computed_at)
+SELECT id, toDateTime({from:Int64} + k * {step:Int64}, 'UTC'), {samples:UInt32}, 30,
+	30 * ({wh:UInt64} + cityHash64(id, k) % ({wh:UInt64} / 2)), 30 * {samples:UInt32} * 2000, 3800, 450, now64(3)
+FROM `+idsSQL+` ARRAY JOIN range({n:UInt32}) AS k`,
+			bitmapParam(fleet), clickhouse.Named("from", strconv.FormatInt(sp.from.Unix(), 10)),
+			clickhouse.Named("step", strconv.FormatInt(int64(sp.step.Seconds()), 10)), clickhouse.Named("n", strconv.Itoa(n)),
+			clickhouse.Named("samples", strconv.Itoa(30*int(sp.step.Minutes()))), clickhouse.Named("wh", strconv.Itoa(sp.whPerPanel))); err != nil {
+			return nil, fmt.Errorf("rollup %s rows: %w", sp.level, err)
+		}
+	}
+	// Steady state: merged parts, as background merges leave a table
+	// whose inserts are done, so no merge competes with the measurements.
+	for _, t := range []string{"readings", "system_rollup_1m", "system_rollup_15m", "system_rollup_1h", "system_rollup_1d",
+		"panel_rollup_1m", "panel_rollup_15m", "panel_rollup_1h", "panel_rollup_1d"} {
+		if err := s.Exec(ctx, "OPTIMIZE TABLE "+t+" FINAL"); err != nil {
+			return nil, fmt.Errorf("optimize %s: %w", t, err)
+		}
+	}
+	log.Info("fleet rollups written", "systems", fleet.GetCardinality(), "took", time.Since(start))
+	return &History{Samples: samples.ToArray(), Big: big}, nil
+}
+
+// history writes synthetic history (see WriteHistory) and measures
+// telemetry and fleet energy.
+func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, svc *query.Service) error {
+	s := opts.Store
+	log := opts.Logger
+	h, err := WriteHistory(ctx, s, f, opts.HistoryDays, opts.HistoryOthers, log)
+	if err != nil {
+		return err
+	}
+	snap := f.ACL.Snapshot()
+	big, sampleIDs := h.Big, h.Samples
+	now := f.Now
+	today := now.Truncate(24 * time.Hour)
+	bitmapParam := func(bm *roaring.Bitmap) any {
+		return clickhouse.Named("ids", base64.StdEncoding.EncodeToString(query.GroupBitmapState(bm)))
+	}
+	const idsSQL = "(SELECT arrayJoin(bitmapToArray(CAST(base64Decode({ids:String}) AS AggregateFunction(groupBitmap, UInt32)))) AS id)"
+
+	// Telemetry: a system's last 24 h at 15 min, against the same from raw
+	// readings (no rollups).
+	ds, err := measure(opts.Requests/10, func(i int) error {
+		_, err := svc.Telemetry(ctx, f.Big, strconv.FormatUint(uint64(sampleIDs[i%len(sampleIDs)]), 10),
+			query.TelemetryQuery{From: now.Add(-24 * time.Hour), To: now, Step: "15m"})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	bs, err := measure(max(5, opts.BaselineRequests), func(i int) error {
+		return TelemetryFromRaw(ctx, s, sampleIDs[i%len(sampleIDs)], now.Add(-24*time.Hour), now)
+	})
+	if err != nil {
+		return err
+	}
+	r.History = append(r.History, figure("history: one system, 24 h at 15 min (rollups + raw tail)", 20*time.Millisecond, ds,
+		"raw readings", bs))
+
+	// Fleet energy for the big installer: 30 whole days, and the last 30
+	// days up to now; against computing every system's energy and
+	// filtering afterwards (no pushdown).
+	ranges := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"30 whole days", today.AddDate(0, 0, -opts.HistoryDays), today},
+		{"last 30 days to now", now.AddDate(0, 0, -opts.HistoryDays), now},
+	}
+	for _, rg := range ranges {
+		ds, err := measure(max(10, opts.Requests/50), func(int) error {
+			_, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.from, To: rg.to})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("fleet energy: %w", err)
+		}
+		bs, err := measure(max(3, opts.BaselineRequests/2), func(int) error {
+			return FleetEnergyNoPushdown(ctx, s, snap, f.Big, rg.from, rg.to)
+		})
+		if err != nil {
+			return fmt.Errorf("fleet energy baseline: %w", err)
+		}
+		r.History = append(r.History, figure(fmt.Sprintf("fleet energy, %d systems, %s", big.GetCardinality(), rg.name),
+			100*time.Millisecond, ds, "all systems, filtered after", bs))
+	}
+
+	// A schema proposal, measured: each system's cumulative energy at the
+	// start of each day, ordered by (day, system_id). Energy over whole
+	// days is then two rows per system — the day after minus the first
+	// day — instead of a row per day; built here in a scratch table from
+	// the day rollup.
+	if err := s.Exec(ctx, "CREATE OR REPLACE TABLE bench_energy_cum (day Date, system_id UInt32, cum UInt64) ENGINE = MergeTree ORDER BY (day, system_id)"); err != nil {
+		return fmt.Errorf("cumulative table: %w", err)
+	}
+	defer s.Exec(context.Background(), "DROP TABLE IF EXISTS bench_energy_cum")
+	if err := s.Exec(ctx, `INSERT INTO bench_energy_cum SELECT toDate(ts) + 1, system_id, sum(wh) OVER (PARTITION BY system_id ORDER BY ts)
+FROM system_rollup_1d FINAL`); err != nil {
+		return fmt.Errorf("cumulative table: %w", err)
+	}
+	if err := s.Exec(ctx, "OPTIMIZE TABLE bench_energy_cum FINAL"); err != nil {
+		return fmt.Errorf("cumulative table: %w", err)
+	}
+	cumFrom, cumTo := today.AddDate(0, 0, -opts.HistoryDays), today
+	ds, err = measure(max(10, opts.Requests/50), func(int) error {
+		rows, err := s.Query(ctx, `SELECT system_id, sumIf(cum, day = toDate({t:String})) - sumIf(cum, day = toDate({f:String})) AS e
+FROM bench_energy_cum WHERE day IN (toDate({f:String}), toDate({t:String})) AND system_id IN `+idsSQL+`
+GROUP BY system_id ORDER BY e DESC, system_id DESC LIMIT 101`,
+			bitmapParam(big), clickhouse.Named("f", cumFrom.Format(time.DateOnly)), clickhouse.Named("t", cumTo.Format(time.DateOnly)))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("cumulative fleet energy: %w", err)
+	}
+	r.History = append(r.History, figure(fmt.Sprintf("  proposal: same, 30 days, cumulative-energy table (%d systems)", big.GetCardinality()),
+		100*time.Millisecond, ds, "", nil))
+
+	// Pushdown methods by caller size.
+	for _, size := range []int{30, 1000, 10_000, opts.Fleet.BigOrg} {
+		caller, _ := f.AdminOfSize(size)
+		if size == opts.Fleet.BigOrg {
+			caller = f.Big
+		}
+		bm := snap.Systems(caller, acl.PermView|acl.PermData)
+		pf := PushdownFigure{Systems: int(bm.GetCardinality()), N: 5}
+		pf.BitmapBytes = base64.StdEncoding.EncodedLen(len(query.GroupBitmapState(bm)))
+		for _, id := range bm.ToArray() {
+			pf.ArrayBytes += len(strconv.FormatUint(uint64(id), 10)) + 1
+		}
+		for _, method := range []string{"array", "bitmap"} {
+			ds, err := measure(pf.N, func(int) error {
+				_, err := svc.FleetEnergy(ctx, caller, query.FleetEnergyQuery{From: today.AddDate(0, 0, -opts.HistoryDays), To: today, Pushdown: method})
+				return err
+			})
+			if err != nil {
+				log.Warn("pushdown failed", "method", method, "systems", pf.Systems, "err", err)
+				continue
+			}
+			if method == "array" {
+				pf.Array = percentile(ds, 50)
+			} else {
+				pf.Bitmap = percentile(ds, 50)
+			}
+		}
+		r.Pushdown = append(r.Pushdown, pf)
+	}
+	return nil
+}
+
+// FleetEnergyNoPushdown is the fleet energy baseline: every system's
+// energy over whole days from the day rollup, the caller's filtered
+// afterwards in Go, sorted.
+func FleetEnergyNoPushdown(ctx context.Context, s *store.Store, snap *acl.Snapshot, caller acl.AccountID, from, to time.Time) error {
+	bm := snap.Systems(caller, acl.PermView|acl.PermData)
+	rows, err := s.Query(ctx, `SELECT system_id, sum(wh) FROM system_rollup_1d FINAL
+WHERE ts >= toDateTime({f:Int64}, 'UTC') AND ts < toDateTime({t:Int64}, 'UTC') GROUP BY system_id`,
+		clickhouse.Named("f", strconv.FormatInt(from.Truncate(24*time.Hour).Unix(), 10)),
+		clickhouse.Named("t", strconv.FormatInt(to.Truncate(24*time.Hour).Unix(), 10)))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type se struct {
+		id uint32
+		e  uint64
+	}
+	var out []se
+	for rows.Next() {
+		var x se
+		if err := rows.Scan(&x.id, &x.e); err != nil {
+			return err
+		}
+		if bm.Contains(x.id) {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b se) int {
+		if a.e != b.e {
+			if a.e > b.e {
+				return -1
+			}
+			return 1
+		}
+		return int(int64(a.id) - int64(b.id))
+	})
+	return rows.Err()
+}
+
+// TelemetryFromRaw is the telemetry baseline: a system's 15-minute buckets
+// computed from raw readings, no rollup.
+func TelemetryFromRaw(ctx context.Context, s *store.Store, system uint32, from, to time.Time) error {
+	rows, err := s.Query(ctx, `SELECT toStartOfInterval(ts, INTERVAL 15 MINUTE) AS b, count(), uniqExact(panel), sum(wh), sum(pin), max(pin), max(temp)
+FROM readings WHERE system_id = {s:UInt32} AND ts >= fromUnixTimestamp64Milli({f:Int64}, 'UTC') AND ts < fromUnixTimestamp64Milli({t:Int64}, 'UTC') GROUP BY b ORDER BY b`,
+		clickhouse.Named("s", strconv.FormatUint(uint64(system), 10)),
+		clickhouse.Named("f", strconv.FormatInt(from.UnixMilli(), 10)), clickhouse.Named("t", strconv.FormatInt(to.UnixMilli(), 10)))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/fleetscope/fleetscope/bench"
+	"github.com/fleetscope/fleetscope/store"
+)
+
+// benchQuery runs `fleetscope bench query`: All Locations, fleet summary
+// and history against their brute-force baselines (see bench.Query). The
+// defaults are DESIGN §7's sizes; on 2 cores the run takes a few minutes,
+// most of it generating the catalogue and the history.
+func benchQuery(ctx context.Context, log *slog.Logger, args []string) error {
+	fs := newFlags("bench query")
+	systems := fs.Int("systems", 2_000_000, "systems in the catalogue")
+	accounts := fs.Int("accounts", 1_000_000, "accounts")
+	big := fs.Int("big-org", 200_000, "systems of the largest installer org (the caller of the headline figures)")
+	requests := fs.Int("requests", 2000, "requests per figure (percentiles come from these)")
+	baseline := fs.Int("baseline-requests", 10, "requests per brute-force baseline (each scans the catalogue)")
+	history := fs.Bool("history", true, "also measure history (telemetry, fleet energy) on the embedded engine")
+	days := fs.Int("history-days", 30, "days of daily rollups for fleet energy")
+	others := fs.Int("history-others", 200_000, "systems of other installers with history in the same tables")
+	seed := fs.Int("seed", 1, "generator seed")
+	data := fs.FlagSet.String("data", "", "data directory for the embedded engine (default: a temporary one)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := bench.QueryOptions{
+		Fleet:    bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *big, Seed: uint64(*seed)},
+		Requests: *requests, BaselineRequests: *baseline, HistoryDays: *days, HistoryOthers: *others, Logger: log,
+	}
+	if *history {
+		dir, cleanup, err := benchDataDir(*data)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		s, err := store.Open(ctx, store.Config{DataDir: dir, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		opts.Store = s
+	}
+	res, err := bench.Query(ctx, opts)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
+}

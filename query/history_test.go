@@ -1,0 +1,478 @@
+package query
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/ingest"
+)
+
+// reading is one stored reading, as the test knows it.
+type reading struct {
+	sys                 acl.SystemID
+	panel               string
+	ts                  time.Time
+	vin, iin, pin, vout uint16
+	temp                int16
+	wh                  uint32
+}
+
+// history fills the readings table for systems: three panels each, one
+// reading a minute over [from, to), values varying by panel and minute;
+// then runs the rollup worker as of t0, which computes 1 min up to t0 − 2
+// min (its lateness), 15 min to 11:45, 1 h to 11:00, 1 day to 00:00 — so
+// answers need every level and raw readings.
+func (h *harness) history(systems []acl.SystemID, from, to time.Time) []reading {
+	h.t.Helper()
+	ctx := context.Background()
+	b, err := h.store.PrepareBatch(ctx, "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh)")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []reading
+	for ts := from; ts.Before(to); ts = ts.Add(time.Minute) {
+		for _, sys := range systems {
+			for p := 1; p <= 3; p++ {
+				m := ts.Hour()*60 + ts.Minute()
+				r := reading{sys: sys, panel: fmt.Sprintf("A%d", p), ts: ts, vin: uint16(3000 + m%500), iin: uint16(1000 * p),
+					pin: uint16(100*p + m%97), vout: uint16(2900 + m%400), temp: int16(m%300 - 50), wh: uint32(1000 + 10*p + m%13)}
+				out = append(out, r)
+				if err := b.Append(uint32(r.sys), uint32(r.sys), r.panel, r.ts, r.vin, r.iin, r.pin, r.vout, r.temp, uint8(180), r.wh); err != nil {
+					h.t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		h.t.Fatal(err)
+	}
+	r := ingest.StartRollup(ingest.RollupOptions{Store: h.store, Interval: time.Hour, Logger: h.svc.log, Now: h.clock.now})
+	if err := r.Pass(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	r.Stop()
+	return out
+}
+
+type point struct {
+	TS        string   `json:"ts"`
+	EnergyWh  float64  `json:"energy_wh"`
+	AvgPowerW *float64 `json:"avg_power_w"`
+	PowerW    *float64 `json:"power_w"`
+	MaxPanelW *float64 `json:"max_panel_power_w"`
+	MaxPowerW *float64 `json:"max_power_w"`
+	AvgVinV   *float64 `json:"avg_vin_v"`
+	AvgTempC  *float64 `json:"avg_temp_c"`
+	MaxTempC  float64  `json:"max_temp_c"`
+	Samples   int      `json:"samples"`
+	Panels    int      `json:"panels"`
+	RSSI      *int     `json:"rssi"`
+	TempC     *float64 `json:"temp_c"`
+	VinV      *float64 `json:"vin_v"`
+	IinA      *float64 `json:"iin_a"`
+	VoutV     *float64 `json:"vout_v"`
+	AvgIinA   *float64 `json:"avg_iin_a"`
+	AvgVoutV  *float64 `json:"avg_vout_v"`
+}
+
+type telemetryAnswer struct {
+	System   uint32  `json:"system"`
+	Step     string  `json:"step"`
+	From     string  `json:"from"`
+	Timezone string  `json:"timezone"`
+	Points   []point `json:"points"`
+}
+
+// bucketOf is the start of the bucket holding ts: whole steps in UTC, or
+// local midnight for a day.
+func bucketOf(ts time.Time, step string, loc *time.Location) time.Time {
+	switch step {
+	case "raw":
+		return ts
+	case "1d":
+		y, m, d := ts.In(loc).Date()
+		return time.Date(y, m, d, 0, 0, 0, 0, loc).UTC()
+	}
+	d, _ := time.ParseDuration(step)
+	return ts.Truncate(d)
+}
+
+// expectPoints aggregates the test's readings as the answer should.
+func expectPoints(rs []reading, sys acl.SystemID, panel string, from, to time.Time, step string, loc *time.Location) []point {
+	type acc struct {
+		n, wh, pin, pinMax uint64
+		temp               int64
+		tempMax            int16
+		vin                uint64
+		panels             map[string]bool
+	}
+	buckets := map[time.Time]*acc{}
+	for _, r := range rs {
+		if r.sys != sys || (panel != "" && r.panel != panel) || r.ts.Before(from) || !r.ts.Before(to) {
+			continue
+		}
+		b := bucketOf(r.ts, step, loc)
+		a := buckets[b]
+		if a == nil {
+			a = &acc{tempMax: math.MinInt16, panels: map[string]bool{}}
+			buckets[b] = a
+		}
+		a.n++
+		a.wh += uint64(r.wh)
+		a.pin += uint64(r.pin)
+		a.pinMax = max(a.pinMax, uint64(r.pin))
+		a.temp += int64(r.temp)
+		a.tempMax = max(a.tempMax, r.temp)
+		a.vin += uint64(r.vin)
+		a.panels[r.panel] = true
+	}
+	var keys []time.Time
+	for k := range buckets {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b time.Time) int { return a.Compare(b) })
+	var out []point
+	for _, k := range keys {
+		a := buckets[k]
+		p := point{TS: k.UTC().Format("2006-01-02T15:04:05.000Z07:00"), EnergyWh: float64(a.wh) / 1000, MaxTempC: float64(a.tempMax) / 10,
+			Samples: int(a.n), Panels: len(a.panels)}
+		switch {
+		case step == "raw":
+			w := float64(a.pin) / 10
+			p.PowerW = &w
+		case panel != "":
+			w, mx, v := float64(a.pin)/float64(a.n)/10, float64(a.pinMax)/10, float64(a.vin)/float64(a.n)/100
+			p.AvgPowerW, p.MaxPowerW, p.AvgVinV = &w, &mx, &v
+		default:
+			w, mx := float64(a.pin)*float64(len(a.panels))/float64(a.n)/10, float64(a.pinMax)/10
+			p.AvgPowerW, p.MaxPanelW = &w, &mx
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func near(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return math.Abs(*a-*b) < 1e-6*math.Max(1, math.Abs(*b))
+}
+
+func TestTelemetryAgreesWithRawReadingsAtEveryStep(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	s0, s2 := f.sys[0], f.sys[2] // Europe/Berlin, UTC
+	rs := f.history([]acl.SystemID{s0, s2}, t0.Add(-36*time.Hour), t0)
+	cases := []struct {
+		sys      acl.SystemID
+		loc      *time.Location
+		panel    string
+		step     string
+		from, to time.Time
+	}{
+		{s2, time.UTC, "", "15m", t0.Add(-24 * time.Hour), t0},
+		{s2, time.UTC, "", "15m", t0.Add(-24*time.Hour + 7*time.Minute), t0.Add(-3 * time.Minute)},
+		{s2, time.UTC, "", "1m", t0.Add(-30 * time.Minute), t0},
+		{s2, time.UTC, "", "1h", t0.Add(-36 * time.Hour), t0},
+		{s2, time.UTC, "", "1d", t0.Add(-36 * time.Hour), t0},
+		{s0, berlin, "", "1d", t0.Add(-36 * time.Hour), t0}, // local days
+		{s0, berlin, "", "raw", t0.Add(-10 * time.Minute), t0},
+		{s0, berlin, "A2", "15m", t0.Add(-5 * time.Hour), t0},
+		{s0, berlin, "A3", "1h", t0.Add(-30 * time.Hour), t0},
+		{s0, berlin, "A1", "raw", t0.Add(-20 * time.Minute), t0.Add(-10 * time.Minute)},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%d/%s/%s/%s", c.sys, c.panel, c.step, c.from.Format(time.TimeOnly)), func(t *testing.T) {
+			params := url.Values{"from": {c.from.Format(time.RFC3339)}, "to": {fmt.Sprint(c.to.UnixMilli())}, "step": {c.step}}
+			if c.panel != "" {
+				params.Set("panel", c.panel)
+			}
+			var got telemetryAnswer
+			f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", c.sys), params, &got)
+			want := expectPoints(rs, c.sys, c.panel, bucketOf(c.from, c.step, c.loc), c.to, c.step, c.loc)
+			if got.Step != c.step || len(got.Points) != len(want) {
+				t.Fatalf("%d points (step %s), want %d", len(got.Points), got.Step, len(want))
+			}
+			for i := range want {
+				g, w := got.Points[i], want[i]
+				if g.TempC != nil { // a raw panel reading has its temperature
+					g.MaxTempC = *g.TempC
+				}
+				if g.TS != w.TS || math.Abs(g.EnergyWh-w.EnergyWh) > 1e-9 || g.MaxTempC != w.MaxTempC ||
+					!near(g.AvgPowerW, w.AvgPowerW) || !near(g.PowerW, w.PowerW) || !near(g.MaxPanelW, w.MaxPanelW) ||
+					!near(g.MaxPowerW, w.MaxPowerW) || !near(g.AvgVinV, w.AvgVinV) ||
+					(c.step != "raw" && (g.Samples != w.Samples || (c.panel == "" && g.Panels != w.Panels))) {
+					t.Fatalf("point %d: %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+	// Auto step: a day is 15 min.
+	var got telemetryAnswer
+	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s2), url.Values{"to": {fmt.Sprint(t0.UnixMilli())}}, &got)
+	if got.Step != "15m" || len(got.Points) != 96 {
+		t.Fatalf("default range and step: %s, %d points", got.Step, len(got.Points))
+	}
+	// The GUID works as the id.
+	f.getJSON(f.alice, "/v1/systems/04C05B000003/telemetry", url.Values{"to": {fmt.Sprint(t0.UnixMilli())}}, &got)
+	if got.System != uint32(s2) || len(got.Points) != 96 {
+		t.Fatalf("by GUID: system %d, %d points", got.System, len(got.Points))
+	}
+	// Too many points, too long a raw range.
+	f.wantError(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s2), url.Values{"step": {"1m"}, "from": {"0"}}, 400, "bad_request")
+	f.wantError(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s2), url.Values{"step": {"raw"}, "from": {fmt.Sprint(t0.Add(-72 * time.Hour).UnixMilli())}}, 400, "bad_request")
+}
+
+func TestTelemetryAnswers404WithoutData(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	viewer := f.account("viewer@example.com")
+	f.grant(f.alice, f.sys[0], acl.EmailPrincipal("viewer@example.com"), acl.RoleViewer, time.Time{})
+	f.grant(f.alice, f.sys[1], acl.EmailPrincipal("viewer@example.com"), acl.RoleData, time.Time{})
+	var d locItem
+	f.getJSON(viewer, fmt.Sprintf("/v1/systems/%d", f.sys[0]), nil, &d) // it may view s[0]
+	for _, sub := range []string{"telemetry", "panels"} {
+		f.wantError(viewer, fmt.Sprintf("/v1/systems/%d/%s", f.sys[0], sub), nil, 404, "not_found")  // view, no data
+		f.wantError(viewer, fmt.Sprintf("/v1/systems/%d/%s", f.sys[2], sub), nil, 404, "not_found")  // nothing
+		f.wantError(f.alice, fmt.Sprintf("/v1/systems/%d/%s", f.sys[6], sub), nil, 404, "not_found") // another org's
+		f.wantError(f.alice, "/v1/systems/4242/"+sub, nil, 404, "not_found")
+		var ok map[string]any
+		f.getJSON(viewer, fmt.Sprintf("/v1/systems/%d/%s", f.sys[1], sub), nil, &ok) // data
+	}
+	// A member role with data but not view is no access either.
+	f.must(f.alice, acl.PutMemberRole{Org: f.sunshine, Name: "meter", Perms: acl.PermData})
+	meter := f.account("meter@sunshine.test")
+	f.must(f.alice, acl.PutMember{Org: f.sunshine, Email: "meter@sunshine.test", Role: "meter"})
+	f.wantError(meter, fmt.Sprintf("/v1/systems/%d/telemetry", f.sys[1]), nil, 404, "not_found")
+	var fe struct{ Total int }
+	f.getJSON(meter, "/v1/fleet/energy", nil, &fe)
+	if fe.Total != 0 {
+		t.Fatalf("fleet energy without view: %d systems", fe.Total)
+	}
+}
+
+func TestPanelEnergyOfALocalDay(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	s0 := f.sys[0] // Europe/Berlin: June 20 is [June 19 22:00, June 20 22:00) UTC
+	rs := f.history([]acl.SystemID{s0}, t0.Add(-36*time.Hour), t0)
+	var got struct {
+		Date     string `json:"date"`
+		Timezone string `json:"timezone"`
+		From     string `json:"from"`
+		Items    []struct {
+			Panel     string  `json:"panel"`
+			Row       string  `json:"row"`
+			Col       int     `json:"col"`
+			EnergyWh  float64 `json:"energy_wh"`
+			MaxPowerW float64 `json:"max_power_w"`
+			Samples   int     `json:"samples"`
+		} `json:"items"`
+		Total int `json:"total"`
+	}
+	for _, date := range []string{"2026-06-20", "2026-06-19", ""} {
+		f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d/panels", s0), url.Values{"date": {date}}, &got)
+		day := date
+		if day == "" {
+			day = "2026-06-20" // today in Berlin at t0
+		}
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		from, _ := time.ParseInLocation(time.DateOnly, day, berlin)
+		to := from.AddDate(0, 0, 1)
+		if got.Date != day || got.Timezone != "Europe/Berlin" || got.Total != 3 || len(got.Items) != 3 {
+			t.Fatalf("date %q: %+v", date, got)
+		}
+		for i, it := range got.Items {
+			var wh, n, mx uint64
+			for _, r := range rs {
+				if r.panel == it.Panel && !r.ts.Before(from) && r.ts.Before(to) {
+					wh += uint64(r.wh)
+					n++
+					mx = max(mx, uint64(r.pin))
+				}
+			}
+			if it.Panel != fmt.Sprintf("A%d", i+1) || it.Row != "A" || it.Col != i+1 || it.EnergyWh != float64(wh)/1000 ||
+				it.Samples != int(n) || it.MaxPowerW != float64(mx)/10 {
+				t.Fatalf("date %q panel %d: %+v, want %d mWh %d samples", date, i, it, wh, n)
+			}
+		}
+	}
+	f.wantError(f.alice, fmt.Sprintf("/v1/systems/%d/panels", s0), url.Values{"date": {"20.6.2026"}}, 400, "bad_request")
+}
+
+func TestFleetEnergyPushesTheCallersBitmapDown(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	with := []acl.SystemID{f.sys[0], f.sys[2], f.sys[3], f.sys[6]} // s[6] is the other org's
+	rs := f.history(with, t0.Add(-36*time.Hour), t0)
+	from, to := t0.Add(-30*time.Hour-7*time.Minute), t0
+	until := t0.Add(-2 * time.Minute) // the rollup's 1-minute watermark: fleet sums read rollups only
+	want := map[uint32]float64{}
+	for _, s := range f.sys[:6] {
+		want[uint32(s)] = 0
+	}
+	for _, r := range rs {
+		if _, ok := want[uint32(r.sys)]; ok && !r.ts.Before(from) && r.ts.Before(until) {
+			want[uint32(r.sys)] += float64(r.wh) / 1000
+		}
+	}
+	type item struct {
+		ID       uint32  `json:"id"`
+		GUID     string  `json:"guid"`
+		Name     string  `json:"name"`
+		EnergyWh float64 `json:"energy_wh"`
+	}
+	type answer struct {
+		Items      []item  `json:"items"`
+		Total      int     `json:"total"`
+		NextCursor *string `json:"next_cursor"`
+		Until      string  `json:"until"`
+	}
+	for _, arrayMax := range []int{1 << 20, 1} { // the ids as an array, then as a bitmap
+		f.svc.opts.ArrayParamMax = arrayMax
+		for _, sort := range []string{"-energy", "energy", "id", "-id"} {
+			for _, limit := range []string{"2", "100"} {
+				params := url.Values{"from": {fmt.Sprint(from.UnixMilli())}, "to": {to.Format(time.RFC3339)}, "sort": {sort}, "limit": {limit}}
+				var items []item
+				for {
+					var a answer
+					f.getJSON(f.alice, "/v1/fleet/energy", params, &a)
+					if a.Total != 6 || a.Until != until.Format("2006-01-02T15:04:05.000Z07:00") {
+						t.Fatalf("%v: total %d until %s", params, a.Total, a.Until)
+					}
+					items = append(items, a.Items...)
+					if a.NextCursor == nil {
+						break
+					}
+					params.Set("cursor", *a.NextCursor)
+				}
+				if len(items) != 6 {
+					t.Fatalf("sort %s limit %s: %d items", sort, limit, len(items))
+				}
+				for i, it := range items {
+					if w, ok := want[it.ID]; !ok || math.Abs(it.EnergyWh-w) > 1e-6 || it.Name == "" {
+						t.Fatalf("item %+v, want %v Wh", it, w)
+					}
+					if i == 0 {
+						continue
+					}
+					prev := items[i-1]
+					var inOrder bool
+					switch sort {
+					case "-energy":
+						inOrder = prev.EnergyWh > it.EnergyWh || prev.EnergyWh == it.EnergyWh && prev.ID > it.ID
+					case "energy":
+						inOrder = prev.EnergyWh < it.EnergyWh || prev.EnergyWh == it.EnergyWh && prev.ID < it.ID
+					case "id":
+						inOrder = prev.ID < it.ID
+					default:
+						inOrder = prev.ID > it.ID
+					}
+					if !inOrder {
+						t.Fatalf("sort %s: %+v before %+v", sort, prev, it)
+					}
+				}
+			}
+		}
+	}
+	// A single system's owner: one system.
+	hans := f.account("hans@mueller.de")
+	var a answer
+	f.getJSON(hans, "/v1/fleet/energy", url.Values{"from": {fmt.Sprint(from.UnixMilli())}, "to": {fmt.Sprint(to.UnixMilli())}}, &a)
+	if a.Total != 1 || len(a.Items) != 1 || a.Items[0].ID != uint32(f.sys[0]) || math.Abs(a.Items[0].EnergyWh-want[uint32(f.sys[0])]) > 1e-6 {
+		t.Fatalf("owner: %+v", a)
+	}
+}
+
+// The bitmap parameter decodes in the engine to exactly the ids sent, in
+// both of ClickHouse's layouts (small set up to 32 ids, roaring above).
+func TestGroupBitmapStateDecodesInTheEngine(t *testing.T) {
+	h := newHarness(t, harnessOpts{store: true})
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 31, 32, 33, 1000, 70_000} {
+		bm := roaring.New()
+		for bm.GetCardinality() < uint64(n) {
+			bm.Add(rng.Uint32N(3_000_000))
+		}
+		if n == 70_000 {
+			bm.AddRange(5_000_000, 5_100_000) // a run container
+			bm.RunOptimize()
+		}
+		var card, sum, xor uint64
+		err := h.store.QueryRow(context.Background(),
+			"SELECT bitmapCardinality(b), arraySum(bitmapToArray(b)), toUInt64(arrayReduce('groupBitXor', bitmapToArray(b))) FROM (SELECT CAST(base64Decode({b:String}) AS AggregateFunction(groupBitmap, UInt32)) AS b)",
+			clickhouse.Named("b", base64.StdEncoding.EncodeToString(GroupBitmapState(bm)))).Scan(&card, &sum, &xor)
+		if err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		var wantSum, wantXor uint64
+		for _, v := range bm.ToArray() {
+			wantSum += uint64(v)
+			wantXor ^= uint64(v)
+		}
+		if card != bm.GetCardinality() || sum != wantSum || xor != wantXor {
+			t.Fatalf("n=%d: engine read %d ids (sum %d, xor %d), sent %d (sum %d, xor %d)", n, card, sum, xor, bm.GetCardinality(), wantSum, wantXor)
+		}
+	}
+}
+
+func TestPlanTiles(t *testing.T) {
+	at := func(s string) time.Time {
+		tt, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tt
+	}
+	wm := [4]time.Time{at("2026-06-20T11:58:00Z"), at("2026-06-20T11:45:00Z"), at("2026-06-20T11:00:00Z"), at("2026-06-20T00:00:00Z")}
+	f := func(from, to string, top int, raw bool, want string) {
+		t.Helper()
+		got := ""
+		for _, tl := range planTiles(at(from), at(to), top, wm, raw, 0) {
+			name := "raw"
+			if tl.level >= 0 {
+				name = ingest.Levels[tl.level].Name
+			}
+			got += fmt.Sprintf("%s[%s,%s) ", name, tl.from.Format("02T15:04:05"), tl.to.Format("02T15:04:05"))
+		}
+		if got != want {
+			t.Fatalf("plan(%s, %s, %d):\n got %s\nwant %s", from, to, top, got, want)
+		}
+	}
+	f("2026-06-18T22:30:10Z", "2026-06-20T12:00:00Z", 3, true,
+		"raw[18T22:30:10,18T22:31:00) 1m[18T22:31:00,18T22:45:00) 15m[18T22:45:00,18T23:00:00) 1h[18T23:00:00,19T00:00:00) "+
+			"1d[19T00:00:00,20T00:00:00) 1h[20T00:00:00,20T11:00:00) 15m[20T11:00:00,20T11:45:00) 1m[20T11:45:00,20T11:58:00) raw[20T11:58:00,20T12:00:00) ")
+	f("2026-06-18T22:30:10Z", "2026-06-20T12:00:00Z", 3, false,
+		"1m[18T22:31:00,18T22:45:00) 15m[18T22:45:00,18T23:00:00) 1h[18T23:00:00,19T00:00:00) "+
+			"1d[19T00:00:00,20T00:00:00) 1h[20T00:00:00,20T11:00:00) 15m[20T11:00:00,20T11:45:00) 1m[20T11:45:00,20T11:58:00) ")
+	f("2026-06-20T10:00:00Z", "2026-06-20T10:30:00Z", 1, true, "15m[20T10:00:00,20T10:30:00) ")
+	f("2026-06-20T11:50:00Z", "2026-06-20T11:59:00Z", 3, true, "1m[20T11:50:00,20T11:58:00) raw[20T11:58:00,20T11:59:00) ")
+	f("2026-06-21T00:00:00Z", "2026-06-22T00:00:00Z", 3, true, "raw[21T00:00:00,22T00:00:00) ")
+	f("2026-06-21T00:00:00Z", "2026-06-22T00:00:00Z", 3, false, "")
+	// With raw stretches: short edges are read raw, not split further.
+	g := func(from, to string, want string) {
+		t.Helper()
+		got := ""
+		for _, tl := range planTiles(at(from), at(to), 1, wm, true, rawStretch) {
+			name := "raw"
+			if tl.level >= 0 {
+				name = ingest.Levels[tl.level].Name
+			}
+			got += fmt.Sprintf("%s[%s,%s) ", name, tl.from.Format("02T15:04"), tl.to.Format("02T15:04"))
+		}
+		if got != want {
+			t.Fatalf("plan(%s, %s) with raw stretches:\n got %s\nwant %s", from, to, got, want)
+		}
+	}
+	g("2026-06-19T12:07:00Z", "2026-06-20T12:00:00Z", "raw[19T12:07,19T12:15) 15m[19T12:15,20T11:45) raw[20T11:45,20T12:00) ")
+	g("2026-06-20T11:00:00Z", "2026-06-20T11:50:00Z", "raw[20T11:00,20T11:50) ")
+}
