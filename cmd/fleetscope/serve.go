@@ -25,6 +25,7 @@ import (
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/apijson"
 	"github.com/fleetscope/fleetscope/internal/route"
+	"github.com/fleetscope/fleetscope/query"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -106,6 +107,10 @@ type server struct {
 	api    *acl.API
 	ingest *ingest.Service
 	rollup *ingest.Rollup
+	query  *query.Service
+	// changes forwards acl change notifications to the query service;
+	// those arriving before it exists are kept and replayed to it.
+	changes aclChanges
 	http   *fasthttp.Server
 	start  time.Time
 	zones  zoneCache
@@ -185,7 +190,7 @@ func (s *server) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.acl = acl.New(acl.Options{Node: uint16(cfg.nodeID)})
+	s.acl = acl.New(acl.Options{Node: uint16(cfg.nodeID), OnChange: s.changes.forward})
 	if s.aclLog, err = acl.OpenLog(octx, s.acl, acl.LogOptions{Store: s.store, Registerer: s.reg, Logger: s.log}); err != nil {
 		return err
 	}
@@ -206,7 +211,41 @@ func (s *server) open(ctx context.Context) error {
 	if cfg.rollup {
 		s.rollup = ingest.StartRollup(ingest.RollupOptions{Store: s.store, Lateness: io.Lateness, Registerer: s.reg, Logger: s.log})
 	}
+	q, err := query.New(query.Options{Store: s.store, ACL: s.acl, Live: s.ingest.Live(), Registerer: s.reg, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.query = q
+	s.changes.attach(q)
 	return nil
+}
+
+// aclChanges forwards acl change notifications (acl.Options.OnChange) to
+// the query service. The acl log starts tailing before the query service
+// exists; what changes meanwhile is kept and handed over on attach.
+type aclChanges struct {
+	mu      sync.Mutex
+	q       *query.Service
+	pending []acl.Change
+}
+
+func (f *aclChanges) forward(c acl.Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.q == nil {
+		f.pending = append(f.pending, c)
+		return
+	}
+	f.q.OnACLChange(c)
+}
+
+func (f *aclChanges) attach(q *query.Service) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.pending {
+		q.OnACLChange(c)
+	}
+	f.q, f.pending = q, nil
 }
 
 // close stops what open started, in reverse: the WAL is flushed to
@@ -221,6 +260,9 @@ func (s *server) close() {
 	}
 	if s.rollup != nil {
 		s.rollup.Stop()
+	}
+	if s.query != nil {
+		s.query.Close()
 	}
 	if s.aclLog != nil {
 		s.aclLog.Close()
@@ -237,6 +279,19 @@ func (s *server) routes() fasthttp.RequestHandler {
 	r.Handle("GET", "/readyz", s.readyz)
 	r.Handle("GET", "/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
 	r.Handle("POST", "/v1/ingest", s.ingest.Handle)
+	for _, q := range []struct {
+		pattern string
+		h       acl.Handler
+	}{
+		{"/v1/locations", s.query.HandleLocations},
+		{"/v1/fleet/summary", s.query.HandleFleetSummary},
+		{"/v1/fleet/energy", s.query.HandleFleetEnergy},
+		{"/v1/systems/{id}", s.query.HandleSystem},
+		{"/v1/systems/{id}/telemetry", s.query.HandleTelemetry},
+		{"/v1/systems/{id}/panels", s.query.HandlePanels},
+	} {
+		r.Handle("GET", q.pattern, s.authed(q.h))
+	}
 	for _, rt := range s.api.Routes() {
 		if rt.Open {
 			h := rt.Handler
