@@ -111,9 +111,9 @@ type server struct {
 	// changes forwards acl change notifications to the query service;
 	// those arriving before it exists are kept and replayed to it.
 	changes aclChanges
-	http   *fasthttp.Server
-	start  time.Time
-	zones  zoneCache
+	http    *fasthttp.Server
+	start   time.Time
+	zones   zoneCache
 }
 
 func runServe(ctx context.Context, log *slog.Logger, args []string) error {
