@@ -146,8 +146,11 @@ func (r *Rollup) loop(ctx context.Context) {
 }
 
 // Pass computes what is due: newly closed buckets of every level, then the
-// buckets dirty marks point at.
+// buckets dirty marks point at. Its statements run on one engine thread:
+// rollups are background work and must not take the cores ingest and
+// dashboards are answered on.
 func (r *Rollup) Pass(ctx context.Context) error {
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1}))
 	wm, err := r.watermarks(ctx)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // profiles on --debug-addr only
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,6 +39,7 @@ type serveConfig struct {
 	demo       bool
 	nodeID     int
 	rollup     bool
+	debugAddr  string
 
 	ingest ingest.Options // the limits and batching flags
 }
@@ -50,6 +53,7 @@ func parseServe(args []string) (serveConfig, error) {
 	demo := fs.Bool("demo", false, "create a demo fleet (once) and a gateway simulator feeding it, and print tokens to try it with")
 	node := fs.Int("node-id", 0, "this node's id in access-control event stamps, 1–65535, distinct per node sharing a ClickHouse; 0 = a random id kept in DATA/node-id")
 	rollup := fs.Bool("rollup", true, "run the rollup worker on this node (idempotent; on several nodes it only repeats work)")
+	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof profiles on this address (keep it on loopback); empty = off")
 	maxBody := fs.Int("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body in bytes, before and after decompression")
 	maxReadings := fs.Int("ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
 	retention := fs.String("retention", ingest.DefaultMaxAge.String(), "how old a reading may be and still be accepted")
@@ -60,7 +64,7 @@ func parseServe(args []string) (serveConfig, error) {
 		return c, err
 	}
 	c.addr, c.data, c.clickhouse = *addr, *data, *ch
-	c.demo, c.nodeID, c.rollup = *demo, *node, *rollup
+	c.demo, c.nodeID, c.rollup, c.debugAddr = *demo, *node, *rollup, *debugAddr
 	var err error
 	c.ingest.MaxBodySize, c.ingest.MaxReadings, c.ingest.BatchRows = *maxBody, *maxReadings, *batchRows
 	if c.ingest.Retention, err = time.ParseDuration(*retention); err != nil {
@@ -152,6 +156,10 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
+	if cfg.debugAddr != "" {
+		// net/http/pprof registers on http.DefaultServeMux.
+		go func() { log.Warn("debug server", "err", http.ListenAndServe(cfg.debugAddr, nil)) }()
+	}
 	mode := "embedded"
 	if cfg.clickhouse != "" {
 		mode = "server"
