@@ -26,6 +26,9 @@ type Tailer struct {
 	sc   *scanner
 	end  uint64 // records before this LSN are within the scanner's section
 	buf  []byte
+	// br is reused for every section: a follower that catches up thousands
+	// of times a second must not allocate a read buffer each time.
+	br *bufio.Reader
 }
 
 // Tail returns a Tailer positioned at from, or at the oldest record on disk
@@ -124,7 +127,7 @@ func (t *Tailer) open(seg segment) error {
 			return fmt.Errorf("%w: %s: bad header", ErrCorrupt, segmentName(seg.base))
 		}
 		// Skip to t.next: once per segment opened mid-way.
-		sc := newScanner(bufio.NewReaderSize(io.NewSectionReader(f, t.off, seg.size-t.off), 256<<10), seg.size-t.off)
+		sc := newScanner(t.reader(io.NewSectionReader(f, t.off, seg.size-t.off)), seg.size-t.off)
 		sc.buf = t.buf
 		for lsn := seg.base; lsn < t.next; lsn++ {
 			p, ok := sc.next()
@@ -136,8 +139,19 @@ func (t *Tailer) open(seg segment) error {
 		t.buf = sc.buf
 	}
 	size := seg.size - t.off
-	t.sc = newScanner(bufio.NewReaderSize(io.NewSectionReader(t.f, t.off, size), 256<<10), size)
+	t.sc = newScanner(t.reader(io.NewSectionReader(t.f, t.off, size)), size)
 	t.sc.buf = t.buf
 	t.end = seg.end()
 	return nil
+}
+
+// reader returns the Tailer's buffered reader, reset to r. The section
+// bounds what it reads ahead to the durable bytes.
+func (t *Tailer) reader(r io.Reader) *bufio.Reader {
+	if t.br == nil {
+		t.br = bufio.NewReaderSize(r, 256<<10)
+	} else {
+		t.br.Reset(r)
+	}
+	return t.br
 }
