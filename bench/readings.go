@@ -12,7 +12,7 @@ type Columns struct {
 	SystemID  []uint32
 	GatewayID []uint32
 	Panel     []string
-	TS        []time.Time
+	TS        []int64 // Unix milliseconds, as the flusher sends them
 	Vin       []uint16 // centivolts
 	Iin       []uint16 // milliamps
 	Pin       []uint16 // deciwatts
@@ -30,7 +30,7 @@ func (c *Columns) add(sys, gw uint32, panel string, ts time.Time, vin, iin, pin,
 	c.SystemID = append(c.SystemID, sys)
 	c.GatewayID = append(c.GatewayID, gw)
 	c.Panel = append(c.Panel, panel)
-	c.TS = append(c.TS, ts)
+	c.TS = append(c.TS, ts.UnixMilli())
 	c.Vin = append(c.Vin, vin)
 	c.Iin = append(c.Iin, iin)
 	c.Pin = append(c.Pin, pin)
