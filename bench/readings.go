@@ -12,7 +12,7 @@ type Columns struct {
 	SystemID  []uint32
 	GatewayID []uint32
 	Panel     []string
-	TS        []int64 // Unix milliseconds, as the flusher sends them
+	TS        []int64  // Unix milliseconds, as the flusher sends them
 	Vin       []uint16 // centivolts
 	Iin       []uint16 // milliamps
 	Pin       []uint16 // deciwatts
