@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/fleetscope/fleetscope/store"
@@ -126,4 +127,76 @@ func sendColumns(ctx context.Context, s *store.Store, table string, c *Columns) 
 		}
 	}
 	return b.Send()
+}
+
+// StorageResult is the readings table's footprint on disk.
+type StorageResult struct {
+	Rows    uint64
+	Bytes   uint64            // compressed, all columns
+	Columns map[string]uint64 // compressed bytes per column
+}
+
+// BytesPerReading is the compressed size of one reading on disk.
+func (r StorageResult) BytesPerReading() float64 { return float64(r.Bytes) / float64(r.Rows) }
+
+func (r StorageResult) Print(w io.Writer) {
+	fmt.Fprintf(w, "storage: %d readings, %.2f bytes per reading on disk (target ≤ 8)\n", r.Rows, r.BytesPerReading())
+	for _, c := range []string{"system_id", "gateway_id", "panel", "ts", "vin", "iin", "pin", "vout", "temp", "rssi", "wh"} {
+		fmt.Fprintf(w, "  %-10s %6.2f bytes/reading\n", c, float64(r.Columns[c])/float64(r.Rows))
+	}
+}
+
+// Storage fills a table of the readings schema with a realistic fleet —
+// systems of 30 panels reporting every minute for days, values on the
+// diurnal curve with noise — merges it into one part and reports the
+// compressed bytes per reading, per column.
+func Storage(ctx context.Context, s *store.Store, systems, days int) (StorageResult, error) {
+	res := StorageResult{Columns: map[string]uint64{}}
+	if err := s.Exec(ctx, "CREATE OR REPLACE TABLE bench_storage AS readings"); err != nil {
+		return res, err
+	}
+	defer s.Exec(context.Background(), "DROP TABLE IF EXISTS bench_storage")
+	start := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for d := range days {
+		// One day of one-minute readings for every system, in time order
+		// as gateways deliver it.
+		cols := &Columns{}
+		rng := rand.New(rand.NewPCG(uint64(d), 7))
+		labels := PanelLabels(30)
+		for m := 0; m < 24*60; m++ {
+			ts := start.Add(time.Duration(d*24*60+m) * time.Minute)
+			for sys := 1; sys <= systems; sys++ {
+				for p := 0; p < 30; p++ {
+					r := Simulate(rng, ts, time.Minute, 380+float64(p%4)*10)
+					cols.add(uint32(sys), uint32(sys), labels[p], ts, uint16(r.Vin*100), uint16(r.Iin*1000), uint16(r.Pin*10),
+						uint16(r.Vout*100), int16(r.Temp*10), uint8(r.RSSI), uint32(r.Wh*1000))
+				}
+			}
+		}
+		if err := sendColumns(ctx, s, "bench_storage", cols); err != nil {
+			return res, err
+		}
+	}
+	if err := s.Exec(ctx, "OPTIMIZE TABLE bench_storage FINAL"); err != nil {
+		return res, err
+	}
+	rows, err := s.Query(ctx, "SELECT name, data_compressed_bytes FROM system.columns WHERE database = currentDatabase() AND table = 'bench_storage'")
+	if err != nil {
+		return res, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var b uint64
+		if err := rows.Scan(&name, &b); err != nil {
+			return res, err
+		}
+		res.Columns[name] = b
+		res.Bytes += b
+	}
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	err = s.QueryRow(ctx, "SELECT count() FROM bench_storage").Scan(&res.Rows)
+	return res, err
 }

@@ -55,6 +55,8 @@ func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := newFlags("bench store")
 	rows := fs.Int("rows", 100_000, "rows per batch")
 	rounds := fs.Int("rounds", 20, "batches per path")
+	storageSystems := fs.Int("storage-systems", 20, "systems of 30 panels in the storage measurement")
+	storageDays := fs.Int("storage-days", 3, "days of one-minute readings in the storage measurement")
 	data := fs.FlagSet.String("data", "", "data directory for the embedded engine (default: a temporary one)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,6 +76,11 @@ func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	res.Print(os.Stdout)
+	st, err := bench.Storage(ctx, s, *storageSystems, *storageDays)
+	if err != nil {
+		return err
+	}
+	st.Print(os.Stdout)
 	return nil
 }
 
