@@ -153,6 +153,13 @@ func (l *Log) load(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// eventColumns name the inserted columns' types: no DESCRIBE TABLE round
+// trip before each change.
+var eventColumns = []clickhouse.ColumnNameAndType{
+	{Name: "hlc", Type: "UInt64"}, {Name: "node", Type: "UInt16"}, {Name: "kind", Type: "String"}, {Name: "actor", Type: "UInt32"},
+	{Name: "system_id", Type: "UInt32"}, {Name: "event", Type: "String"}, {Name: "at", Type: "DateTime64(3, 'UTC')"},
+}
+
 // Persist writes events to the log. It is what Index.Do calls before
 // applying: a change exists only once it is stored.
 func (l *Log) Persist(evs []Event) error {
@@ -165,7 +172,8 @@ func (l *Log) Persist(evs []Event) error {
 	// the events twice: the first event's stamp names the insert.
 	token := "acl:" + strconv.FormatUint(evs[0].Stamp.HLC, 10) + ":" + strconv.Itoa(int(evs[0].Stamp.Node))
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
-	b, err := l.opts.Store.PrepareBatch(ctx, "INSERT INTO acl_events (hlc, node, kind, actor, system_id, event, at)")
+	b, err := l.opts.Store.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(eventColumns)),
+		"INSERT INTO acl_events (hlc, node, kind, actor, system_id, event, at)")
 	if err != nil {
 		return err
 	}

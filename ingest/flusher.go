@@ -429,6 +429,22 @@ var readingColumns = []clickhouse.ColumnNameAndType{
 
 const insertReadings = "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh)"
 
+// The other tables a batch writes, with their column types named for the
+// same reason.
+var (
+	liveColumns = []clickhouse.ColumnNameAndType{
+		{Name: "system_id", Type: "UInt32"}, {Name: "last_ts", Type: "DateTime64(3, 'UTC')"}, {Name: "day", Type: "Date"},
+		{Name: "energy_today", Type: "UInt64"}, {Name: "panels", Type: "Array(String)"}, {Name: "panel_pin", Type: "Array(UInt16)"},
+		{Name: "panel_ts", Type: "Array(DateTime64(3, 'UTC'))"}, {Name: "lsn", Type: "UInt64"}, {Name: "updated_at", Type: "DateTime64(3, 'UTC')"},
+	}
+	dedupColumns = []clickhouse.ColumnNameAndType{
+		{Name: "gateway_id", Type: "UInt32"}, {Name: "max_seq", Type: "UInt64"}, {Name: "seqs", Type: "String"}, {Name: "updated_at", Type: "DateTime64(3, 'UTC')"},
+	}
+	dirtyColumns = []clickhouse.ColumnNameAndType{
+		{Name: "ts", Type: "DateTime('UTC')"}, {Name: "system_id", Type: "UInt32"}, {Name: "marked_at", Type: "DateTime64(3, 'UTC')"},
+	}
+)
+
 // insert writes the batch's rows to every table it touches, each insert
 // carrying the batch's deduplication token.
 func (f *flusher) insert(ctx context.Context, b *batch) error {
@@ -436,10 +452,7 @@ func (f *flusher) insert(ctx context.Context, b *batch) error {
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
 	st := f.s.opts.Store
 	if b.rows() > 0 {
-		rctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}),
-			clickhouse.WithColumnNamesAndTypes(readingColumns))
-		// (clickhouse.Context replaces the options, so the token is set
-		// again next to the column list.)
+		rctx := clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(readingColumns))
 		bt, err := st.PrepareBatch(rctx, insertReadings)
 		if err != nil {
 			return err
@@ -456,7 +469,8 @@ func (f *flusher) insert(ctx context.Context, b *batch) error {
 		}
 	}
 	if len(b.live) > 0 {
-		bt, err := st.PrepareBatch(ctx, "INSERT INTO system_live (system_id, last_ts, day, energy_today, panels, panel_pin, panel_ts, lsn, updated_at)")
+		bt, err := st.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(liveColumns)),
+			"INSERT INTO system_live (system_id, last_ts, day, energy_today, panels, panel_pin, panel_ts, lsn, updated_at)")
 		if err != nil {
 			return err
 		}
@@ -476,7 +490,8 @@ func (f *flusher) insert(ctx context.Context, b *batch) error {
 		}
 	}
 	if len(b.seqs) > 0 {
-		bt, err := st.PrepareBatch(ctx, "INSERT INTO ingest_dedup (gateway_id, max_seq, seqs, updated_at)")
+		bt, err := st.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(dedupColumns)),
+			"INSERT INTO ingest_dedup (gateway_id, max_seq, seqs, updated_at)")
 		if err != nil {
 			return err
 		}
@@ -491,7 +506,8 @@ func (f *flusher) insert(ctx context.Context, b *batch) error {
 		}
 	}
 	if len(b.dirty) > 0 {
-		bt, err := st.PrepareBatch(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at)")
+		bt, err := st.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(dirtyColumns)),
+			"INSERT INTO rollup_dirty (ts, system_id, marked_at)")
 		if err != nil {
 			return err
 		}
