@@ -107,6 +107,8 @@ func decodeRequest(params url.Values, contentType string, body io.Reader) (*stat
 		case transportParams[k], k == "compress", k == "decompress":
 		case strings.HasPrefix(k, "param_"):
 			st.params[k[len("param_"):]] = v
+		case k == "max_execution_time":
+			st.settings[k] = roundUpSeconds(v)
 		case external[strings.TrimSuffix(k, "_format")], external[strings.TrimSuffix(k, "_structure")]:
 		default:
 			st.settings[k] = v
@@ -117,6 +119,23 @@ func decodeRequest(params url.Values, contentType string, body io.Reader) (*stat
 		return nil, &Error{Code: 62, Name: "SYNTAX_ERROR", Message: "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)"}
 	}
 	return st, nil
+}
+
+// roundUpSeconds rounds a max_execution_time up to a power of two.
+// clickhouse-go derives it from each context's deadline, so every statement
+// would carry another value and cost a SET on its session; the bridge
+// cancels a statement whose context ends anyway (KILL QUERY), so the
+// engine's own limit only needs to be no shorter.
+func roundUpSeconds(v string) string {
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return v
+	}
+	p := uint64(1)
+	for p < n {
+		p <<= 1
+	}
+	return strconv.FormatUint(p, 10)
 }
 
 // decodeMultipart reads the external tables of a multipart request: every
