@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -112,6 +113,11 @@ func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	if len(s) > maxCursorLen {
 		return c, fmt.Errorf("%w: longer than %d bytes", errBadCursor, maxCursorLen)
+	}
+	// The base64 decoder skips CR and LF anywhere in its input; a cursor
+	// is one token, so refuse them rather than accept two spellings.
+	if strings.ContainsAny(s, "\r\n") {
+		return c, fmt.Errorf("%w: line break", errBadCursor)
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil {
