@@ -77,7 +77,7 @@ func checkCode(hash [32]byte, expires int64) error {
 }
 
 // tokenRec is the register of one account token, replaced (never changed)
-// by every event that wins it. A revoked token keeps its id only.
+// by every event that wins it. A revoked token keeps its id and a stamp only.
 type tokenRec struct {
 	id      string
 	hash    [32]byte
@@ -156,8 +156,14 @@ func (w *writer) token(ev Event) {
 	tid := w.st.tokenIx.get(ev.Token, w.st.tokenKey)
 	if tid != 0 {
 		old := w.st.tokens.get(tid)
-		if old.revoked || ev.Kind == KindTokenPut && !ev.Stamp.After(old.stamp()) {
-			return // revocation is final; an older put loses
+		switch {
+		case old.revoked && (ev.Kind == KindTokenPut || !ev.Stamp.After(old.stamp())):
+			// Revocation is final. Of several revocations the tombstone keeps
+			// the greatest stamp: the same on every node, so that the
+			// state's export (Snapshot.Export) is a function of the events.
+			return
+		case !old.revoked && ev.Kind == KindTokenPut && !ev.Stamp.After(old.stamp()):
+			return // an older put loses
 		}
 	}
 	t := &tokenRec{id: ev.Token, hlc: ev.Stamp.HLC, node: ev.Stamp.Node, revoked: ev.Kind == KindTokenDelete}

@@ -10,8 +10,8 @@
 // PutMember, ...) and calls Index.Do, which authorizes it against the
 // current state (DESIGN §4 "who may do what"), expands it into Events,
 // hands them to persistence and applies them. At start-up persistence feeds
-// the stored events to Index.Replay; events written by other nodes since go
-// to Index.Apply. Index.RunExpiry drops expired grants in the background.
+// the stored snapshot and events to Index.Replay (see Persistence below);
+// events written by other nodes since go to Index.Apply. Index.RunExpiry drops expired grants in the background.
 // Readers take Index.Snapshot and call Systems, Can, Require and the
 // lookups, among them those that authenticate (Token for an account token,
 // GatewayKeyHash for a gateway's ingest key); a snapshot is immutable and
@@ -80,9 +80,10 @@
 // registration wins an id allocated twice), a system deletion is absorbing
 // (and takes the system's gateways: a gateway counts while its register is
 // a put naming a live system), and so is a token's revocation (a revoked
-// token never authenticates again, whatever put arrives later). So the
-// state is a function of the set of events applied, not of their order or
-// repetition: every node converges on the same state.
+// token never authenticates again, whatever put arrives later); their
+// tombstones keep the greatest stamp among the deletions. So the state is a
+// function of the set of events applied, not of their order or repetition:
+// every node converges on the same state.
 //
 // # Expiry
 //
@@ -115,6 +116,20 @@
 // atomic pointer store; readers never wait for the writer, and a change is
 // visible to every read that starts after Apply returns. Replay, for the
 // event log at start-up, changes records in place and publishes once.
+//
+// # Persistence and snapshots
+//
+// Log (log.go) stores every event in ClickHouse before it is applied and
+// tails the events other nodes store. Because the state is a set of
+// registers, it can be written down as the events that hold them
+// (Snapshot.Export): for every register its winning event — tombstones
+// included, with their stamps, so that later events win or lose exactly as
+// they would against the original. Replaying that export into an empty
+// index rebuilds the state, index and all. Log stores it as a snapshot
+// (log_snapshot.go, format in snapfile.go) every ten minutes or million
+// events, and start-up folds the newest snapshot plus the events inserted
+// after the point it covers, instead of the whole log; a snapshot that
+// cannot be used is logged and start-up folds the whole log instead.
 //
 // Measured with TestIndexHeap (-acl.heap=2000000,1000000,10000000):
 // everything — registers, index, system names and addresses, e-mails — takes

@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-var flagUpdate = flag.Bool("acl.update", false, "rewrite the FuzzEventDecode seed corpus under testdata/fuzz")
+var flagUpdate = flag.Bool("acl.update", false, "rewrite the seed corpora of FuzzEventDecode and FuzzSnapshotDecode under testdata/fuzz")
 
 var st = Stamp{HLC: 1772366400000<<16 | 7, Node: 3}
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -19,26 +20,44 @@ import (
 
 // Log keeps the index persistent and shared: every change this node makes
 // is an event row in the acl_events table before it is applied, start-up
-// folds the table into the index, and a tailer applies the events other
-// nodes write, so every node converges on the same state (the state is a
-// function of the set of events; see the package doc).
+// folds the table into the index, and a tailer applies the events stored
+// since, so every node converges on the same state (the state is a function
+// of the set of events; see the package doc).
 //
 // Tailing reads events by the server's insertion time with an overlap, so
 // an event that became visible late is still seen; re-applying an event is
 // harmless. A change made on another node is applied here within
-// PollInterval plus the overlap's worst case, inside DESIGN's 2 s.
+// PollInterval plus the overlap's worst case, inside DESIGN's 2 s. The
+// tailer reads this node's own events too: one whose insert failed on the
+// way back (a timeout after the row was written) was not applied by Do, yet
+// is in the log and applied everywhere else.
+//
+// Snapshots (log_snapshot.go) keep start-up short: the state's registers are
+// stored in the acl_snapshots table every SnapshotInterval or SnapshotEvents
+// events, and start-up folds the newest snapshot plus the events inserted
+// after the point it covers, instead of the whole log.
 type Log struct {
 	opts LogOptions
 	x    *Index
 	m    logMetrics
 
-	mu      sync.Mutex // guards since
-	since   time.Time  // insertion time up to which this node has read
-	stop    context.CancelFunc
-	stopped chan struct{}
+	mu    sync.Mutex // guards since; held by Poll while it applies
+	since time.Time  // insertion time up to which this node has read
+
+	// pending counts the events that reached the state through this log
+	// (persisted here or tailed from other nodes) since the last snapshot
+	// was taken.
+	pending   atomic.Int64
+	snapMu    sync.Mutex    // one snapshot at a time
+	snapNow   chan struct{} // wakes the snapshot loop before its interval
+	snapForce atomic.Bool   // the next wake-up stores a snapshot whatever pending says
+	loaded    loadInfo
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-// LogOptions configure a Log.
+// LogOptions configure a Log. The zero value is valid apart from Store.
 type LogOptions struct {
 	Store *store.Store
 	// PollInterval is how often other nodes' events are read. Default
@@ -46,7 +65,26 @@ type LogOptions struct {
 	PollInterval time.Duration
 	// Overlap is how far back each poll looks behind the newest insertion
 	// it has seen, for inserts that commit after later ones. Default 5 s.
-	Overlap    time.Duration
+	Overlap time.Duration
+
+	// SnapshotInterval is how often the state is stored as a snapshot if
+	// any event reached it since the last one. Default 10 min: a snapshot
+	// of 10 M grants costs a few seconds of one core, and the tail
+	// start-up folds after it is at most ten minutes of changes.
+	SnapshotInterval time.Duration
+	// SnapshotEvents stores a snapshot as soon as this many events reached
+	// the state since the last one, before SnapshotInterval is up. Default
+	// 1 000 000: a tail of a million events folds in about a second.
+	SnapshotEvents int
+	// SnapshotsKept is how many snapshots stay in the table; a node that
+	// stores one deletes those older than the newest SnapshotsKept. Default
+	// 3: start-up reads the newest, and a damaged or unfinished one leaves
+	// older ones to fall back on.
+	SnapshotsKept int
+	// ManualSnapshots turns the background snapshots off: only calls to
+	// Log.Snapshot store one (tests, tools).
+	ManualSnapshots bool
+
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
@@ -57,6 +95,15 @@ func (o *LogOptions) setDefaults() {
 	}
 	if o.Overlap <= 0 {
 		o.Overlap = 5 * time.Second
+	}
+	if o.SnapshotInterval <= 0 {
+		o.SnapshotInterval = 10 * time.Minute
+	}
+	if o.SnapshotEvents <= 0 {
+		o.SnapshotEvents = 1_000_000
+	}
+	if o.SnapshotsKept <= 0 {
+		o.SnapshotsKept = 3
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -69,49 +116,189 @@ type logMetrics struct {
 	pollErrs  prometheus.Counter
 	loadSecs  prometheus.Gauge
 	events    prometheus.Gauge
+	logEvents prometheus.Gauge
+	source    *prometheus.GaugeVec
+
+	snapSecs   prometheus.Gauge
+	snapBytes  prometheus.Gauge
+	snapEvents prometheus.Gauge
+	snaps      prometheus.Counter
+	snapErrs   prometheus.Counter
 }
 
-// OpenLog folds the stored events into x (which must be new and empty) and
-// starts tailing.
+func newLogMetrics(reg prometheus.Registerer, pending func() float64) logMetrics {
+	f := promauto.With(reg)
+	gauge := func(name, help string) prometheus.Gauge {
+		return f.NewGauge(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: name, Help: help})
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return f.NewCounter(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: name, Help: help})
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "snapshot_pending_events",
+		Help: "Events that reached the state since the last snapshot was taken."}, pending)
+	return logMetrics{
+		persisted: counter("events_persisted_total", "Access-control events this node wrote to the event log."),
+		applied:   counter("events_tailed_total", "Access-control events of other nodes applied from the event log."),
+		pollErrs:  counter("poll_errors_total", "Failed reads of the event log while tailing (retried at the next poll)."),
+		loadSecs:  gauge("load_seconds", "Time the start-up load took: the snapshot and the log's tail, or the whole log."),
+		events:    gauge("events_loaded", "Events folded at start-up: the snapshot's and the log's."),
+		logEvents: gauge("load_log_events", "Events read from the event log at start-up: the tail after the snapshot, or the whole log."),
+		source: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "load_source",
+			Help: "1 for what start-up loaded: snapshot (and the log's tail), log (no snapshot), log_after_bad_snapshot (the snapshot was unusable)."},
+			[]string{"source"}),
+		snapSecs:   gauge("snapshot_duration_seconds", "Time the last snapshot took: export, compression and insert."),
+		snapBytes:  gauge("snapshot_bytes", "Size of the last snapshot stored, compressed."),
+		snapEvents: gauge("snapshot_events", "Events (one per register) in the last snapshot stored."),
+		snaps:      counter("snapshots_total", "Snapshots of the state this node stored."),
+		snapErrs:   counter("snapshot_errors_total", "Snapshots that failed (retried at the next interval)."),
+	}
+}
+
+// Sources of the start-up load (the load_source metric).
+const (
+	loadSnapshot    = "snapshot"
+	loadLog         = "log"
+	loadBadSnapshot = "log_after_bad_snapshot"
+)
+
+// loadInfo says what start-up folded.
+type loadInfo struct {
+	source     string
+	snapshot   snapHeader // the snapshot used (or tried)
+	snapEvents int        // events of the snapshot replayed
+	logEvents  int        // events read from the log
+}
+
+// OpenLog folds the newest usable snapshot and the events stored after it
+// (or, without one, the whole log) into x, which must be new and empty, and
+// starts tailing and, unless ManualSnapshots, storing snapshots.
 func OpenLog(ctx context.Context, x *Index, opts LogOptions) (*Log, error) {
 	opts.setDefaults()
-	f := promauto.With(opts.Registerer)
-	l := &Log{opts: opts, x: x, stopped: make(chan struct{}), m: logMetrics{
-		persisted: f.NewCounter(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "events_persisted_total",
-			Help: "Access-control events this node wrote to the event log."}),
-		applied: f.NewCounter(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "events_tailed_total",
-			Help: "Access-control events of other nodes applied from the event log."}),
-		pollErrs: f.NewCounter(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "poll_errors_total",
-			Help: "Failed reads of the event log while tailing (retried at the next poll)."}),
-		loadSecs: f.NewGauge(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "load_seconds",
-			Help: "Time the start-up fold of the event log took."}),
-		events: f.NewGauge(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "events_loaded",
-			Help: "Events folded at start-up."}),
-	}}
+	l := &Log{opts: opts, x: x, snapNow: make(chan struct{}, 1)}
+	l.m = newLogMetrics(opts.Registerer, func() float64 { return float64(l.pending.Load()) })
 	start := time.Now()
-	n, err := l.load(ctx)
+	info, err := l.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	l.m.loadSecs.Set(time.Since(start).Seconds())
-	l.m.events.Set(float64(n))
-	opts.Logger.Info("access-control log loaded", "events", n, "took", time.Since(start).String())
+	took := time.Since(start)
+	l.loaded = info
+	l.m.loadSecs.Set(took.Seconds())
+	l.m.events.Set(float64(info.snapEvents + info.logEvents))
+	l.m.logEvents.Set(float64(info.logEvents))
+	for _, s := range []string{loadSnapshot, loadLog, loadBadSnapshot} {
+		v := 0.0
+		if s == info.source {
+			v = 1
+		}
+		l.m.source.WithLabelValues(s).Set(v)
+	}
+	opts.Logger.Info("access-control log loaded", "source", info.source, "snapshot_events", info.snapEvents,
+		"log_events", info.logEvents, "took", took.String())
+
+	// What start-up read from the log is what the next snapshot saves the
+	// next start-up; a bad snapshot is replaced at once.
+	l.pending.Store(int64(info.logEvents))
+	if info.source == loadBadSnapshot {
+		l.snapForce.Store(true)
+	}
+	if l.snapForce.Load() || info.logEvents >= opts.SnapshotEvents {
+		l.wakeSnapshots()
+	}
+
 	tctx, cancel := context.WithCancel(context.Background())
 	l.stop = cancel
-	go l.tail(tctx)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.tail(tctx)
+	}()
+	if !opts.ManualSnapshots {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.snapshotLoop(tctx)
+		}()
+	}
 	return l, nil
 }
 
-// load replays every stored event, in stamp order, in batches.
-func (l *Log) load(ctx context.Context) (int, error) {
-	rows, err := l.opts.Store.Query(ctx, "SELECT event, ins FROM acl_events ORDER BY hlc, node")
-	if err != nil {
-		return 0, fmt.Errorf("acl: read event log: %w", err)
-	}
-	defer rows.Close()
-	n := 0
+// errStopped: Replay stopped taking events.
+var errStopped = errors.New("acl: replay stopped")
+
+// load replays the newest usable snapshot and the log's events inserted
+// after the point it covers — with the tailer's overlap, which the snapshot
+// took into account — or, if there is no usable snapshot, the whole log. A
+// snapshot found damaged while it is replayed is abandoned for the whole log,
+// on top of what it applied: its events are registers the log's events
+// produce, so folding the log over them gives the log's state.
+func (l *Log) load(ctx context.Context) (loadInfo, error) {
+	info := loadInfo{source: loadLog}
+	hdr, ok := l.newestSnapshot(ctx)
+	var covers time.Time // zero: the whole log
 	var newest time.Time
 	batches := func(yield func([]Event, error) bool) {
+		if ok {
+			info.snapshot = hdr
+			// The snapshot's stamp is after every stamp in it, including the
+			// losers of its registers that the replay does not see: this
+			// node's next stamp must be after them all.
+			l.x.Clock().Observe(hdr.id())
+			err := l.readSnapshot(ctx, hdr, func(evs []Event) error {
+				if !yield(evs, nil) {
+					return errStopped
+				}
+				info.snapEvents += len(evs)
+				return nil
+			})
+			switch {
+			case errors.Is(err, errStopped):
+				return
+			case err != nil:
+				l.opts.Logger.Warn("acl: stored snapshot unusable, folding the whole event log instead",
+					"snapshot", fmt.Sprint(hdr.id()), "err", err)
+				info.source = loadBadSnapshot
+			default:
+				info.source = loadSnapshot
+				covers = time.UnixMilli(hdr.Covers)
+			}
+		}
+		for evs, err := range l.readLog(ctx, covers, &info.logEvents, &newest) {
+			if !yield(evs, err) {
+				return
+			}
+		}
+	}
+	if _, err := l.x.Replay(iter.Seq2[[]Event, error](batches)); err != nil {
+		return info, fmt.Errorf("acl: fold event log: %w", err)
+	}
+	l.since = newest
+	if !covers.IsZero() {
+		// The next poll reads from covers on even if the tail was empty.
+		l.since = maxTime(newest, covers.Add(l.opts.Overlap))
+	}
+	return info, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// readLog yields, in batches, the stored events inserted at or after from
+// (zero: all), counting them in *n and recording the newest insertion time
+// in *newest.
+func (l *Log) readLog(ctx context.Context, from time.Time, n *int, newest *time.Time) iter.Seq2[[]Event, error] {
+	return func(yield func([]Event, error) bool) {
+		rows, err := l.opts.Store.Query(ctx, "SELECT event, ins FROM acl_events WHERE ins >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') ORDER BY hlc, node",
+			clickhouse.Named("from", strconv.FormatInt(max(0, from.UnixMilli()), 10)))
+		if err != nil {
+			yield(nil, fmt.Errorf("acl: read event log: %w", err))
+			return
+		}
+		defer rows.Close()
 		const size = 4096
 		batch := make([]Event, 0, size)
 		for rows.Next() {
@@ -123,14 +310,14 @@ func (l *Log) load(ctx context.Context) (int, error) {
 			}
 			var ev Event
 			if err := ev.UnmarshalBinary([]byte(raw)); err != nil {
-				yield(nil, fmt.Errorf("acl: stored event %d: %w", n, err))
+				yield(nil, fmt.Errorf("acl: stored event %d: %w", *n, err))
 				return
 			}
-			if ins.After(newest) {
-				newest = ins
+			if ins.After(*newest) {
+				*newest = ins
 			}
 			batch = append(batch, ev)
-			n++
+			*n++
 			if len(batch) == size {
 				if !yield(batch, nil) {
 					return
@@ -146,11 +333,6 @@ func (l *Log) load(ctx context.Context) (int, error) {
 			yield(batch, nil)
 		}
 	}
-	if _, err := l.x.Replay(iter.Seq2[[]Event, error](batches)); err != nil {
-		return n, fmt.Errorf("acl: fold event log: %w", err)
-	}
-	l.since = newest
-	return n, nil
 }
 
 // eventColumns name the inserted columns' types: no DESCRIBE TABLE round
@@ -192,6 +374,7 @@ func (l *Log) Persist(evs []Event) error {
 		return err
 	}
 	l.m.persisted.Add(float64(len(evs)))
+	l.noteEvents(len(evs))
 	return nil
 }
 
@@ -211,9 +394,8 @@ func (l *Log) Record(evs []Event) (Change, error) {
 	return l.x.Apply(evs...)
 }
 
-// tail applies other nodes' events until ctx is done.
+// tail applies the events stored since until ctx is done.
 func (l *Log) tail(ctx context.Context) {
-	defer close(l.stopped)
 	t := time.NewTicker(l.opts.PollInterval)
 	defer t.Stop()
 	for {
@@ -229,22 +411,28 @@ func (l *Log) tail(ctx context.Context) {
 	}
 }
 
-// Poll reads and applies the events other nodes stored since the last
-// poll. The tailer calls it every PollInterval; tests call it to converge
-// at once.
+// Poll reads and applies the events stored since the last poll — other
+// nodes', and this node's own (re-applying one is harmless; one whose
+// Persist failed after the row was written is applied only so). The tailer
+// calls it every PollInterval; tests call it to converge at once.
+//
+// Afterwards every event inserted before the newest insertion time seen,
+// less Overlap, is applied (as far as inserts commit within Overlap, which
+// is what tailing assumes): Snapshot relies on it.
 func (l *Log) Poll(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	since := l.since.Add(-l.opts.Overlap)
-	rows, err := l.opts.Store.Query(ctx, "SELECT event, ins FROM acl_events WHERE ins >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND node != {node:UInt16} ORDER BY ins",
-		clickhouse.Named("since", strconv.FormatInt(since.UnixMilli(), 10)),
-		clickhouse.Named("node", strconv.Itoa(int(l.x.Clock().Node()))))
+	rows, err := l.opts.Store.Query(ctx, "SELECT event, ins FROM acl_events WHERE ins >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') ORDER BY ins",
+		clickhouse.Named("since", strconv.FormatInt(since.UnixMilli(), 10)))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var evs []Event
 	newest := l.since
+	node := l.x.Clock().Node()
+	others, fresh := 0, 0 // other nodes' events; those not seen by an earlier poll (nearly)
 	for rows.Next() {
 		var raw string
 		var ins time.Time
@@ -256,6 +444,12 @@ func (l *Log) Poll(ctx context.Context) error {
 			return fmt.Errorf("acl: stored event: %w", err)
 		}
 		evs = append(evs, ev)
+		if ev.Stamp.Node != node {
+			others++
+			if ins.After(l.since) {
+				fresh++
+			}
+		}
 		if ins.After(newest) {
 			newest = ins
 		}
@@ -267,18 +461,20 @@ func (l *Log) Poll(ctx context.Context) error {
 		if _, err := l.x.Apply(evs...); err != nil {
 			return err
 		}
-		l.m.applied.Add(float64(len(evs)))
+		l.m.applied.Add(float64(others))
+		l.noteEvents(fresh)
 	}
 	l.since = newest
 	return nil
 }
 
-// Close stops tailing.
+// Close stops tailing and storing snapshots, waiting for a snapshot being
+// stored to give up.
 func (l *Log) Close() error {
 	if l.stop == nil {
 		return errors.New("acl: log not open")
 	}
 	l.stop()
-	<-l.stopped
+	l.wg.Wait()
 	return nil
 }

@@ -42,7 +42,7 @@ func (st *state) guidKey(v uint32) string    { return st.systems.get(v - 1).guid
 // sysRec holds a system's registers: its record, its owner and its grants.
 // Fields are ordered for packing: two million of them.
 type sysRec struct {
-	metaHLC   uint64 // 0 until the first SystemPut: the system does not exist yet
+	metaHLC   uint64 // 0 until the first SystemPut: the system does not exist yet; deleted: the deletion's
 	ownerHLC  uint64
 	meta      string     // GUID, name, address and timezone joined by NUL (text cannot contain NUL)
 	grants    []grantRec // by key; revoked grants stay as tombstones

@@ -208,7 +208,7 @@ func (w *writer) apply(ev Event) {
 	case KindSystemPut:
 		w.systemPut(ev)
 	case KindSystemDelete:
-		w.systemDelete(ev.System)
+		w.systemDelete(ev)
 	case KindOwnerSet:
 		s := w.st.systems.get(uint32(ev.System))
 		if s != nil && (s.deleted || !ev.Stamp.After(s.ownerStamp())) {
@@ -421,10 +421,18 @@ func (w *writer) systemPut(ev Event) {
 }
 
 // systemDelete is final, so once the roles it held are cleared its registers
-// can go: no later event can revive them.
-func (w *writer) systemDelete(id SystemID) {
+// can go: no later event can revive them. The tombstone keeps the greatest
+// stamp of the deletions in metaHLC and metaNode: any would do, since a
+// deletion is absorbing, but the greatest is the same on every node, so the
+// state's export (Snapshot.Export) is a function of the events too.
+func (w *writer) systemDelete(ev Event) {
+	id := ev.System
 	s := w.st.systems.get(uint32(id))
 	if s != nil && s.deleted {
+		if ev.Stamp.After(s.metaStamp()) {
+			s = w.sysMut(id)
+			s.metaHLC, s.metaNode = ev.Stamp.HLC, ev.Stamp.Node
+		}
 		return
 	}
 	wasLive := s.live()
@@ -435,7 +443,7 @@ func (w *writer) systemDelete(id SystemID) {
 		w.guidSet(s.guid(), id, false)
 		w.refreshAll(id, s)
 	}
-	*s = sysRec{deleted: true}
+	*s = sysRec{deleted: true, metaHLC: ev.Stamp.HLC, metaNode: ev.Stamp.Node}
 	w.dropGateways(id)
 	w.ch.system(id)
 }

@@ -122,7 +122,29 @@ func onCluster(cluster string) string {
 type migration struct {
 	version int
 	name    string
-	tables  []table
+	// drops are tables (never sharded ones) removed before tables are
+	// created: a table whose definition changes is dropped and created anew.
+	drops  []string
+	tables []table
+}
+
+// ddl renders the step's statements for a database and cluster, in order.
+func (m migration) ddl(db, cluster string) []string {
+	var out []string
+	for _, name := range m.drops {
+		// On a cluster SYNC frees the table's replication path for the
+		// table created in its place. A single server needs no wait, and
+		// there DROP … SYNC hung the embedded engine (26.5) in tests.
+		sync := ""
+		if cluster != "" {
+			sync = " SYNC"
+		}
+		out = append(out, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s%s%s", quoteIdent(db), quoteIdent(name), onCluster(cluster), sync))
+	}
+	for _, t := range m.tables {
+		out = append(out, t.ddl(db, cluster)...)
+	}
+	return out
 }
 
 // dedupWindow lets non-replicated MergeTree tables drop a retried insert
@@ -287,7 +309,8 @@ var migrations = []migration{
 		},
 		{
 			// The ACL event log: every access change, in hybrid-logical-
-			// clock order. Start-up folds it (from the latest snapshot on);
+			// clock order. Start-up folds it (from the latest snapshot on,
+			// see migration 2);
 			// nodes tail it by insertion time (ins), which the minmax index
 			// keeps cheap; system_id serves a system's audit trail.
 			name: "acl_events",
@@ -331,6 +354,32 @@ var migrations = []migration{
 			engine: mergeTree, orderBy: "(hlc, node)",
 		},
 	}, rollupTables()...)},
+	{
+		version: 2, name: "acl snapshots in chunks",
+		// Nothing wrote the version 1 table, so dropping it loses nothing.
+		drops: []string{"acl_snapshots"},
+		tables: []table{{
+			// Snapshots of the folded ACL state (acl.Log.Snapshot), so
+			// start-up folds only the log's tail: the state's registers as
+			// events, zstd-compressed in chunks of a few MiB (the data is
+			// compressed already, hence no codec). A snapshot is the rows of
+			// one (hlc, node); chunk 0 is its header, written last, so a
+			// snapshot without one is incomplete. covers: every event
+			// inserted into acl_events before it is in the snapshot; it and
+			// events (the count) are set on the header row. Old snapshots
+			// are deleted by the nodes that write new ones.
+			name: "acl_snapshots",
+			columns: `
+	hlc        UInt64,
+	node       UInt16,
+	chunk      UInt32,
+	covers     DateTime64(3, 'UTC'),
+	events     UInt64,
+	data       String CODEC(NONE),
+	created_at DateTime64(3, 'UTC')`,
+			engine: mergeTree, orderBy: "(hlc, node, chunk)", dedup: true,
+		}},
+	},
 }
 
 // migrationsTable records applied steps.
@@ -351,9 +400,7 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 func MigrationDDL(db, cluster string) []string {
 	out := migrationsTable.ddl(db, cluster)
 	for _, m := range migrations {
-		for _, t := range m.tables {
-			out = append(out, t.ddl(db, cluster)...)
-		}
+		out = append(out, m.ddl(db, cluster)...)
 	}
 	return out
 }
@@ -376,11 +423,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		start := time.Now()
-		for _, t := range m.tables {
-			for _, q := range t.ddl(s.database, s.cluster) {
-				if err := s.Exec(ctx, q); err != nil {
-					return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
-				}
+		for _, q := range m.ddl(s.database, s.cluster) {
+			if err := s.Exec(ctx, q); err != nil {
+				return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
 			}
 		}
 		if err := s.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ({v:UInt32}, {n:String}, now64(3))",

@@ -324,3 +324,18 @@ ORDER BY (system_id, ts);
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`system_rollup_1d` ON CLUSTER `solar` AS `fleetscope`.`system_rollup_1d_local`
 ENGINE = Distributed('solar', 'fleetscope', 'system_rollup_1d_local', system_id);
+
+DROP TABLE IF EXISTS `fleetscope`.`acl_snapshots` ON CLUSTER `solar` SYNC;
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`acl_snapshots` ON CLUSTER `solar`
+(
+	hlc        UInt64,
+	node       UInt16,
+	chunk      UInt32,
+	covers     DateTime64(3, 'UTC'),
+	events     UInt64,
+	data       String CODEC(NONE),
+	created_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/acl_snapshots', '{replica}')
+ORDER BY (hlc, node, chunk);
