@@ -82,14 +82,7 @@ FROM `+idsSQL+` ARRAY JOIN range(`+strconv.Itoa(historyPanels)+`) AS p ARRAY JOI
 		clickhouse.Named("minutes", strconv.Itoa(26*60))); err != nil {
 		return nil, fmt.Errorf("raw readings: %w", err)
 	}
-	ru := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 30 * time.Hour, Logger: log,
-		Now: func() time.Time { return now }})
-	err := ru.Pass(ctx)
-	ru.Stop()
-	if err != nil {
-		return nil, fmt.Errorf("rollup: %w", err)
-	}
-	log.Info("telemetry samples written and rolled up", "systems", samples.GetCardinality(), "took", time.Since(start))
+	log.Info("telemetry samples written", "systems", samples.GetCardinality(), "took", time.Since(start))
 
 	// The rest of the fleet's rollups, as the worker would have written them.
 	start = time.Now()
@@ -120,15 +113,28 @@ FROM `+idsSQL+` ARRAY JOIN range({n:UInt32}) AS k`,
 			return nil, fmt.Errorf("rollup %s rows: %w", sp.level, err)
 		}
 	}
+	log.Info("fleet rollups written", "systems", fleet.GetCardinality(), "took", time.Since(start))
+
+	// The rollup worker as of the fleet's clock: the samples' rollups from
+	// their readings, and the cumulative energy table from every day row.
+	start = time.Now()
+	ru := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 30 * time.Hour, Logger: log,
+		Now: func() time.Time { return now }})
+	err := ru.Pass(ctx)
+	ru.Stop()
+	if err != nil {
+		return nil, fmt.Errorf("rollup: %w", err)
+	}
+	log.Info("rollup pass", "took", time.Since(start))
+
 	// Steady state: merged parts, as background merges leave a table
 	// whose inserts are done, so no merge competes with the measurements.
 	for _, t := range []string{"readings", "system_rollup_1m", "system_rollup_15m", "system_rollup_1h", "system_rollup_1d",
-		"panel_rollup_1m", "panel_rollup_15m", "panel_rollup_1h", "panel_rollup_1d"} {
+		"panel_rollup_1m", "panel_rollup_15m", "panel_rollup_1h", "panel_rollup_1d", "system_energy_cum"} {
 		if err := s.Exec(ctx, "OPTIMIZE TABLE "+t+" FINAL"); err != nil {
 			return nil, fmt.Errorf("optimize %s: %w", t, err)
 		}
 	}
-	log.Info("fleet rollups written", "systems", fleet.GetCardinality(), "took", time.Since(start))
 	return &History{Samples: samples.ToArray(), Big: big}, nil
 }
 
@@ -145,10 +151,6 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 	big, sampleIDs := h.Big, h.Samples
 	now := f.Now
 	today := now.Truncate(24 * time.Hour)
-	bitmapParam := func(bm *roaring.Bitmap) any {
-		return clickhouse.Named("ids", base64.StdEncoding.EncodeToString(query.GroupBitmapState(bm)))
-	}
-	const idsSQL = "(SELECT arrayJoin(bitmapToArray(CAST(base64Decode({ids:String}) AS AggregateFunction(groupBitmap, UInt32)))) AS id)"
 
 	// Telemetry: a system's last 24 h at 15 min, against the same from raw
 	// readings (no rollups).
@@ -196,42 +198,6 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 		r.History = append(r.History, figure(fmt.Sprintf("fleet energy, %d systems, %s", big.GetCardinality(), rg.name),
 			100*time.Millisecond, ds, "all systems, filtered after", bs))
 	}
-
-	// A schema proposal, measured: each system's cumulative energy at the
-	// start of each day, ordered by (day, system_id). Energy over whole
-	// days is then two rows per system — the day after minus the first
-	// day — instead of a row per day; built here in a scratch table from
-	// the day rollup.
-	if err := s.Exec(ctx, "CREATE OR REPLACE TABLE bench_energy_cum (day Date, system_id UInt32, cum UInt64) ENGINE = MergeTree ORDER BY (day, system_id)"); err != nil {
-		return fmt.Errorf("cumulative table: %w", err)
-	}
-	defer s.Exec(context.Background(), "DROP TABLE IF EXISTS bench_energy_cum")
-	if err := s.Exec(ctx, `INSERT INTO bench_energy_cum SELECT toDate(ts) + 1, system_id, sum(wh) OVER (PARTITION BY system_id ORDER BY ts)
-FROM system_rollup_1d FINAL`); err != nil {
-		return fmt.Errorf("cumulative table: %w", err)
-	}
-	if err := s.Exec(ctx, "OPTIMIZE TABLE bench_energy_cum FINAL"); err != nil {
-		return fmt.Errorf("cumulative table: %w", err)
-	}
-	cumFrom, cumTo := today.AddDate(0, 0, -opts.HistoryDays), today
-	ds, err = measure(max(10, opts.Requests/50), func(int) error {
-		rows, err := s.Query(ctx, `SELECT system_id, sumIf(cum, day = toDate({t:String})) - sumIf(cum, day = toDate({f:String})) AS e
-FROM bench_energy_cum WHERE day IN (toDate({f:String}), toDate({t:String})) AND system_id IN `+idsSQL+`
-GROUP BY system_id ORDER BY e DESC, system_id DESC LIMIT 101`,
-			bitmapParam(big), clickhouse.Named("f", cumFrom.Format(time.DateOnly)), clickhouse.Named("t", cumTo.Format(time.DateOnly)))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-		}
-		rows.Close()
-		return rows.Err()
-	})
-	if err != nil {
-		return fmt.Errorf("cumulative fleet energy: %w", err)
-	}
-	r.History = append(r.History, figure(fmt.Sprintf("  proposal: same, 30 days, cumulative-energy table (%d systems)", big.GetCardinality()),
-		100*time.Millisecond, ds, "", nil))
 
 	// Pushdown methods by caller size.
 	for _, size := range []int{30, 1000, 10_000, opts.Fleet.BigOrg} {

@@ -186,7 +186,143 @@ func (r *Rollup) Pass(ctx context.Context) error {
 		wm[l.Name] = from
 		r.m.lag.WithLabelValues(l.Name).Set(now.Sub(from).Seconds())
 	}
+	if err := r.advanceCum(ctx, wm); err != nil {
+		return err
+	}
+	r.m.lag.WithLabelValues(CumName).Set(now.Sub(wm[CumName]).Seconds())
 	return r.recomputeDirty(ctx, wm)
+}
+
+// CumName is the watermark (in rollup_watermarks) of system_energy_cum:
+// its rows are complete for every day up to and including the watermark.
+const CumName = "cum"
+
+const day = 24 * time.Hour
+
+// advanceCum writes the cumulative energy rows of the days the day rollup
+// has closed since the last pass: a system's row at day d+1 is its row at d
+// plus its day rollup of d. Where the cumulation has no watermark yet it
+// starts at the day rollup's first day, before which every system's energy
+// is 0 (no row).
+func (r *Rollup) advanceCum(ctx context.Context, wm map[string]time.Time) error {
+	closed := wm[Levels[len(Levels)-1].Name]
+	if closed.IsZero() {
+		return nil
+	}
+	d := wm[CumName]
+	if d.IsZero() {
+		var first time.Time
+		if err := r.opts.Store.QueryRow(ctx, "SELECT min(ts) FROM system_rollup_1d").Scan(&first); err != nil {
+			return fmt.Errorf("rollup: first day: %w", err)
+		}
+		d = closed
+		if first.Unix() > 0 && first.Before(d) {
+			d = first.UTC().Truncate(day)
+		}
+	}
+	for ; d.Before(closed); d = d.Add(day) {
+		if err := r.opts.Store.Exec(ctx, `INSERT INTO system_energy_cum (ts, system_id, wh, computed_at)
+SELECT toDateTime({next:Int64}, 'UTC'), system_id, sum(wh), now64(3) FROM (
+	SELECT system_id, wh FROM system_energy_cum FINAL WHERE ts = toDateTime({d:Int64}, 'UTC')
+	UNION ALL
+	SELECT system_id, wh FROM system_rollup_1d FINAL WHERE ts = toDateTime({d:Int64}, 'UTC'))
+GROUP BY system_id`, clickhouse.Named("d", fmt.Sprint(d.Unix())), clickhouse.Named("next", fmt.Sprint(d.Add(day).Unix()))); err != nil {
+			return fmt.Errorf("rollup: cumulative energy of %s: %w", d.Add(day).Format(time.DateOnly), err)
+		}
+		if err := r.setWatermarkName(ctx, CumName, d.Add(day)); err != nil {
+			return err
+		}
+	}
+	wm[CumName] = d
+	return nil
+}
+
+// cumChunk bounds the systems whose cumulative rows one recomputation
+// reads and writes: rows are systems × days since the earliest late day.
+const cumChunk = 2000
+
+// recomputeCum rewrites the cumulative rows of systems after late readings
+// changed their day rollups: since[i] is the earliest changed day of
+// systems[i], and every row after it up to the watermark upTo is recomputed
+// from the row at the earliest such day (which no change reaches) plus the
+// day rollups since — every day, so a day without a rollup row gets its row
+// too.
+func (r *Rollup) recomputeCum(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
+	for len(systems) > 0 {
+		n := min(len(systems), cumChunk)
+		if err := r.recomputeCumChunk(ctx, systems[:n], since[:n], upTo); err != nil {
+			return err
+		}
+		systems, since = systems[n:], since[n:]
+	}
+	return nil
+}
+
+func (r *Rollup) recomputeCumChunk(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
+	from := since[0]
+	for _, t := range since {
+		if t.Before(from) {
+			from = t
+		}
+	}
+	args := []any{clickhouse.Named("ps", systems), clickhouse.Named("from", fmt.Sprint(from.Unix())), clickhouse.Named("to", fmt.Sprint(upTo.Unix()))}
+	days := int(upTo.Sub(from) / day)
+	running := make(map[uint32][]uint64, len(systems)) // per system: energy of each day in [from, upTo), then the cumulation
+	for _, s := range systems {
+		running[s] = make([]uint64, days+1)
+	}
+	rows, err := r.opts.Store.Query(ctx, `SELECT system_id, toInt64(toUnixTimestamp(ts)), wh FROM system_rollup_1d FINAL
+WHERE system_id IN {ps:Array(UInt32)} AND ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')
+UNION ALL
+SELECT system_id, toInt64(-1), wh FROM system_energy_cum FINAL WHERE system_id IN {ps:Array(UInt32)} AND ts = toDateTime({from:Int64}, 'UTC')`, args...)
+	if err != nil {
+		return fmt.Errorf("rollup: cumulative energy: %w", err)
+	}
+	for rows.Next() {
+		var s uint32
+		var ts int64
+		var wh uint64
+		if err := rows.Scan(&s, &ts, &wh); err != nil {
+			rows.Close()
+			return err
+		}
+		i := 0 // the base: the row at from
+		if ts >= 0 {
+			i = int((ts-from.Unix())/int64(day.Seconds())) + 1
+		}
+		running[s][i] += wh
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rollup: cumulative energy: %w", err)
+	}
+	b, err := r.opts.Store.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(cumColumns)),
+		"INSERT INTO system_energy_cum (ts, system_id, wh, computed_at)")
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for i, s := range systems {
+		acc := running[s]
+		for k := 1; k <= days; k++ {
+			acc[k] += acc[k-1] // the row at from + k days
+			if d := from.Add(time.Duration(k) * day); d.After(since[i]) {
+				if err := b.Append(d, s, acc[k], now); err != nil {
+					b.Abort()
+					return err
+				}
+			}
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("rollup: cumulative energy: %w", err)
+	}
+	return nil
+}
+
+var cumColumns = []clickhouse.ColumnNameAndType{
+	{Name: "ts", Type: "DateTime('UTC')"}, {Name: "system_id", Type: "UInt32"}, {Name: "wh", Type: "UInt64"},
+	{Name: "computed_at", Type: "DateTime64(3, 'UTC')"},
 }
 
 // start is where a level begins when it has no watermark: the first reading
@@ -269,8 +405,12 @@ func (r *Rollup) watermarks(ctx context.Context) (map[string]time.Time, error) {
 }
 
 func (r *Rollup) setWatermark(ctx context.Context, l Level, wm time.Time) error {
+	return r.setWatermarkName(ctx, l.Name, wm)
+}
+
+func (r *Rollup) setWatermarkName(ctx context.Context, name string, wm time.Time) error {
 	return r.opts.Store.Exec(ctx, "INSERT INTO rollup_watermarks (level, watermark, updated_at) VALUES ({l:String}, toDateTime({w:Int64}, 'UTC'), now64(3))",
-		clickhouse.Named("l", l.Name), clickhouse.Named("w", fmt.Sprint(wm.Unix())))
+		clickhouse.Named("l", name), clickhouse.Named("w", fmt.Sprint(wm.Unix())))
 }
 
 // recomputeDirty recomputes the already computed buckets that hold a
@@ -326,6 +466,31 @@ func (r *Rollup) recomputeDirty(ctx context.Context, wm map[string]time.Time) er
 			continue
 		}
 		if err := r.compute(ctx, l, lo, hi.Add(l.Step), &only); err != nil {
+			return err
+		}
+	}
+	// Cumulative rows after a changed day: per system from its earliest
+	// day that has rows after it.
+	if cumWM := wm[CumName]; !cumWM.IsZero() {
+		earliest := map[uint32]time.Time{}
+		var systems []uint32
+		for _, m := range marks {
+			d := m.ts.UTC().Truncate(day)
+			if !d.Before(cumWM) {
+				continue
+			}
+			if e, ok := earliest[m.system]; !ok || d.Before(e) {
+				if !ok {
+					systems = append(systems, m.system)
+				}
+				earliest[m.system] = d
+			}
+		}
+		since := make([]time.Time, len(systems))
+		for i, s := range systems {
+			since[i] = earliest[s]
+		}
+		if err := r.recomputeCum(ctx, systems, since, cumWM); err != nil {
 			return err
 		}
 	}

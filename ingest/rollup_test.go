@@ -60,6 +60,42 @@ func compareRollups(t *testing.T, s *store.Store, upTo time.Time) {
 	}
 }
 
+// compareCum checks system_energy_cum against the raw readings: up to its
+// watermark, for every day d after the first and every system with readings
+// before d, a row holding the energy of the readings before d — and no other
+// rows. It returns the watermark.
+func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	var wm time.Time
+	if err := s.QueryRow(ctx, "SELECT watermark FROM rollup_watermarks FINAL WHERE level = {l:String}", clickhouse.Named("l", ingest.CumName)).Scan(&wm); err != nil {
+		t.Fatalf("cumulative watermark: %v", err)
+	}
+	var stray uint64
+	if err := s.QueryRow(ctx, "SELECT count() FROM system_energy_cum WHERE ts <= {f:DateTime('UTC')} OR ts > {w:DateTime('UTC')}",
+		clickhouse.Named("f", first), clickhouse.Named("w", wm)).Scan(&stray); err != nil || stray != 0 {
+		t.Fatalf("%d cumulative rows outside (%s, %s] (%v)", stray, first, wm, err)
+	}
+	days := 0
+	for d := first.Add(24 * time.Hour); !d.After(wm); d = d.Add(24 * time.Hour) {
+		var got, want string
+		if err := s.QueryRow(ctx, `SELECT
+			(SELECT toString(groupArray((system_id, wh))) FROM (SELECT system_id, wh FROM system_energy_cum FINAL WHERE ts = {d:DateTime('UTC')} ORDER BY system_id)),
+			(SELECT toString(groupArray((system_id, w))) FROM (SELECT system_id, sum(wh) AS w FROM readings WHERE ts < {d:DateTime('UTC')} GROUP BY system_id ORDER BY system_id))`,
+			clickhouse.Named("d", d)).Scan(&got, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("cumulative energy at %s:\n got %s\nwant %s", d, got, want)
+		}
+		days++
+	}
+	if days == 0 {
+		t.Fatalf("no cumulative day to compare (first %s, watermark %s)", first, wm)
+	}
+	return wm
+}
+
 func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	s := storetest.Open(t)
 	day := time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
@@ -73,6 +109,9 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareRollups(t, s, day.Add(24*time.Hour))
+	if wm := compareCum(t, s, day.Add(-24*time.Hour)); !wm.Equal(day.Add(24 * time.Hour)) {
+		t.Fatalf("cumulative watermark %s, want %s", wm, day.Add(24*time.Hour))
+	}
 
 	// Late readings for an already computed day, with their dirty marks as
 	// the flusher writes them: the next pass recomputes those buckets.
@@ -87,6 +126,24 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareRollups(t, s, day.Add(24*time.Hour))
+	compareCum(t, s, day.Add(-24*time.Hour))
+
+	// Late readings on the first day for a system that had none: its
+	// cumulative rows appear for every later day.
+	insertRaw(t, s, 4, day.Add(-2*time.Hour), day.Add(-2*time.Hour+3*time.Minute))
+	for m := day.Add(-2 * time.Hour); m.Before(day.Add(-2*time.Hour + 3*time.Minute)); m = m.Add(time.Minute) {
+		for sys := 1; sys <= 4; sys++ {
+			if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), {s:UInt32}, now64(3))",
+				clickhouse.Named("m", fmt.Sprint(m.Unix())), clickhouse.Named("s", fmt.Sprint(sys))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compareRollups(t, s, day.Add(24*time.Hour))
+	compareCum(t, s, day.Add(-24*time.Hour))
 	var pending uint64
 	if err := s.QueryRow(ctx, "SELECT count() FROM rollup_dirty FINAL WHERE done = 0").Scan(&pending); err != nil || pending != 0 {
 		t.Fatalf("dirty minutes left: %d (%v)", pending, err)

@@ -156,6 +156,7 @@ type wmCache struct {
 	mu         sync.Mutex
 	at         time.Time
 	wm         [4]time.Time
+	cum        time.Time // system_energy_cum is complete up to this day
 	refreshing bool
 }
 
@@ -195,6 +196,7 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 	}
 	defer rows.Close()
 	var wm [4]time.Time
+	var cum time.Time
 	for rows.Next() {
 		var level string
 		var at time.Time
@@ -206,14 +208,48 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 				wm[i] = at.UTC()
 			}
 		}
+		if level == ingest.CumName {
+			cum = at.UTC()
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return wm, fmt.Errorf("query: rollup watermarks: %w", err)
 	}
 	s.wm.mu.Lock()
-	s.wm.wm, s.wm.at = wm, time.Now()
+	s.wm.wm, s.wm.cum, s.wm.at = wm, cum, time.Now()
 	s.wm.mu.Unlock()
 	return wm, nil
+}
+
+// cumWatermark is the cached watermark of system_energy_cum, as of the last
+// watermarks call.
+func (s *Service) cumWatermark() time.Time {
+	s.wm.mu.Lock()
+	defer s.wm.mu.Unlock()
+	return s.wm.cum
+}
+
+// levelCum in a tile is system_energy_cum: whole UTC days [from, to) as two
+// rows per system (see planFleetTiles).
+const levelCum = 100
+
+// planFleetTiles covers [from, to) for fleet-wide sums: the whole days
+// that system_energy_cum has (up to cumWM) by one levelCum tile when there
+// are at least two — each system's energy over them is its row at the end
+// minus its row at the start, where the day rollup reads a row per day —
+// and the rest by rollup tiles (planTiles, no raw readings).
+func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile {
+	a, b := ceilTime(from, 24*time.Hour), to.Truncate(24*time.Hour)
+	if cumWM.Before(b) {
+		b = cumWM
+	}
+	top := len(ingest.Levels) - 1
+	if b.Sub(a) < 48*time.Hour {
+		return planTiles(from, to, top, wm, false, 0)
+	}
+	out := planTiles(from, a, top, wm, false, 0)
+	out = append(out, tile{level: levelCum, from: a, to: b})
+	return append(out, planTiles(b, to, top, wm, false, 0)...)
 }
 
 // ErrUnavailable wraps failures of the store behind history queries: HTTP
@@ -734,7 +770,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	if err != nil {
 		return out, unavailable("fleet energy", err)
 	}
-	tiles := planTiles(from, to, 3, wm, false, 0)
+	tiles := planFleetTiles(from, to, wm, s.cumWatermark())
 	out.Until = tilesEnd(tiles, from)
 	arrayMax := s.opts.ArrayParamMax
 	switch fq.Pushdown {
@@ -746,9 +782,16 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	set := pushdown(bm, "ids", arrayMax)
 	out.Pushdown = set.kind
 	groups, args := groupTiles(tiles, []any{set.arg, clickhouse.Named("lim", strconv.Itoa(limit+1))})
-	parts := []string{"SELECT arrayJoin(" + set.array + ") AS system_id, toUInt64(0) AS wh"}
+	parts := []string{"SELECT arrayJoin(" + set.array + ") AS system_id, toInt64(0) AS wh"}
+	for _, t := range tiles {
+		if t.level == levelCum {
+			parts = append(parts, "SELECT system_id, if(ts = toDateTime({cum_to:Int64}, 'UTC'), toInt64(wh), -toInt64(wh)) AS wh FROM system_energy_cum FINAL"+
+				" WHERE ts IN (toDateTime({cum_from:Int64}, 'UTC'), toDateTime({cum_to:Int64}, 'UTC')) AND "+set.contains("system_id"))
+			args = append(args, clickhouse.Named("cum_from", strconv.FormatInt(t.from.Unix(), 10)), clickhouse.Named("cum_to", strconv.FormatInt(t.to.Unix(), 10)))
+		}
+	}
 	for _, g := range groups {
-		parts = append(parts, "SELECT system_id, wh FROM system_rollup_"+ingest.Levels[g.level].Name+" FINAL WHERE "+set.in("system_id")+" AND "+g.cond)
+		parts = append(parts, "SELECT system_id, toInt64(wh) AS wh FROM system_rollup_"+ingest.Levels[g.level].Name+" FINAL WHERE "+set.in("system_id")+" AND "+g.cond)
 	}
 	dir, cmp := "ASC", ">"
 	if sp.desc {
@@ -769,7 +812,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	if cur != nil {
 		args = append(args, clickhouse.Named("cid", strconv.FormatUint(uint64(cur.id), 10)), clickhouse.Named("ce", strconv.FormatUint(cur.key, 10)))
 	}
-	sql := "SELECT system_id, sum(wh) AS e FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY system_id" + having +
+	sql := "SELECT system_id, toUInt64(greatest(sum(wh), 0)) AS e FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY system_id" + having +
 		" ORDER BY " + order + " LIMIT {lim:UInt32}"
 	rows, err := s.opts.Store.Query(ctx, sql, args...)
 	if err != nil {

@@ -60,9 +60,10 @@ func GroupBitmapState(bm *roaring.Bitmap) []byte {
 // idSet is a set of system ids rendered for a query: SQL for an array of
 // the ids and the parameter carrying them.
 type idSet struct {
-	array string // an Array(UInt32) expression
-	arg   any    // the parameter it names
-	kind  string // "array" or "bitmap", for metrics
+	array  string // an Array(UInt32) expression
+	bitmap string // for a bitmap: the AggregateFunction(groupBitmap, UInt32) expression
+	arg    any    // the parameter it names
+	kind   string // "array" or "bitmap", for metrics
 }
 
 // pushdown renders bm as a query parameter named name.
@@ -71,14 +72,26 @@ func pushdown(bm *roaring.Bitmap, name string, arrayMax int) idSet {
 		return idSet{array: "{" + name + ":Array(UInt32)}", arg: clickhouse.Named(name, bm.ToArray()), kind: "array"}
 	}
 	enc := base64.StdEncoding.EncodeToString(GroupBitmapState(bm))
+	expr := "CAST(base64Decode({" + name + ":String}) AS AggregateFunction(groupBitmap, UInt32))"
 	return idSet{
-		array: "bitmapToArray(CAST(base64Decode({" + name + ":String}) AS AggregateFunction(groupBitmap, UInt32)))",
-		arg:   clickhouse.Named(name, enc),
-		kind:  "bitmap",
+		array:  "bitmapToArray(" + expr + ")",
+		bitmap: expr,
+		arg:    clickhouse.Named(name, enc),
+		kind:   "bitmap",
 	}
 }
 
 // in returns a condition: column is in the set.
 func (s idSet) in(column string) string {
 	return column + " IN (SELECT arrayJoin(" + s.array + "))"
+}
+
+// contains returns a condition: column is in the set, tested row by row —
+// for a bitmap, a lookup in it, which for a dense scan (every row of a range
+// checked) costs less than building a set of its ids first.
+func (s idSet) contains(column string) string {
+	if s.bitmap == "" {
+		return s.in(column)
+	}
+	return "bitmapContains(" + s.bitmap + ", " + column + ")"
 }
