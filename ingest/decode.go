@@ -457,21 +457,6 @@ func (d *Decoder) setField(r *Reading, f Field, v *fastjson.Value) Reason {
 	}
 	d.num = v.MarshalTo(d.num[:0])
 	x, reason := parseFloat(d.num)
-	switch f {
-	case FieldVin:
-		r.Vin = x
-	case FieldIin:
-		r.Iin = x
-	case FieldPin:
-		r.Pin = x
-	case FieldVout:
-		r.Vout = x
-	case FieldTemp:
-		r.Temp = x
-	case FieldRSSI:
-		r.RSSI = x
-	case FieldWh:
-		r.Wh = x
-	}
+	r.setNumber(f, x)
 	return reason
 }

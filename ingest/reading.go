@@ -115,3 +115,24 @@ func scaleInt16(x, scale float64) int16 {
 	}
 	return int16(v)
 }
+
+// setNumber sets the numeric field f (FieldVin … FieldWh); other fields are
+// left alone.
+func (r *Reading) setNumber(f Field, x float64) {
+	switch f {
+	case FieldVin:
+		r.Vin = x
+	case FieldIin:
+		r.Iin = x
+	case FieldPin:
+		r.Pin = x
+	case FieldVout:
+		r.Vout = x
+	case FieldTemp:
+		r.Temp = x
+	case FieldRSSI:
+		r.RSSI = x
+	case FieldWh:
+		r.Wh = x
+	}
+}

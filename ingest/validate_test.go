@@ -37,22 +37,7 @@ func TestValidateNonFiniteValues(t *testing.T) {
 	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		for f := FieldVin; f < numFields; f++ {
 			r := validWant
-			switch f {
-			case FieldVin:
-				r.Vin = x
-			case FieldIin:
-				r.Iin = x
-			case FieldPin:
-				r.Pin = x
-			case FieldVout:
-				r.Vout = x
-			case FieldTemp:
-				r.Temp = x
-			case FieldRSSI:
-				r.RSSI = x
-			case FieldWh:
-				r.Wh = x
-			}
+			r.setNumber(f, x)
 			if reason, field := l.Validate(&r, testNowMS); reason != ReasonNotFinite || field != f {
 				t.Errorf("%s = %v: %v %v, want not_finite %v", f, x, reason, field, f)
 			}
