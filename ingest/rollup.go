@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -77,6 +78,10 @@ type Rollup struct {
 	m    rollupMetrics
 	stop context.CancelFunc
 	done chan struct{}
+
+	passMu sync.Mutex // one Pass at a time
+	wmMu   sync.Mutex
+	wmAt   time.Time // version of the last watermark written
 }
 
 type rollupMetrics struct {
@@ -149,7 +154,13 @@ func (r *Rollup) loop(ctx context.Context) {
 // buckets dirty marks point at. Its statements run on one engine thread:
 // rollups are background work and must not take the cores ingest and
 // dashboards are answered on.
+//
+// Passes of one worker run one at a time (the loop's and a caller's): two at
+// once would each read the watermarks before the other wrote them, and the
+// later write could move a watermark back.
 func (r *Rollup) Pass(ctx context.Context) error {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1}))
 	wm, err := r.watermarks(ctx)
 	if err != nil {
@@ -408,9 +419,19 @@ func (r *Rollup) setWatermark(ctx context.Context, l Level, wm time.Time) error 
 	return r.setWatermarkName(ctx, l.Name, wm)
 }
 
+// setWatermarkName records a watermark. Its version (updated_at) is
+// strictly after every one this worker wrote before: two writes within one
+// millisecond would otherwise tie, and FINAL keeps either of a tie.
 func (r *Rollup) setWatermarkName(ctx context.Context, name string, wm time.Time) error {
-	return r.opts.Store.Exec(ctx, "INSERT INTO rollup_watermarks (level, watermark, updated_at) VALUES ({l:String}, toDateTime({w:Int64}, 'UTC'), now64(3))",
-		clickhouse.Named("l", name), clickhouse.Named("w", fmt.Sprint(wm.Unix())))
+	r.wmMu.Lock()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	if !at.After(r.wmAt) {
+		at = r.wmAt.Add(time.Millisecond)
+	}
+	r.wmAt = at
+	r.wmMu.Unlock()
+	return r.opts.Store.Exec(ctx, "INSERT INTO rollup_watermarks (level, watermark, updated_at) VALUES ({l:String}, toDateTime({w:Int64}, 'UTC'), fromUnixTimestamp64Milli({at:Int64}, 'UTC'))",
+		clickhouse.Named("l", name), clickhouse.Named("w", fmt.Sprint(wm.Unix())), clickhouse.Named("at", fmt.Sprint(at.UnixMilli())))
 }
 
 // recomputeDirty recomputes the already computed buckets that hold a
