@@ -1,6 +1,8 @@
 package acl
 
 import (
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -341,6 +343,9 @@ func check(t *testing.T, s *Snapshot, tr *truth, step int) {
 			}
 			if got := s.Systems(a, p).ToArray(); !slices.Equal(got, want) && (len(got)+len(want) > 0) {
 				fail("Systems(%d, %s) = %v, brute force %v", a, p, got, want)
+			}
+			if got := roaring.FastOr(s.SystemsParts(a, p)...).ToArray(); !slices.Equal(got, want) && (len(got)+len(want) > 0) {
+				fail("the union of SystemsParts(%d, %s) = %v, brute force %v", a, p, got, want)
 			}
 		}
 		for sys := SystemID(0); sys < uSystems; sys++ {

@@ -73,17 +73,50 @@ func (s *Snapshot) Systems(acct AccountID, p Perm) *roaring.Bitmap {
 
 // systems1 is Systems for at most one permission.
 func (s *Snapshot) systems1(acct AccountID, p Perm) *roaring.Bitmap {
+	var parts [8]*roaring.Bitmap
+	all, mine := s.parts1(acct, p, parts[:0])
+	switch {
+	case len(all) == 0:
+		return roaring.New()
+	case len(all) == 1:
+		return all[0]
+	case mine != nil:
+		for _, bm := range all {
+			if bm != mine {
+				mine.Or(bm)
+			}
+		}
+		return mine
+	default:
+		return roaring.FastOr(all...)
+	}
+}
+
+// SystemsParts returns bitmaps whose union is Systems(acct, p) for a single
+// permission p: the sets it is composed of — the account's own, each org's
+// — which may overlap. An org's set is shared by its members and kept
+// between snapshots while unchanged, so a caller may cache what it derives
+// from one by pointer. The bitmaps must not be modified.
+func (s *Snapshot) SystemsParts(acct AccountID, p Perm) []*roaring.Bitmap {
+	if bits.OnesCount16(uint16(p)) != 1 {
+		return []*roaring.Bitmap{s.Systems(acct, p)}
+	}
+	all, _ := s.parts1(acct, p, nil)
+	return all
+}
+
+// parts1 appends to all the sets acct's p-systems are the union of, and
+// returns which of them, if any, is a fresh one nobody else holds (which
+// may be written).
+func (s *Snapshot) parts1(acct AccountID, p Perm, all []*roaring.Bitmap) (_ []*roaring.Bitmap, mine *roaring.Bitmap) {
 	a, e := s.acting(acct)
 	r := needRole(p)
 	if a == nil || r == RoleNone {
-		return roaring.New()
+		return all, nil
 	}
 	if a.support {
-		return s.live
+		return append(all, s.live), nil
 	}
-	var parts [8]*roaring.Bitmap
-	all := parts[:0]
-	var mine *roaring.Bitmap // a part nobody else holds, which may be written
 	if bm, shared := e.set.atLeast(r); bm != nil {
 		all = append(all, bm)
 		if !shared {
@@ -103,21 +136,7 @@ func (s *Snapshot) systems1(acct AccountID, p Perm) *roaring.Bitmap {
 			}
 		}
 	}
-	switch {
-	case len(all) == 0:
-		return roaring.New()
-	case len(all) == 1:
-		return all[0]
-	case mine != nil:
-		for _, bm := range all {
-			if bm != mine {
-				mine.Or(bm)
-			}
-		}
-		return mine
-	default:
-		return roaring.FastOr(all...)
-	}
+	return all, mine
 }
 
 // Can reports whether acct holds every permission of p on sys.

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/fleetscope/fleetscope/acl"
@@ -30,6 +33,9 @@ type QueryOptions struct {
 	// have history (they share the tables, as the rest of a fleet does).
 	HistoryOthers int
 	Logger        *slog.Logger
+	// CPUProfile, if set, receives a CPU profile of the measured requests
+	// (not of generating the catalogue).
+	CPUProfile io.Writer
 }
 
 // QueryResult holds every figure of one run.
@@ -45,6 +51,16 @@ type QueryResult struct {
 	History    []Figure
 	Pushdown   []PushdownFigure
 	HistoryErr error
+	// Slowest are the search texts of the big caller with the highest
+	// median latency over their repeats: which queries make the tail.
+	Slowest []SlowQuery
+}
+
+// SlowQuery is one search text's latency over its repeats in a run.
+type SlowQuery struct {
+	Q        string
+	P50, Max time.Duration
+	Matches  int
 }
 
 // Figure is one measured latency next to its baseline.
@@ -88,6 +104,21 @@ func figure(name string, target time.Duration, ds []time.Duration, base string, 
 	return f
 }
 
+// slowest groups the latencies ds by the text of request i and returns the
+// n texts with the highest median.
+func slowest(ds []time.Duration, text func(i int) string, totals map[string]int, n int) []SlowQuery {
+	by := map[string][]time.Duration{}
+	for i, d := range ds {
+		by[text(i)] = append(by[text(i)], d)
+	}
+	out := make([]SlowQuery, 0, len(by))
+	for q, qs := range by {
+		out = append(out, SlowQuery{Q: q, P50: percentile(qs, 50), Max: percentile(qs, 100), Matches: totals[q]})
+	}
+	slices.SortFunc(out, func(a, b SlowQuery) int { return cmp.Compare(b.P50, a.P50) })
+	return out[:min(n, len(out))]
+}
+
 func heapInUse() uint64 {
 	runtime.GC()
 	runtime.GC()
@@ -126,6 +157,12 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 	res.LiveBuild = time.Since(start) / 5
 	debug.FreeOSMemory()
 
+	if opts.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(opts.CPUProfile); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	snap := f.ACL.Snapshot()
 	medium, _ := f.AdminOfSize(opts.Fleet.BigOrg / 100)
 	callers := []struct {
@@ -165,12 +202,17 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 				}
 				cs.req = func(int) query.LocationsQuery { return query.LocationsQuery{Cursor: cur} }
 			}
+			totals := map[string]int{}
 			ds, err = measure(opts.Requests, func(i int) error {
-				_, err := svc.Locations(c.id, cs.req(i))
+				p, err := svc.Locations(c.id, cs.req(i))
+				totals[cs.req(i).Q] = p.Total
 				return err
 			})
 			if err != nil {
 				return nil, err
+			}
+			if c.name == "big" && cs.what == "search" {
+				res.Slowest = slowest(ds, func(i int) string { return cs.req(i).Q }, totals, 8)
 			}
 			bs, _ := measure(opts.BaselineRequests, func(i int) error {
 				f.ScanSearch(snap, c.id, cs.req(i).Q, 50)
@@ -192,12 +234,24 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 		}
 		res.Figures = append(res.Figures, figure(name, sumTarget, ds, "scan: rules + live state per system", bs))
 		if c.name == "big" {
-			// A member whose bitmap is a union composed per request: the
-			// live part is computed every time (the cold path).
+			// A member with a grant of their own: their bitmap is a union,
+			// summarized as the org's cached part plus what the grant adds.
 			n := res.Callers["big"]
 			ds, _ := measure(opts.Requests, func(int) error { svc.FleetSummary(f.BigUnion); return nil })
 			bs, _ := measure(opts.BaselineRequests, func(int) error { f.ScanSummary(snap, f.BigUnion); return nil })
-			res.Figures = append(res.Figures, figure(fmt.Sprintf("fleet summary, big (%d systems), union bitmap, uncached", n+1),
+			res.Figures = append(res.Figures, figure(fmt.Sprintf("fleet summary, big + own grant (%d systems), org part cached", n+1),
+				sumTarget, ds, "scan: rules + live state per system", bs))
+			// The cold path: every sum computed per request, as the first
+			// request for a bitmap in a live view is (a service without
+			// the summary cache, built for this figure).
+			cold, err := query.New(query.Options{ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
+				Logger: opts.Logger, LiveRefresh: time.Hour, NoSummaryCache: true})
+			if err != nil {
+				return nil, err
+			}
+			ds, _ = measure(opts.Requests, func(int) error { cold.FleetSummary(c.id); return nil })
+			cold.Close()
+			res.Figures = append(res.Figures, figure(fmt.Sprintf("fleet summary, big (%d systems), cold: summed per request", n),
 				sumTarget, ds, "scan: rules + live state per system", bs))
 		}
 	}
@@ -241,6 +295,12 @@ func (r *QueryResult) Print(w io.Writer) {
 		fmt.Fprintf(w, "    %10s %12s %12s %12s\n", "systems", "array", "bitmap", "param bytes")
 		for _, p := range r.Pushdown {
 			fmt.Fprintf(w, "    %10d %12s %12s %6d/%d\n", p.Systems, fmtDur(p.Array), fmtDur(p.Bitmap), p.ArrayBytes, p.BitmapBytes)
+		}
+	}
+	if len(r.Slowest) > 0 {
+		fmt.Fprintf(w, "  slowest search texts of the big caller (median and max over their repeats):\n")
+		for _, q := range r.Slowest {
+			fmt.Fprintf(w, "    %-24q %9s %9s %8d matches\n", q.Q, fmtDur(q.P50), fmtDur(q.Max), q.Matches)
 		}
 	}
 	if r.HistoryErr != nil {

@@ -35,15 +35,21 @@
 // and time zone. Display fields are read from the request's acl snapshot.
 //
 // The base index (textindex.go) is immutable: names interned and sorted,
-// bitmaps of every 1-, 2- and 3-rune gram of the names, and the sorted
-// distinct keys with precomputed bitmaps for every prefix range holding
-// more than 2,048 postings. A query of up to three runes is one gram bitmap
-// intersected with the caller's bitmap; a longer one intersects its
-// trigrams, smallest first, with the caller's bitmap and then verifies each
-// distinct candidate name once, in name order; a key prefix is one range of
-// the sorted keys, walked (≤ 2,048 lookups) or one intersection. The
-// caller's bitmap enters the first intersection, so the cost follows what
-// the caller holds and matches, not the catalogue.
+// bitmaps of every 1-, 2- and 3-rune gram of the names, the names' words
+// with a bitmap of systems each (and the words' own trigrams), and the
+// sorted distinct keys with precomputed bitmaps for every prefix range
+// holding more than 2,048 postings. A query of up to three runes is one
+// gram bitmap. A longer one without a space lies inside one word of every
+// name holding it, so it is the union of the bitmaps of the words holding
+// it (found through the words' trigrams and checked, a few hundred at
+// most) — exact, with no name to verify. A longer one with a space
+// intersects its trigrams, smallest first, with the caller's bitmap and
+// then verifies each distinct candidate name once, in name order. A key
+// prefix is one range of the sorted keys, walked (≤ 2,048 lookups) or one
+// precomputed bitmap. Dense index bitmaps are united word-wise first and
+// intersected with the caller's bitmap once, sparse ones intersected alone,
+// so each match is extracted once and the cost follows what the caller
+// holds and matches.
 //
 // Changes do not touch the base. OnACLChange, under the acl writer lock,
 // only records the changed systems as pending; a goroutine re-reads them
@@ -63,8 +69,9 @@
 // name order is a counting sort of the interned names, part of the base; a
 // live key's order is a radix sort of the live view, built when first asked
 // for (and then with every live view while in use). A page is picked from
-// the caller's matching set by walking the order (sets spread over it) or
-// by scanning the set for the k best keys (small or bunched sets); see
+// the caller's matching set by walking the order (sets spread over it;
+// over a bit set of it when the walk is long) or by scanning the set for
+// the k best keys (small or bunched sets, on two cores when large); see
 // order.go. Cursors are opaque: the sort, a hash of the query's q and
 // status, and the sort key and id of the page's last item; the next page
 // starts strictly after that item. With names, a system that exists
@@ -92,8 +99,11 @@
 // caller's bitmap and sums the live arrays over its ids (memory-bound:
 // ~1 ms for 200 k systems spread over 2 M); the live part is kept per
 // caller bitmap and live view and precomputed by the live refresh for the
-// large bitmaps asked for lately, so an org's members share it. The
-// unmonitored systems are taken out per request.
+// large bitmaps asked for lately, so an org's members share it. A caller
+// whose bitmap is a union (an org's set plus grants of their own) is
+// summarized as its largest part, cached, plus the few systems the others
+// add, summed per request. The unmonitored systems are taken out per
+// request.
 //
 // # History
 //

@@ -18,6 +18,7 @@ import (
 type fleet struct {
 	*harness
 	alice              acl.AccountID // org_admin of Sunshine
+	bob                acl.AccountID // org_admin of the other org
 	sunshine, otherOrg acl.OrgID
 	sys                []acl.SystemID // 0..5 Sunshine's, 6 the other org's
 }
@@ -28,6 +29,7 @@ func newFleet(t *testing.T, ho harnessOpts) *fleet {
 	f.alice = h.account("alice@sunshine.test")
 	f.sunshine = h.org(f.alice, "Sunshine Installers")
 	bob := h.account("bob@other.test")
+	f.bob = bob
 	f.otherOrg = h.org(bob, "Other Co")
 	sites := []site{
 		{name: "Müller Residence", guid: "04C05B000001", owner: "hans@mueller.de", tz: "Europe/Berlin"},
@@ -221,6 +223,16 @@ func TestFleetSummary(t *testing.T) {
 	// Online power: 2 panels × (100 + 300 + 300) W; energy: 2 × (0.5 + 0.1 + 0.9 + 0.1) Wh.
 	if sum.Systems != 6 || fmt.Sprint(sum.Status) != fmt.Sprint(want) || sum.PowerW != 1400 || sum.Energy != 3.2 || sum.Panels != 8 {
 		t.Fatalf("summary %+v", sum)
+	}
+	// A grant of her own on the other org's system: her bitmap is now a
+	// union, summarized as Sunshine's set plus the system it adds.
+	f.report(f.sys[6], t0.Add(-time.Minute), 3, 500, 2000)
+	f.grant(f.bob, f.sys[6], acl.EmailPrincipal("alice@sunshine.test"), acl.RoleViewer, time.Time{})
+	f.refresh()
+	f.getJSON(f.alice, "/v1/fleet/summary", nil, &sum)
+	want["online"]++
+	if sum.Systems != 7 || fmt.Sprint(sum.Status) != fmt.Sprint(want) || sum.PowerW != 1550 || sum.Energy != 9.2 || sum.Panels != 11 {
+		t.Fatalf("summary with a grant of her own %+v", sum)
 	}
 	// Someone who sees nothing gets zeros, not an error.
 	nobody := f.account("nobody@example.com")

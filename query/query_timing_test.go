@@ -107,7 +107,8 @@ func BenchmarkLocations(b *testing.B) {
 		})
 		if c.name == "big" {
 			// A member of the big org with a grant of their own: the bitmap
-			// is a union composed per request, so nothing is cached.
+			// is a union, summarized as the org's cached part plus the
+			// systems the grant adds.
 			b.Run(fmt.Sprintf("caller=big-union/systems=%d/summary", n+1), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

@@ -53,6 +53,14 @@ type textIndex struct {
 	order   ordering // ids by (name, id)
 	memos   sync.Pool
 
+	// Words: the names' space-separated words. A query without a space
+	// lies inside one word of every name holding it, so its systems are
+	// the union of the systems of the words containing it — exact, with
+	// no name to verify. words are found through their own trigrams.
+	words     []string
+	wordSys   []*roaring.Bitmap // by word: the ids whose name holds it
+	wordGrams map[gram]*roaring.Bitmap
+
 	keys    []string // distinct keys, ascending
 	postOff []uint32 // postings of keys[i]: postIDs[postOff[i]:postOff[i+1]]
 	postIDs []uint32
@@ -74,6 +82,11 @@ func (ti *textIndex) dname(n uint32) string { return ti.arena[ti.nameOff[n]:ti.n
 
 // names is the number of distinct names.
 func (ti *textIndex) names() int { return len(ti.nameOff) - 1 }
+
+// maxQueryWords is the most words a query without a space may match and
+// still be answered by the union of their systems; past it (a common
+// syllable) the trigram path is cheaper.
+const maxQueryWords = 256
 
 // heavyPostings is the most postings a prefix range may hold and still be
 // walked at query time: 2,048 Contains calls take ~30 µs. Above it the
@@ -97,7 +110,8 @@ func (g *gramBuf) flush() {
 // buildTextIndex indexes docs (ids should be dense: they index a slice). It
 // sorts docs by id and keeps their strings.
 func buildTextIndex(docs []searchDoc) *textIndex {
-	ti := &textIndex{grams: make(map[gram]*roaring.Bitmap), ids: roaring.New(), heavy: map[uint64]*roaring.Bitmap{}}
+	ti := &textIndex{grams: make(map[gram]*roaring.Bitmap), ids: roaring.New(), heavy: map[uint64]*roaring.Bitmap{},
+		wordGrams: make(map[gram]*roaring.Bitmap)}
 	slices.SortFunc(docs, func(a, b searchDoc) int { return int(a.id) - int(b.id) })
 	n := uint32(0)
 	if len(docs) > 0 {
@@ -149,9 +163,39 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 	bufs := []*gramBuf{}
 	gramIx := map[gram]uint32{}
 	nameGrams := make([][]uint32, ti.names())
+	nameWords := make([][]uint32, ti.names())
+	wordIx := map[string]uint32{}
+	var wordBufs []*gramBuf
 	var rs []rune
 	for _, d := range docs {
 		nid := ti.nameID[d.id]
+		ws := nameWords[nid]
+		if ws == nil {
+			ws = []uint32{}
+			for w := range strings.SplitSeq(d.name, " ") {
+				if w == "" {
+					continue
+				}
+				wid, ok := wordIx[w]
+				if !ok {
+					wid = uint32(len(ti.words))
+					wordIx[w] = wid
+					ti.words = append(ti.words, w)
+					wordBufs = append(wordBufs, &gramBuf{bm: roaring.New()})
+				}
+				if !slices.Contains(ws, wid) {
+					ws = append(ws, wid)
+				}
+			}
+			nameWords[nid] = ws
+		}
+		for _, wid := range ws {
+			b := wordBufs[wid]
+			b.ids = append(b.ids, d.id)
+			if len(b.ids) == 4096 {
+				b.flush()
+			}
+		}
 		gs := nameGrams[nid]
 		if gs == nil {
 			gs = []uint32{}
@@ -186,6 +230,14 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 		b.bm.RunOptimize()
 	}
 	nameGrams, bufs = nil, nil
+	ti.wordSys = make([]*roaring.Bitmap, len(wordBufs))
+	for wid, b := range wordBufs {
+		b.flush()
+		b.bm.RunOptimize()
+		ti.wordSys[wid] = b.bm
+	}
+	nameWords, wordBufs, wordIx = nil, nil, nil
+	ti.buildWordGrams()
 
 	// Keys: (key, id) pairs sorted, deduplicated into postings.
 	type pair struct {
@@ -221,6 +273,32 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 	pairs = nil
 	ti.buildHeavy(0, len(ti.keys), 0, nil)
 	return ti
+}
+
+// buildWordGrams indexes every trigram of every word by word id.
+func (ti *textIndex) buildWordGrams() {
+	var rs []rune
+	var seen []gram
+	for wid, w := range ti.words {
+		rs = append(rs[:0], []rune(w)...)
+		seen = seen[:0]
+		for i := 0; i+3 <= len(rs); i++ {
+			g := makeGram(rs[i : i+3])
+			if slices.Contains(seen, g) {
+				continue
+			}
+			seen = append(seen, g)
+			b := ti.wordGrams[g]
+			if b == nil {
+				b = roaring.New()
+				ti.wordGrams[g] = b
+			}
+			b.Add(uint32(wid)) // ascending: appends to the last container
+		}
+	}
+	for _, b := range ti.wordGrams {
+		b.RunOptimize()
+	}
 }
 
 // nameOrder orders ids by (name id, id): a counting sort by name id, stable
@@ -319,32 +397,101 @@ func (ti *textIndex) buildHeavy(lo, hi, depth int, scratch []uint32) []uint32 {
 // match returns the ids whose name contains q or one of whose keys starts
 // with q, restricted to within. q must be folded. The result is a new
 // bitmap the caller owns.
+//
+// The parts of the answer that are index bitmaps (a gram's, the words', a
+// heavy prefix range's) are united first and intersected with within once:
+// their containers are mostly dense, so the union is word-wise, and each
+// matching id is then extracted once rather than once per part and merged.
 func (ti *textIndex) match(q string, within *roaring.Bitmap) *roaring.Bitmap {
-	out := ti.matchName(q, within)
-	ti.addPrefix(out, q, within)
+	var m matcher
+	ti.matchName(&m, q, within)
+	ti.addPrefix(&m, q, within)
+	return m.result(within)
+}
+
+// matcher collects the parts of one query's answer.
+type matcher struct {
+	global []*roaring.Bitmap // index bitmaps (read-only), not yet within
+	exact  *roaring.Bitmap   // ids already within, owned
+}
+
+func (m *matcher) add(id uint32) {
+	if m.exact == nil {
+		m.exact = roaring.New()
+	}
+	m.exact.Add(id)
+}
+
+func (m *matcher) result(within *roaring.Bitmap) *roaring.Bitmap {
+	// Dense parts (mostly bitmap containers) are united word-wise and
+	// intersected once; a sparse part costs a probe per id either way, and
+	// its intersection is small, so it is intersected alone — uniting it
+	// first would turn its containers into bitmaps.
+	var dense []*roaring.Bitmap
+	out := m.exact
+	for _, b := range m.global {
+		if isDense(b) {
+			dense = append(dense, b)
+			continue
+		}
+		if out == nil {
+			out = roaring.And(b, within)
+		} else {
+			out.Or(roaring.And(b, within))
+		}
+	}
+	var d *roaring.Bitmap
+	switch len(dense) {
+	case 0:
+	case 1:
+		d = roaring.And(dense[0], within)
+	default:
+		d = roaring.And(roaring.FastOr(dense...), within)
+	}
+	switch {
+	case out == nil && d == nil:
+		return roaring.New()
+	case out == nil:
+		return d
+	case d != nil:
+		out.Or(d)
+	}
 	return out
 }
 
-func (ti *textIndex) matchName(q string, within *roaring.Bitmap) *roaring.Bitmap {
+// isDense reports whether b holds more than one id in 16 of the span its
+// containers cover: then most of its containers are bitmaps.
+func isDense(b *roaring.Bitmap) bool {
+	if b.IsEmpty() {
+		return false
+	}
+	span := uint64(b.Maximum()>>16-b.Minimum()>>16+1) << 16
+	return b.GetCardinality()*16 > span
+}
+
+func (ti *textIndex) matchName(m *matcher, q string, within *roaring.Bitmap) {
 	n := utf8.RuneCountInString(q)
 	switch {
 	case n == 0:
-		return roaring.And(ti.ids, within)
+		m.global = append(m.global, ti.ids)
+		return
 	case n <= 3:
-		b := ti.grams[makeGram([]rune(q))]
-		if b == nil {
-			return roaring.New()
+		if b := ti.grams[makeGram([]rune(q))]; b != nil {
+			m.global = append(m.global, b)
 		}
-		return roaring.And(b, within)
+		return
+	}
+	rs := []rune(q)
+	if strings.IndexByte(q, ' ') < 0 && ti.matchWords(m, rs, q) {
+		return
 	}
 	// Intersect the smallest bitmaps first: the trigrams in order of size,
 	// the caller's set after the first.
-	rs := []rune(q)
 	tris := make([]*roaring.Bitmap, 0, len(rs)-2)
 	for i := 0; i+3 <= len(rs); i++ {
 		b := ti.grams[makeGram(rs[i:i+3])]
 		if b == nil {
-			return roaring.New()
+			return
 		}
 		tris = append(tris, b)
 	}
@@ -354,7 +501,7 @@ func (ti *textIndex) matchName(q string, within *roaring.Bitmap) *roaring.Bitmap
 	cand := roaring.And(tris[0], within)
 	for _, b := range tris[1:] {
 		if cand.IsEmpty() {
-			return cand
+			return
 		}
 		cand.And(b)
 	}
@@ -362,7 +509,46 @@ func (ti *textIndex) matchName(q string, within *roaring.Bitmap) *roaring.Bitmap
 	for _, id := range ti.verify(cand, q) {
 		cand.Remove(id)
 	}
-	return cand
+	if m.exact == nil {
+		m.exact = cand
+	} else {
+		m.exact.Or(cand)
+	}
+}
+
+// matchWords answers a query of four runes or more without a space from
+// the words holding it (q folded, rs its runes): the systems of those
+// words. It declines (false) when more than maxQueryWords words hold q.
+func (ti *textIndex) matchWords(m *matcher, rs []rune, q string) bool {
+	var cand *roaring.Bitmap
+	for i := 0; i+3 <= len(rs); i++ {
+		b := ti.wordGrams[makeGram(rs[i:i+3])]
+		if b == nil {
+			return true // no word holds this trigram
+		}
+		if cand == nil {
+			cand = b.Clone()
+		} else {
+			cand.And(b)
+		}
+		if cand.IsEmpty() {
+			return true
+		}
+	}
+	var hits []*roaring.Bitmap
+	it := cand.Iterator()
+	for it.HasNext() {
+		wid := it.Next()
+		if !strings.Contains(ti.words[wid], q) {
+			continue
+		}
+		if len(hits) == maxQueryWords {
+			return false
+		}
+		hits = append(hits, ti.wordSys[wid])
+	}
+	m.global = append(m.global, hits...)
+	return true
 }
 
 // verify returns the ids of cand whose name does not contain q. Each
@@ -466,8 +652,8 @@ func (ti *textIndex) prefixRange(q string) (lo, hi int) {
 	return lo, hi
 }
 
-// addPrefix adds to out the ids in within one of whose keys starts with q.
-func (ti *textIndex) addPrefix(out *roaring.Bitmap, q string, within *roaring.Bitmap) {
+// addPrefix adds to m the ids one of whose keys starts with q.
+func (ti *textIndex) addPrefix(m *matcher, q string, within *roaring.Bitmap) {
 	if q == "" || len(ti.keys) == 0 {
 		return
 	}
@@ -476,24 +662,33 @@ func (ti *textIndex) addPrefix(out *roaring.Bitmap, q string, within *roaring.Bi
 		return
 	}
 	if ti.postings(lo, hi) > heavyPostings {
-		out.Or(roaring.And(ti.heavy[uint64(lo)<<32|uint64(hi)], within))
+		m.global = append(m.global, ti.heavy[uint64(lo)<<32|uint64(hi)])
 		return
 	}
 	for _, id := range ti.postIDs[ti.postOff[lo]:ti.postOff[hi]] {
 		if within.Contains(id) {
-			out.Add(id)
+			m.add(id)
 		}
 	}
 }
 
-// sizeBytes estimates the index's memory: bitmaps, posting lists and
-// string headers (string bytes are mostly shared with the acl snapshot).
+// sizeBytes estimates the index's memory: name bitmaps (grams, words)
+// and key bitmaps, posting lists and string headers (string bytes are mostly shared with the acl snapshot).
 func (ti *textIndex) sizeBytes() (grams, keys uint64) {
 	for _, b := range ti.grams {
 		grams += b.GetSizeInBytes() + 24
 	}
 	grams += uint64(len(ti.nameID))*4 + uint64(len(ti.order.order))*4
 	grams += uint64(len(ti.arena)) + 4*uint64(len(ti.nameOff))
+	for _, b := range ti.wordSys {
+		grams += b.GetSizeInBytes() + 8
+	}
+	for _, b := range ti.wordGrams {
+		grams += b.GetSizeInBytes() + 24
+	}
+	for _, w := range ti.words {
+		grams += uint64(len(w)) + 16
+	}
 	for _, b := range ti.heavy {
 		keys += b.GetSizeInBytes() + 16
 	}

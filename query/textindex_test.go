@@ -70,6 +70,8 @@ func TestTextIndexMatches(t *testing.T) {
 		{"name and prefix together", "a", all, []uint32{1, 2, 3, 4, 5}},
 		{"restricted to the caller's systems", "acme", roaring.BitmapOf(4), []uint32{4}},
 		{"trigrams present but apart", "solar farm", all, nil},
+		{"a word's substring, by the word index", "rehou", all, []uint32{4}},
+		{"no word holds it, two words together do", "mewar", all, nil},
 		{"no such text", "zzz", all, nil},
 	}
 	for _, c := range cases {
@@ -260,6 +262,19 @@ func TestOrderingPage(t *testing.T) {
 					want = want[:min(51, len(want))]
 					if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 						t.Fatalf("%s set, desc %v, start %d (name order %v): %v, want %v", name, desc, start, o.nameID != nil, got, want)
+					}
+					// Each strategy on its own (the scan splits over two
+					// cores past parallelScanAbove ids).
+					strategies := map[string][]uint32{"scan": o.scan(set, start, desc, 51)}
+					if got, ok := o.denseWalk(set, start, desc, 51, n); ok {
+						strategies["dense walk"] = got
+					} else {
+						t.Fatalf("%s set: a dense walk with a budget of the whole order gave up", name)
+					}
+					for s, got := range strategies {
+						if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+							t.Fatalf("%s of the %s set, desc %v, start %d (name order %v): %v, want %v", s, name, desc, start, o.nameID != nil, got, want)
+						}
 					}
 				}
 			}

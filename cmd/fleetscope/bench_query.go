@@ -25,12 +25,21 @@ func benchQuery(ctx context.Context, log *slog.Logger, args []string) error {
 	others := fs.Int("history-others", 200_000, "systems of other installers with history in the same tables")
 	seed := fs.Int("seed", 1, "generator seed")
 	data := fs.FlagSet.String("data", "", "data directory for the embedded engine (default: a temporary one)")
+	profile := fs.FlagSet.String("cpuprofile", "", "write a CPU profile of the measured requests to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opts := bench.QueryOptions{
 		Fleet:    bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *big, Seed: uint64(*seed)},
 		Requests: *requests, BaselineRequests: *baseline, HistoryDays: *days, HistoryOthers: *others, Logger: log,
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.CPUProfile = f
 	}
 	if *history {
 		dir, cleanup, err := benchDataDir(*data)
