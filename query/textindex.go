@@ -107,6 +107,17 @@ func (g *gramBuf) flush() {
 	g.ids = g.ids[:0]
 }
 
+// addToBufs appends id to the buffers numbered ixs.
+func addToBufs(bufs []*gramBuf, ixs []uint32, id uint32) {
+	for _, ix := range ixs {
+		b := bufs[ix]
+		b.ids = append(b.ids, id)
+		if len(b.ids) == 4096 {
+			b.flush()
+		}
+	}
+}
+
 // buildTextIndex indexes docs (ids should be dense: they index a slice). It
 // sorts docs by id and keeps their strings.
 func buildTextIndex(docs []searchDoc) *textIndex {
@@ -189,13 +200,7 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 			}
 			nameWords[nid] = ws
 		}
-		for _, wid := range ws {
-			b := wordBufs[wid]
-			b.ids = append(b.ids, d.id)
-			if len(b.ids) == 4096 {
-				b.flush()
-			}
-		}
+		addToBufs(wordBufs, ws, d.id)
 		gs := nameGrams[nid]
 		if gs == nil {
 			gs = []uint32{}
@@ -217,13 +222,7 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 			}
 			nameGrams[nid] = gs
 		}
-		for _, ix := range gs {
-			b := bufs[ix]
-			b.ids = append(b.ids, d.id)
-			if len(b.ids) == 4096 {
-				b.flush()
-			}
-		}
+		addToBufs(bufs, gs, d.id)
 	}
 	for _, b := range bufs {
 		b.flush()
