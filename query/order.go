@@ -102,8 +102,8 @@ func (o *ordering) page(set *roaring.Bitmap, start int, desc bool, k int) []uint
 	n := len(o.order)
 	expected := k * (n / card)
 	switch {
-	case expected*denseWalkCost < card && 4*walkCost*expected < card:
-		if out, ok := o.walk(set, start, desc, k, card/(2*walkCost)); ok {
+	case expected*denseWalkCost < card: // (denseWalkCost > 4·walkCost)
+		if out, ok := o.walk(set.Contains, start, desc, k, card/(2*walkCost)); ok {
 			return out
 		}
 	case expected < card:
@@ -135,10 +135,15 @@ func (o *ordering) denseWalk(set *roaring.Bitmap, start int, desc bool, k, budge
 		clear(bits)
 		denseBits.Put(bp)
 	}()
-	has := func(id uint32) bool {
+	return o.walk(func(id uint32) bool {
 		w := int(id >> 6)
 		return w < words && bits[w]&(1<<(id&63)) != 0
-	}
+	}, start, desc, k, budget)
+}
+
+// walk visits positions from start (below it, descending) and keeps the ids
+// has holds, until k are kept; it gives up after budget steps.
+func (o *ordering) walk(has func(id uint32) bool, start int, desc bool, k, budget int) ([]uint32, bool) {
 	out := make([]uint32, 0, k)
 	if desc {
 		for p := start - 1; p >= 0 && len(out) < k; p-- {
@@ -156,30 +161,6 @@ func (o *ordering) denseWalk(set *roaring.Bitmap, start int, desc bool, k, budge
 			return nil, false
 		}
 		if id := o.order[p]; has(id) {
-			out = append(out, id)
-		}
-	}
-	return out, true
-}
-
-func (o *ordering) walk(set *roaring.Bitmap, start int, desc bool, k, budget int) ([]uint32, bool) {
-	out := make([]uint32, 0, k)
-	if desc {
-		for p := start - 1; p >= 0 && len(out) < k; p-- {
-			if budget--; budget < 0 {
-				return nil, false
-			}
-			if id := o.order[p]; set.Contains(id) {
-				out = append(out, id)
-			}
-		}
-		return out, true
-	}
-	for p := start; p < len(o.order) && len(out) < k; p++ {
-		if budget--; budget < 0 {
-			return nil, false
-		}
-		if id := o.order[p]; set.Contains(id) {
 			out = append(out, id)
 		}
 	}
@@ -219,17 +200,23 @@ func (o *ordering) scan(set *roaring.Bitmap, start int, desc bool, k int) []uint
 	if card := set.GetCardinality(); card > parallelScanAbove && runtime.GOMAXPROCS(0) > 1 {
 		ids := set.ToArray()
 		half := len(ids) / 2
-		var upper []uint64
+		lower, upper := o.newTopK(sk, desc, k), o.newTopK(sk, desc, k)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			upper = o.best(ids[half:], sk, desc, k, nil)
+			upper.offer(ids[half:])
 		}()
-		keys = o.best(ids[:half], sk, desc, k, nil)
+		lower.offer(ids[:half])
 		<-done
-		keys = append(keys, upper...)
+		keys = append(lower.h.r, upper.h.r...)
 	} else {
-		keys = o.best(nil, sk, desc, k, set.ManyIterator())
+		t := o.newTopK(sk, desc, k)
+		it := set.ManyIterator()
+		buf := make([]uint32, 256)
+		for m := it.NextMany(buf); m > 0; m = it.NextMany(buf) {
+			t.offer(buf[:m])
+		}
+		keys = t.h.r
 	}
 	if desc {
 		slices.SortFunc(keys, func(a, b uint64) int {
@@ -253,54 +240,49 @@ func (o *ordering) scan(set *roaring.Bitmap, start int, desc bool, k int) []uint
 	return out
 }
 
-// best returns the keys of the k best of ids — or of the ids of it, if
-// set — eligible after the start key sk: keys ≥ sk ascending, below it
-// descending. They come unsorted.
-func (o *ordering) best(ids []uint32, sk uint64, desc bool, k int, it roaring.ManyIntIterable) []uint64 {
-	h := &rankHeap{r: make([]uint64, 0, k), desc: desc}
-	var buf []uint32
-	if it != nil {
-		buf = make([]uint32, 256)
-	}
-	for {
-		if it != nil {
-			m := it.NextMany(buf)
-			if m == 0 {
-				return h.r
+// topK keeps the keys of the k best ids offered that are eligible after the
+// start key sk: keys ≥ sk ascending, below it descending (unsorted).
+type topK struct {
+	o    *ordering
+	h    rankHeap
+	sk   uint64
+	desc bool
+	k    int
+}
+
+func (o *ordering) newTopK(sk uint64, desc bool, k int) *topK {
+	return &topK{o: o, h: rankHeap{r: make([]uint64, 0, k), desc: desc}, sk: sk, desc: desc, k: k}
+}
+
+func (t *topK) offer(ids []uint32) {
+	h, sk, k := &t.h, t.sk, t.k
+	for _, id := range ids {
+		r := t.o.key(id)
+		if t.desc {
+			if r >= sk {
+				continue
 			}
-			ids = buf[:m]
-		}
-		for _, id := range ids {
-			r := o.key(id)
-			if desc {
-				if r >= sk {
+			if len(h.r) == k {
+				if r <= h.r[0] {
 					continue
 				}
-				if len(h.r) == k {
-					if r <= h.r[0] {
-						continue
-					}
-					h.r[0] = r
-					heap.Fix(h, 0)
-					continue
-				}
-			} else {
-				if r < sk {
-					continue
-				}
-				if len(h.r) == k {
-					if r >= h.r[0] {
-						continue
-					}
-					h.r[0] = r
-					heap.Fix(h, 0)
-					continue
-				}
+				h.r[0] = r
+				heap.Fix(h, 0)
+				continue
 			}
-			heap.Push(h, r)
+		} else {
+			if r < sk {
+				continue
+			}
+			if len(h.r) == k {
+				if r >= h.r[0] {
+					continue
+				}
+				h.r[0] = r
+				heap.Fix(h, 0)
+				continue
+			}
 		}
-		if it == nil {
-			return h.r
-		}
+		heap.Push(h, r)
 	}
 }
