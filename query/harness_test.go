@@ -56,6 +56,8 @@ type harness struct {
 	live  *ingest.Live
 	store *store.Store
 	svc   *Service
+	cur   atomic.Pointer[Service] // what acl changes and requests reach
+	opts  Options
 	base  string
 
 	support  acl.AccountID
@@ -73,9 +75,8 @@ type harnessOpts struct {
 func newHarness(t *testing.T, ho harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: &testClock{t: t0}, nextAcct: 1, nextOrg: 1, nextSys: 1}
-	var svc atomic.Pointer[Service]
 	h.x = acl.New(acl.Options{Node: 1, Now: h.clock.now, OnChange: func(c acl.Change) {
-		if s := svc.Load(); s != nil {
+		if s := h.cur.Load(); s != nil {
 			s.OnACLChange(c)
 		}
 	}})
@@ -94,20 +95,36 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 		acl.Event{Kind: acl.KindAccountVerify, Account: h.support, Verified: true},
 		acl.Event{Kind: acl.KindAccountSupport, Account: h.support, Support: true},
 	)
-	opts := Options{Store: h.store, ACL: h.x, Live: h.live, Registerer: prometheus.NewRegistry(),
+	h.opts = Options{Store: h.store, ACL: h.x, Live: h.live,
 		Logger: storetest.Logger(), Now: h.clock.now, LiveRefresh: time.Hour}
 	if ho.tweak != nil {
-		ho.tweak(&opts)
+		ho.tweak(&h.opts)
+	}
+	h.start()
+	h.serve()
+	return h
+}
+
+// start builds a query service from the acl index as it is now and makes
+// it the one changes and requests reach. Called again, it replaces the
+// service: a test that needs a quiet start (no base rebuild in flight from
+// the set-up's changes, an empty delta) gets one.
+func (h *harness) start() {
+	h.t.Helper()
+	if h.svc != nil {
+		h.svc.Close()
+	}
+	opts := h.opts
+	if opts.Registerer == nil || h.svc != nil {
+		opts.Registerer = prometheus.NewRegistry() // a replacement must not register twice
 	}
 	s, err := New(opts)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	svc.Store(s)
+	h.cur.Store(s)
 	h.svc = s
-	t.Cleanup(s.Close)
-	h.serve()
-	return h
+	h.t.Cleanup(s.Close)
 }
 
 // serve starts the HTTP server: the routes of DESIGN §5 on the Handle*
@@ -118,6 +135,7 @@ func (h *harness) serve() {
 		h.t.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		svc := h.cur.Load()
 		caller, err := strconv.ParseUint(string(ctx.Request.Header.Peek("X-Test-Account")), 10, 32)
 		if err != nil {
 			ctx.SetStatusCode(401)
@@ -127,20 +145,20 @@ func (h *harness) serve() {
 		parts := strings.Split(strings.Trim(string(ctx.Path()), "/"), "/")
 		switch {
 		case len(parts) == 2 && parts[1] == "locations":
-			h.svc.HandleLocations(ctx, c)
+			svc.HandleLocations(ctx, c)
 		case len(parts) == 3 && parts[1] == "fleet" && parts[2] == "summary":
-			h.svc.HandleFleetSummary(ctx, c)
+			svc.HandleFleetSummary(ctx, c)
 		case len(parts) == 3 && parts[1] == "fleet" && parts[2] == "energy":
-			h.svc.HandleFleetEnergy(ctx, c)
+			svc.HandleFleetEnergy(ctx, c)
 		case len(parts) == 3 && parts[1] == "systems":
 			ctx.SetUserValue("id", parts[2])
-			h.svc.HandleSystem(ctx, c)
+			svc.HandleSystem(ctx, c)
 		case len(parts) == 4 && parts[1] == "systems" && parts[3] == "telemetry":
 			ctx.SetUserValue("id", parts[2])
-			h.svc.HandleTelemetry(ctx, c)
+			svc.HandleTelemetry(ctx, c)
 		case len(parts) == 4 && parts[1] == "systems" && parts[3] == "panels":
 			ctx.SetUserValue("id", parts[2])
-			h.svc.HandlePanels(ctx, c)
+			svc.HandlePanels(ctx, c)
 		default:
 			ctx.SetStatusCode(404)
 		}
