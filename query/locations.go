@@ -104,6 +104,7 @@ type overItem struct {
 // index, covered by the live view) plus overlay items.
 type resolved struct {
 	base *roaring.Bitmap
+	span span // of the name order, holds every base id
 	over []overItem
 }
 
@@ -118,8 +119,10 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 	// base is read-only (it may be the caller's bitmap, shared with the
 	// acl index) until owned.
 	base, owned := within, false
+	sp := v.cat.base.text.everywhere()
 	if q != "" {
-		base, owned = v.cat.base.text.match(q, within), true
+		base, sp = v.cat.base.text.match(q, within)
+		owned = true
 	}
 	// Systems the base index cannot answer for are matched one by one:
 	// those changed since it was built (delta), those whose change is still
@@ -182,7 +185,7 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 	if mask != 0 && mask != 1<<numStatus-1 {
 		base = v.filterStatus(base, mask)
 	}
-	return resolved{base: base, over: over}
+	return resolved{base: base, span: sp, over: over}
 }
 
 // doc returns the newest doc of a system the base cannot answer for: the
@@ -280,10 +283,12 @@ func (v view) page(r resolved, sp sortSpec, c *cursor, k int) []pitem {
 	}
 	// The base part: positions in the precomputed order.
 	var o *ordering
+	within := r.span
 	if sp.key == sortName {
 		o = &v.cat.base.text.order
 	} else {
 		o = v.live.ordering(sp.liveKey())
+		within = span{0, len(o.order)}
 	}
 	start := 0
 	if sp.desc {
@@ -302,7 +307,7 @@ func (v view) page(r resolved, sp sortSpec, c *cursor, k int) []pitem {
 		})
 	}
 	var items []pitem
-	for _, id := range o.page(r.base, start, sp.desc, k) {
+	for _, id := range o.page(r.base, within, start, sp.desc, k) {
 		it := item(id)
 		it.status = v.baseStatus(id)
 		items = append(items, it)

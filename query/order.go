@@ -90,8 +90,9 @@ const (
 
 // page returns up to k ids of set in order, starting at position start:
 // ascending, the ids at positions ≥ start; descending, the ids at positions
-// < start, from the highest down. Every id of set must be in the ordering.
-func (o *ordering) page(set *roaring.Bitmap, start int, desc bool, k int) []uint32 {
+// < start, from the highest down. Every id of set must be in the ordering,
+// at a position of sp; walks visit only those.
+func (o *ordering) page(set *roaring.Bitmap, sp span, start int, desc bool, k int) []uint32 {
 	card := int(set.GetCardinality())
 	if card == 0 || k <= 0 {
 		return nil
@@ -99,15 +100,23 @@ func (o *ordering) page(set *roaring.Bitmap, start int, desc bool, k int) []uint
 	if card <= scanBelow {
 		return o.scan(set, start, desc, k)
 	}
-	n := len(o.order)
-	expected := k * (n / card)
+	sp = span{max(sp.lo, 0), min(sp.hi, len(o.order))}
+	expected := k * ((sp.hi - sp.lo) / card)
+	if desc {
+		sp.hi = min(sp.hi, start)
+	} else {
+		sp.lo = max(sp.lo, start)
+	}
+	if sp.lo >= sp.hi {
+		return nil
+	}
 	switch {
 	case expected*denseWalkCost < card: // (denseWalkCost > 4·walkCost)
-		if out, ok := o.walk(set.Contains, start, desc, k, card/(2*walkCost)); ok {
+		if out, ok := o.walk(set.Contains, sp, desc, k, card/(2*walkCost)); ok {
 			return out
 		}
 	case expected < card:
-		if out, ok := o.denseWalk(set, start, desc, k, card); ok {
+		if out, ok := o.denseWalk(set, sp, desc, k, card); ok {
 			return out
 		}
 	}
@@ -122,7 +131,7 @@ var denseBits sync.Pool
 // (a roaring Contains, a binary search, ~50 ns), so sets whose page needs
 // fewer steps than they hold walk far cheaper than they scan. It gives up
 // after budget steps.
-func (o *ordering) denseWalk(set *roaring.Bitmap, start int, desc bool, k, budget int) ([]uint32, bool) {
+func (o *ordering) denseWalk(set *roaring.Bitmap, sp span, desc bool, k, budget int) ([]uint32, bool) {
 	words := int(set.Maximum()/64) + 1
 	bp, _ := denseBits.Get().(*[]uint64)
 	if bp == nil || len(*bp) < words {
@@ -138,15 +147,15 @@ func (o *ordering) denseWalk(set *roaring.Bitmap, start int, desc bool, k, budge
 	return o.walk(func(id uint32) bool {
 		w := int(id >> 6)
 		return w < words && bits[w]&(1<<(id&63)) != 0
-	}, start, desc, k, budget)
+	}, sp, desc, k, budget)
 }
 
-// walk visits positions from start (below it, descending) and keeps the ids
-// has holds, until k are kept; it gives up after budget steps.
-func (o *ordering) walk(has func(id uint32) bool, start int, desc bool, k, budget int) ([]uint32, bool) {
+// walk visits the positions of sp upwards (downwards, descending) and keeps
+// the ids has holds, until k are kept; it gives up after budget steps.
+func (o *ordering) walk(has func(id uint32) bool, sp span, desc bool, k, budget int) ([]uint32, bool) {
 	out := make([]uint32, 0, k)
 	if desc {
-		for p := start - 1; p >= 0 && len(out) < k; p-- {
+		for p := sp.hi - 1; p >= sp.lo && len(out) < k; p-- {
 			if budget--; budget < 0 {
 				return nil, false
 			}
@@ -156,7 +165,7 @@ func (o *ordering) walk(has func(id uint32) bool, start int, desc bool, k, budge
 		}
 		return out, true
 	}
-	for p := start; p < len(o.order) && len(out) < k; p++ {
+	for p := sp.lo; p < sp.hi && len(out) < k; p++ {
 		if budget--; budget < 0 {
 			return nil, false
 		}

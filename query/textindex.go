@@ -45,20 +45,21 @@ type searchDoc struct {
 // query costs at most heavyPostings lookups or one intersection, whatever
 // the catalogue size.
 type textIndex struct {
-	grams   map[gram]*roaring.Bitmap
-	nameID  []uint32 // by id: the name's number; noName for ids not indexed
-	arena   string   // the distinct folded names, ascending, concatenated
-	nameOff []uint32 // name n is arena[nameOff[n]:nameOff[n+1]]
-	ids     *roaring.Bitmap
-	order   ordering // ids by (name, id)
-	memos   sync.Pool
+	grams     map[gram]posting
+	nameID    []uint32 // by id: the name's number; noName for ids not indexed
+	arena     string   // the distinct folded names, ascending, concatenated
+	nameOff   []uint32 // name n is arena[nameOff[n]:nameOff[n+1]]
+	nameStart []uint32 // name n's systems are order.order[nameStart[n]:nameStart[n+1]]
+	ids       *roaring.Bitmap
+	order     ordering // ids by (name, id)
+	memos     sync.Pool
 
 	// Words: the names' space-separated words. A query without a space
 	// lies inside one word of every name holding it, so its systems are
 	// the union of the systems of the words containing it — exact, with
 	// no name to verify. words are found through their own trigrams.
 	words     []string
-	wordSys   []*roaring.Bitmap // by word: the ids whose name holds it
+	wordSys   []posting // by word: the ids whose name holds it
 	wordGrams map[gram]*roaring.Bitmap
 
 	keys    []string // distinct keys, ascending
@@ -68,6 +69,35 @@ type textIndex struct {
 }
 
 const noName = ^uint32(0)
+
+// posting is an index bitmap with the names its ids hold: numbers
+// [loName, hiName). Distinct names are numbered in sorted order, so a
+// posting's ids lie in one stretch of the name order, and a page walks
+// only that stretch — a set that skips the first names ("12 Main Street",
+// the addresses) does not make its walk start far before its first id.
+type posting struct {
+	bm             *roaring.Bitmap
+	loName, hiName uint32
+}
+
+// span is a stretch [lo, hi) of the name order's positions.
+type span struct{ lo, hi int }
+
+// span returns the positions of p's names.
+func (ti *textIndex) span(p posting) span {
+	return span{int(ti.nameStart[p.loName]), int(ti.nameStart[p.hiName])}
+}
+
+// union widens s to hold t too; an empty span (lo ≥ hi) holds nothing.
+func (s span) union(t span) span {
+	switch {
+	case s.lo >= s.hi:
+		return t
+	case t.lo >= t.hi:
+		return s
+	}
+	return span{min(s.lo, t.lo), max(s.hi, t.hi)}
+}
 
 // name returns a system's folded name ("" if not indexed).
 func (ti *textIndex) name(id uint32) string {
@@ -98,8 +128,23 @@ const heavyPostings = 2048
 // gramBuf collects a gram's ids (ascending) and moves them into its bitmap
 // in sorted batches, which roaring adds far faster than one by one.
 type gramBuf struct {
-	ids []uint32
-	bm  *roaring.Bitmap
+	ids            []uint32
+	bm             *roaring.Bitmap
+	loName, hiName uint32
+}
+
+func newGramBuf() *gramBuf { return &gramBuf{bm: roaring.New(), loName: noName} }
+
+// holds widens the names the buffer's ids hold to name nid.
+func (g *gramBuf) holds(nid uint32) {
+	g.loName = min(g.loName, nid)
+	g.hiName = max(g.hiName, nid+1)
+}
+
+func (g *gramBuf) posting() posting {
+	g.flush()
+	g.bm.RunOptimize()
+	return posting{bm: g.bm, loName: g.loName, hiName: g.hiName}
 }
 
 func (g *gramBuf) flush() {
@@ -121,7 +166,7 @@ func addToBufs(bufs []*gramBuf, ixs []uint32, id uint32) {
 // buildTextIndex indexes docs (ids should be dense: they index a slice). It
 // sorts docs by id and keeps their strings.
 func buildTextIndex(docs []searchDoc) *textIndex {
-	ti := &textIndex{grams: make(map[gram]*roaring.Bitmap), ids: roaring.New(), heavy: map[uint64]*roaring.Bitmap{},
+	ti := &textIndex{grams: make(map[gram]posting), ids: roaring.New(), heavy: map[uint64]*roaring.Bitmap{},
 		wordGrams: make(map[gram]*roaring.Bitmap)}
 	slices.SortFunc(docs, func(a, b searchDoc) int { return int(a.id) - int(b.id) })
 	n := uint32(0)
@@ -167,7 +212,7 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 		ids = append(ids, d.id)
 	}
 	ti.ids.AddMany(ids)
-	ti.order = nameOrder(ti.nameID, ids, ti.names())
+	ti.order, ti.nameStart = nameOrder(ti.nameID, ids, ti.names())
 
 	// Grams: each distinct name's grams once (as buffer indexes), then each
 	// system's id appended to its name's grams, in id order.
@@ -192,10 +237,11 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 					wid = uint32(len(ti.words))
 					wordIx[w] = wid
 					ti.words = append(ti.words, w)
-					wordBufs = append(wordBufs, &gramBuf{bm: roaring.New()})
+					wordBufs = append(wordBufs, newGramBuf())
 				}
 				if !slices.Contains(ws, wid) {
 					ws = append(ws, wid)
+					wordBufs[wid].holds(nid)
 				}
 			}
 			nameWords[nid] = ws
@@ -212,11 +258,11 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 					if !ok {
 						ix = uint32(len(bufs))
 						gramIx[g] = ix
-						bufs = append(bufs, &gramBuf{bm: roaring.New()})
-						ti.grams[g] = bufs[ix].bm
+						bufs = append(bufs, newGramBuf())
 					}
 					if !slices.Contains(gs, ix) {
 						gs = append(gs, ix)
+						bufs[ix].holds(nid)
 					}
 				}
 			}
@@ -224,16 +270,13 @@ func buildTextIndex(docs []searchDoc) *textIndex {
 		}
 		addToBufs(bufs, gs, d.id)
 	}
-	for _, b := range bufs {
-		b.flush()
-		b.bm.RunOptimize()
+	for g, ix := range gramIx {
+		ti.grams[g] = bufs[ix].posting()
 	}
-	nameGrams, bufs = nil, nil
-	ti.wordSys = make([]*roaring.Bitmap, len(wordBufs))
+	nameGrams, bufs, gramIx = nil, nil, nil
+	ti.wordSys = make([]posting, len(wordBufs))
 	for wid, b := range wordBufs {
-		b.flush()
-		b.bm.RunOptimize()
-		ti.wordSys[wid] = b.bm
+		ti.wordSys[wid] = b.posting()
 	}
 	nameWords, wordBufs, wordIx = nil, nil, nil
 	ti.buildWordGrams()
@@ -301,8 +344,8 @@ func (ti *textIndex) buildWordGrams() {
 }
 
 // nameOrder orders ids by (name id, id): a counting sort by name id, stable
-// in id order.
-func nameOrder(nameID, ids []uint32, names int) ordering {
+// in id order. It also returns where each name's ids start in the order.
+func nameOrder(nameID, ids []uint32, names int) (ordering, []uint32) {
 	start := make([]uint32, names+1)
 	for _, id := range ids {
 		start[nameID[id]+1]++
@@ -310,13 +353,14 @@ func nameOrder(nameID, ids []uint32, names int) ordering {
 	for i := 1; i < len(start); i++ {
 		start[i] += start[i-1]
 	}
+	nameStart := slices.Clone(start)
 	order := make([]uint32, len(ids))
 	for _, id := range ids {
 		nid := nameID[id]
 		order[start[nid]] = id
 		start[nid]++
 	}
-	return ordering{order: order, nameID: nameID}
+	return ordering{order: order, nameID: nameID}, nameStart
 }
 
 // parallelSort sorts s, its two halves on two goroutines when it is large.
@@ -401,17 +445,20 @@ func (ti *textIndex) buildHeavy(lo, hi, depth int, scratch []uint32) []uint32 {
 // heavy prefix range's) are united first and intersected with within once:
 // their containers are mostly dense, so the union is word-wise, and each
 // matching id is then extracted once rather than once per part and merged.
-func (ti *textIndex) match(q string, within *roaring.Bitmap) *roaring.Bitmap {
+//
+// It also returns a stretch of the name order that holds every matching id.
+func (ti *textIndex) match(q string, within *roaring.Bitmap) (*roaring.Bitmap, span) {
 	var m matcher
 	ti.matchName(&m, q, within)
 	ti.addPrefix(&m, q, within)
-	return m.result(within)
+	return m.result(within), m.span
 }
 
 // matcher collects the parts of one query's answer.
 type matcher struct {
 	global []*roaring.Bitmap // index bitmaps (read-only), not yet within
 	exact  *roaring.Bitmap   // ids already within, owned
+	span   span              // holds every part's ids
 }
 
 func (m *matcher) add(id uint32) {
@@ -420,6 +467,15 @@ func (m *matcher) add(id uint32) {
 	}
 	m.exact.Add(id)
 }
+
+// addPosting adds an index bitmap to the answer.
+func (m *matcher) addPosting(ti *textIndex, p posting) {
+	m.global = append(m.global, p.bm)
+	m.span = m.span.union(ti.span(p))
+}
+
+// everywhere is the span of the whole name order.
+func (ti *textIndex) everywhere() span { return span{0, len(ti.order.order)} }
 
 func (m *matcher) result(within *roaring.Bitmap) *roaring.Bitmap {
 	// Dense parts (mostly bitmap containers) are united word-wise and
@@ -473,10 +529,11 @@ func (ti *textIndex) matchName(m *matcher, q string, within *roaring.Bitmap) {
 	switch {
 	case n == 0:
 		m.global = append(m.global, ti.ids)
+		m.span = ti.everywhere()
 		return
 	case n <= 3:
-		if b := ti.grams[makeGram([]rune(q))]; b != nil {
-			m.global = append(m.global, b)
+		if p, ok := ti.grams[makeGram([]rune(q))]; ok {
+			m.addPosting(ti, p)
 		}
 		return
 	}
@@ -486,13 +543,17 @@ func (ti *textIndex) matchName(m *matcher, q string, within *roaring.Bitmap) {
 	}
 	// Intersect the smallest bitmaps first: the trigrams in order of size,
 	// the caller's set after the first.
+	// Every id lies in the span shared by all the trigrams'.
 	tris := make([]*roaring.Bitmap, 0, len(rs)-2)
+	sp := ti.everywhere()
 	for i := 0; i+3 <= len(rs); i++ {
-		b := ti.grams[makeGram(rs[i:i+3])]
-		if b == nil {
+		p, ok := ti.grams[makeGram(rs[i:i+3])]
+		if !ok {
 			return
 		}
-		tris = append(tris, b)
+		tris = append(tris, p.bm)
+		t := ti.span(p)
+		sp = span{max(sp.lo, t.lo), min(sp.hi, t.hi)}
 	}
 	slices.SortFunc(tris, func(a, b *roaring.Bitmap) int {
 		return int(int64(a.GetCardinality()) - int64(b.GetCardinality()))
@@ -513,6 +574,7 @@ func (ti *textIndex) matchName(m *matcher, q string, within *roaring.Bitmap) {
 	} else {
 		m.exact.Or(cand)
 	}
+	m.span = m.span.union(sp)
 }
 
 // matchWords answers a query of four runes or more without a space from
@@ -534,7 +596,7 @@ func (ti *textIndex) matchWords(m *matcher, rs []rune, q string) bool {
 			return true
 		}
 	}
-	var hits []*roaring.Bitmap
+	var hits []posting
 	it := cand.Iterator()
 	for it.HasNext() {
 		wid := it.Next()
@@ -546,7 +608,9 @@ func (ti *textIndex) matchWords(m *matcher, rs []rune, q string) bool {
 		}
 		hits = append(hits, ti.wordSys[wid])
 	}
-	m.global = append(m.global, hits...)
+	for _, p := range hits {
+		m.addPosting(ti, p)
+	}
 	return true
 }
 
@@ -662,25 +726,33 @@ func (ti *textIndex) addPrefix(m *matcher, q string, within *roaring.Bitmap) {
 	}
 	if ti.postings(lo, hi) > heavyPostings {
 		m.global = append(m.global, ti.heavy[uint64(lo)<<32|uint64(hi)])
+		m.span = ti.everywhere() // keys say nothing of names
 		return
 	}
+	loName, hiName := noName, uint32(0)
 	for _, id := range ti.postIDs[ti.postOff[lo]:ti.postOff[hi]] {
 		if within.Contains(id) {
 			m.add(id)
+			nid := ti.nameID[id]
+			loName, hiName = min(loName, nid), max(hiName, nid+1)
 		}
+	}
+	if hiName > 0 {
+		m.span = m.span.union(ti.span(posting{loName: loName, hiName: hiName}))
 	}
 }
 
 // sizeBytes estimates the index's memory: name bitmaps (grams, words)
 // and key bitmaps, posting lists and string headers (string bytes are mostly shared with the acl snapshot).
 func (ti *textIndex) sizeBytes() (grams, keys uint64) {
-	for _, b := range ti.grams {
-		grams += b.GetSizeInBytes() + 24
+	for _, p := range ti.grams {
+		grams += p.bm.GetSizeInBytes() + 32
 	}
+	grams += 4 * uint64(len(ti.nameStart))
 	grams += uint64(len(ti.nameID))*4 + uint64(len(ti.order.order))*4
 	grams += uint64(len(ti.arena)) + 4*uint64(len(ti.nameOff))
-	for _, b := range ti.wordSys {
-		grams += b.GetSizeInBytes() + 8
+	for _, p := range ti.wordSys {
+		grams += p.bm.GetSizeInBytes() + 16
 	}
 	for _, b := range ti.wordGrams {
 		grams += b.GetSizeInBytes() + 24

@@ -76,7 +76,8 @@ func TestTextIndexMatches(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := ti.match(c.q, c.within).ToArray()
+			bm, _ := ti.match(c.q, c.within)
+			got := bm.ToArray()
 			if fmt.Sprint(got) != fmt.Sprint(c.want) && !(len(got) == 0 && len(c.want) == 0) {
 				t.Fatalf("match(%q) = %v, want %v", c.q, got, c.want)
 			}
@@ -121,6 +122,11 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 	if keys > 3 && len(ti.heavy) == 0 {
 		t.Fatal("no heavy prefix range: the test does not reach them")
 	}
+	pos := make([]int, n+1)
+	for p, id := range ti.order.order {
+		pos[id] = p
+	}
+	narrow := 0 // answers whose span is narrower than the whole order
 	for i := range queries {
 		q := fold(word(1 + rng.IntN(5)))
 		within := roaring.New()
@@ -142,9 +148,22 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 				want.Add(d.id)
 			}
 		}
-		if got := ti.match(q, within); !got.Equals(want) {
+		got, sp := ti.match(q, within)
+		if !got.Equals(want) {
 			t.Fatalf("query %d %q: index %v, scan %v", i, q, got.ToArray(), want.ToArray())
 		}
+		// Pages walk only the span: it must hold every answer.
+		for _, id := range want.ToArray() {
+			if p := pos[id]; p < sp.lo || p >= sp.hi {
+				t.Fatalf("query %d %q: id %d at position %d, outside the span %v", i, q, id, p, sp)
+			}
+		}
+		if !want.IsEmpty() && sp.hi-sp.lo < len(ti.order.order) {
+			narrow++
+		}
+	}
+	if narrow == 0 {
+		t.Fatal("no answer had a span narrower than the whole order: the test does not reach them")
 	}
 }
 
@@ -212,7 +231,7 @@ func TestOrderingPage(t *testing.T) {
 	for i := range ids {
 		ids[i] = uint32(i)
 	}
-	byName := nameOrder(nameID, ids, 5000)
+	byName, _ := nameOrder(nameID, ids, 5000)
 	sets := map[string]func() *roaring.Bitmap{
 		"spread": func() *roaring.Bitmap {
 			b := roaring.New()
@@ -244,9 +263,14 @@ func TestOrderingPage(t *testing.T) {
 		}
 		for name, mk := range sets {
 			set := mk()
+			// The stretch of the order the set's ids lie in.
+			tight := span{n, 0}
+			for _, id := range set.ToArray() {
+				tight = span{min(tight.lo, pos[id]), max(tight.hi, pos[id]+1)}
+			}
 			for _, desc := range []bool{false, true} {
 				for _, start := range []int{0, 1234, n / 2, n - 3, n} {
-					got := o.page(set, start, desc, 51)
+					got := o.page(set, span{0, n}, start, desc, 51)
 					var want []uint32
 					for _, id := range set.ToArray() {
 						if p := pos[id]; (!desc && p >= start) || (desc && p < start) {
@@ -265,8 +289,13 @@ func TestOrderingPage(t *testing.T) {
 					}
 					// Each strategy on its own (the scan splits over two
 					// cores past parallelScanAbove ids).
-					strategies := map[string][]uint32{"scan": o.scan(set, start, desc, 51)}
-					if got, ok := o.denseWalk(set, start, desc, 51, n); ok {
+					strategies := map[string][]uint32{"scan": o.scan(set, start, desc, 51),
+						"page walking its span": o.page(set, tight, start, desc, 51)}
+					rest := span{start, n}
+					if desc {
+						rest = span{0, start}
+					}
+					if got, ok := o.denseWalk(set, rest, desc, 51, n); ok {
 						strategies["dense walk"] = got
 					} else {
 						t.Fatalf("%s set: a dense walk with a budget of the whole order gave up", name)
