@@ -49,7 +49,12 @@
 // precomputed bitmap. Dense index bitmaps are united word-wise first and
 // intersected with the caller's bitmap once, sparse ones intersected alone,
 // so each match is extracted once and the cost follows what the caller
-// holds and matches.
+// holds and matches. For a large caller whose answer comes from large
+// parts, the whole answer is computed in words, a bit per system, and
+// stays words (members.go): no id is extracted unless a page scans them,
+// because extracting a sparse result mispredicts a branch per word. Every
+// index bitmap also knows the stretch of the name order its names occupy,
+// so a name-order page walks only the stretch its answer can lie in.
 //
 // Changes do not touch the base. OnACLChange, under the acl writer lock,
 // only records the changed systems as pending; a goroutine re-reads them
@@ -70,7 +75,8 @@
 // live key's order is a radix sort of the live view, built when first asked
 // for (and then with every live view while in use). A page is picked from
 // the caller's matching set by walking the order (sets spread over it;
-// over a bit set of it when the walk is long) or by scanning the set for
+// over a bit set of it when the walk is long, or when the set is words and
+// a sample of the stretch to walk finds it there) or by scanning the set for
 // the k best keys (small or bunched sets, on two cores when large); see
 // order.go. Cursors are opaque: the sort, a hash of the query's q and
 // status, and the sort key and id of the page's last item; the next page

@@ -103,26 +103,25 @@ type overItem struct {
 // resolved is the set a query selects: base ids (answered by the base
 // index, covered by the live view) plus overlay items.
 type resolved struct {
-	base *roaring.Bitmap
+	base members
 	span span // of the name order, holds every base id
 	over []overItem
 }
 
-func (r resolved) total() int { return int(r.base.GetCardinality()) + len(r.over) }
+func (r resolved) total() int { return r.base.card() + len(r.over) }
 
 // resolve selects the systems of within (the caller's bitmap) matching q
 // (folded) in the states of mask (0: all).
 func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneCache) resolved {
 	if within.IsEmpty() {
-		return resolved{base: roaring.New()}
+		return resolved{base: &roaringSet{b: roaring.New(), owned: true}}
 	}
-	// base is read-only (it may be the caller's bitmap, shared with the
-	// acl index) until owned.
-	base, owned := within, false
+	// The caller's bitmap is shared with the acl index: the set copies it
+	// before any change.
+	var base members = &roaringSet{b: within}
 	sp := v.cat.base.text.everywhere()
 	if q != "" {
 		base, sp = v.cat.base.text.match(q, within)
-		owned = true
 	}
 	// Systems the base index cannot answer for are matched one by one:
 	// those changed since it was built (delta), those whose change is still
@@ -135,32 +134,17 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 	if within.AndCardinality(baseIDs) != within.GetCardinality() {
 		cand.Or(roaring.AndNot(within, baseIDs))
 	}
-	if !cand.IsEmpty() && base.Intersects(cand) {
-		if !owned {
-			base, owned = base.Clone(), true
-		}
-		base.AndNot(cand)
-	}
+	base.remove(cand)
 	var over []overItem
 	// Base systems beyond the live view (created since it was built) have
 	// no live state in it: never, or unmonitored.
-	if !base.IsEmpty() && base.Maximum() >= v.live.n {
-		tail := base.Clone()
-		tail.RemoveRange(0, uint64(v.live.n))
-		if !owned {
-			base, owned = base.Clone(), true
+	for _, id := range base.cut(v.live.n) {
+		st := StatusNever
+		if v.cat.unmon.Contains(id) {
+			st = StatusUnmonitored
 		}
-		base.RemoveRange(uint64(v.live.n), 1<<32)
-		it := tail.Iterator()
-		for it.HasNext() {
-			id := it.Next()
-			st := StatusNever
-			if v.cat.unmon.Contains(id) {
-				st = StatusUnmonitored
-			}
-			if mask == 0 || mask&(1<<st) != 0 {
-				over = append(over, overItem{id: id, name: v.cat.base.text.name(id), status: st})
-			}
+		if mask == 0 || mask&(1<<st) != 0 {
+			over = append(over, overItem{id: id, name: v.cat.base.text.name(id), status: st})
 		}
 	}
 	it := cand.Iterator()
@@ -183,7 +167,14 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 		over = append(over, overItem{id: id, name: d.name, status: st})
 	}
 	if mask != 0 && mask != 1<<numStatus-1 {
-		base = v.filterStatus(base, mask)
+		var all *roaring.Bitmap
+		if rs, ok := base.(*roaringSet); ok {
+			all = rs.b // filterStatus only reads it
+		} else {
+			all = base.bitmap()
+		}
+		base.release()
+		base = &roaringSet{b: v.filterStatus(all, mask), owned: true}
 	}
 	return resolved{base: base, span: sp, over: over}
 }
@@ -408,6 +399,7 @@ func (s *Service) Locations(caller acl.AccountID, lq LocationsQuery) (LocationsP
 	r := v.resolve(within, q, mask, &s.zones)
 	items := v.page(r, sp, cur, limit+1)
 	page.Total = r.total()
+	r.base.release()
 	page.LiveAt = v.live.at
 	if len(items) > limit {
 		items = items[:limit]

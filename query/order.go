@@ -4,9 +4,6 @@ import (
 	"container/heap"
 	"runtime"
 	"slices"
-	"sync"
-
-	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // ordering is a total order of a set of ids: order[p] is the id at
@@ -70,6 +67,12 @@ func (o *ordering) search(after func(id uint32) bool) int {
 //   - scan: every id of the set, a rank lookup each, the k best kept in a
 //     heap (mostly rejected against its top).
 //
+// A set held as words (denseSet) is walked without writing anything, so
+// its walks may be longer; and the walk is only tried when a sample of the
+// stretch it would visit holds enough of the set. Walks visit only the
+// stretch of the order the set lies in (the span of the index bitmaps that
+// answered it).
+//
 // Measured at 2 M systems, a walk step costs ~4× a rank lookup. Sets that
 // match a few names are bunched in the name order (every surname's "Barn"s
 // together), which makes walks longer than expected; so a walk is tried
@@ -92,8 +95,8 @@ const (
 // ascending, the ids at positions ≥ start; descending, the ids at positions
 // < start, from the highest down. Every id of set must be in the ordering,
 // at a position of sp; walks visit only those.
-func (o *ordering) page(set *roaring.Bitmap, sp span, start int, desc bool, k int) []uint32 {
-	card := int(set.GetCardinality())
+func (o *ordering) page(set members, sp span, start int, desc bool, k int) []uint32 {
+	card := set.card()
 	if card == 0 || k <= 0 {
 		return nil
 	}
@@ -110,9 +113,23 @@ func (o *ordering) page(set *roaring.Bitmap, sp span, start int, desc bool, k in
 	if sp.lo >= sp.hi {
 		return nil
 	}
+	if d, ok := set.(*denseSet); ok {
+		// Membership is one load already: a walk step costs about a
+		// sixth of a scanned id (whose key is a cache miss). A walk that
+		// gives up costs its budget on top of the scan, so the stretch it
+		// would walk is sampled first: ids bunched elsewhere in the order
+		// (names after the digits of the addresses) show as no hits.
+		budget := freeWalkSteps * card
+		if expected < budget && 2*o.sampledMembers(d.has, sp, desc, budget) >= k {
+			if out, ok := o.walk(d.has, sp, desc, k, budget); ok {
+				return out
+			}
+		}
+		return o.scan(set, start, desc, k)
+	}
 	switch {
 	case expected*denseWalkCost < card: // (denseWalkCost > 4·walkCost)
-		if out, ok := o.walk(set.Contains, sp, desc, k, card/(2*walkCost)); ok {
+		if out, ok := o.walk(set.has, sp, desc, k, card/(2*walkCost)); ok {
 			return out
 		}
 	case expected < card:
@@ -123,30 +140,45 @@ func (o *ordering) page(set *roaring.Bitmap, sp span, start int, desc bool, k in
 	return o.scan(set, start, desc, k)
 }
 
-// denseBits are pooled bit sets over ids, all zero when in the pool.
-var denseBits sync.Pool
+// walkSamples is how many positions sampledMembers tests.
+const walkSamples = 1024
+
+// sampledMembers estimates how many ids of has the first budget positions
+// a walk of sp would visit hold, from walkSamples positions spread over
+// them.
+func (o *ordering) sampledMembers(has func(id uint32) bool, sp span, desc bool, budget int) int {
+	width := min(budget, sp.hi-sp.lo)
+	if width <= 0 {
+		return 0
+	}
+	hits := 0
+	for j := range walkSamples {
+		p := sp.lo + j*width/walkSamples
+		if desc {
+			p = sp.hi - 1 - j*width/walkSamples
+		}
+		if has(o.order[p]) {
+			hits++
+		}
+	}
+	return hits * width / walkSamples
+}
+
+// freeWalkSteps bounds the walk of a set held as bits, in steps per id of
+// the set: past it, a scan is cheaper.
+const freeWalkSteps = 4
 
 // denseWalk is a walk testing membership in a bit set written from set:
 // writing costs about a nanosecond per id and each step then one load
 // (a roaring Contains, a binary search, ~50 ns), so sets whose page needs
 // fewer steps than they hold walk far cheaper than they scan. It gives up
 // after budget steps.
-func (o *ordering) denseWalk(set *roaring.Bitmap, sp span, desc bool, k, budget int) ([]uint32, bool) {
-	words := int(set.Maximum()/64) + 1
-	bp, _ := denseBits.Get().(*[]uint64)
-	if bp == nil || len(*bp) < words {
-		b := make([]uint64, words)
-		bp = &b
-	}
-	bits := (*bp)[:words]
-	set.WriteDenseTo(bits)
-	defer func() {
-		clear(bits)
-		denseBits.Put(bp)
-	}()
+func (o *ordering) denseWalk(set members, sp span, desc bool, k, budget int) ([]uint32, bool) {
+	bits, done := set.bits()
+	defer done()
 	return o.walk(func(id uint32) bool {
 		w := int(id >> 6)
-		return w < words && bits[w]&(1<<(id&63)) != 0
+		return w < len(bits) && bits[w]&(1<<(id&63)) != 0
 	}, sp, desc, k, budget)
 }
 
@@ -203,28 +235,24 @@ func (h *rankHeap) Pop() any {
 // mostly a cache miss, so the halves overlap their misses).
 const parallelScanAbove = 16 << 10
 
-func (o *ordering) scan(set *roaring.Bitmap, start int, desc bool, k int) []uint32 {
+func (o *ordering) scan(set members, start int, desc bool, k int) []uint32 {
 	sk := o.posKey(start)
 	var keys []uint64
-	if card := set.GetCardinality(); card > parallelScanAbove && runtime.GOMAXPROCS(0) > 1 {
-		ids := set.ToArray()
-		half := len(ids) / 2
+	if set.card() > parallelScanAbove && runtime.GOMAXPROCS(0) > 1 {
+		// Each core takes about half of the ids, in id order.
+		half := set.split()
 		lower, upper := o.newTopK(sk, desc, k), o.newTopK(sk, desc, k)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			upper.offer(ids[half:])
+			set.each(half, ^uint32(0), upper.offer)
 		}()
-		lower.offer(ids[:half])
+		set.each(0, half, lower.offer)
 		<-done
 		keys = append(lower.h.r, upper.h.r...)
 	} else {
 		t := o.newTopK(sk, desc, k)
-		it := set.ManyIterator()
-		buf := make([]uint32, 256)
-		for m := it.NextMany(buf); m > 0; m = it.NextMany(buf) {
-			t.offer(buf[:m])
-		}
+		set.each(0, ^uint32(0), t.offer)
 		keys = t.h.r
 	}
 	if desc {

@@ -76,8 +76,8 @@ func TestTextIndexMatches(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			bm, _ := ti.match(c.q, c.within)
-			got := bm.ToArray()
+			m, _ := ti.match(c.q, c.within)
+			got := m.bitmap().ToArray()
 			if fmt.Sprint(got) != fmt.Sprint(c.want) && !(len(got) == 0 && len(c.want) == 0) {
 				t.Fatalf("match(%q) = %v, want %v", c.q, got, c.want)
 			}
@@ -90,11 +90,17 @@ func TestTextIndexMatches(t *testing.T) {
 // with enough sharing prefixes and names that prefix ranges get heavy
 // bitmaps and verification meets repeated names.
 func TestTextIndexAgreesWithScan(t *testing.T) {
-	t.Run("small", func(t *testing.T) { textIndexAgreesWithScan(t, 2000, 3000, "abcdeéñüo -@.", 1) })
-	t.Run("heavy prefixes", func(t *testing.T) { textIndexAgreesWithScan(t, 30_000, 1500, "abcé@.", 8) })
+	// (The small catalogue's callers are sparse: roaring answers. The
+	// largest one's are dense: answers from parts of over denseAnswerIDs
+	// ids are words.)
+	t.Run("small", func(t *testing.T) { textIndexAgreesWithScan(t, 2000, 3000, "abcdeéñüo -@.", 1, "*query.roaringSet") })
+	t.Run("heavy prefixes", func(t *testing.T) { textIndexAgreesWithScan(t, 30_000, 1500, "abcé@.", 8, "*query.roaringSet") })
+	t.Run("answers in words", func(t *testing.T) {
+		textIndexAgreesWithScan(t, 100_000, 300, "abcdé@.", 3, "*query.denseSet", "*query.roaringSet")
+	})
 }
 
-func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys int) {
+func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys int, reach ...string) {
 	rng := rand.New(rand.NewPCG(7, uint64(n)))
 	alphabet := []rune(letters)
 	word := func(n int) string {
@@ -127,6 +133,7 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 		pos[id] = p
 	}
 	narrow := 0 // answers whose span is narrower than the whole order
+	kinds := map[string]int{}
 	for i := range queries {
 		q := fold(word(1 + rng.IntN(5)))
 		within := roaring.New()
@@ -148,10 +155,12 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 				want.Add(d.id)
 			}
 		}
-		got, sp := ti.match(q, within)
-		if !got.Equals(want) {
-			t.Fatalf("query %d %q: index %v, scan %v", i, q, got.ToArray(), want.ToArray())
+		m, sp := ti.match(q, within)
+		kinds[fmt.Sprintf("%T", m)]++
+		if got := m.bitmap(); !got.Equals(want) || m.card() != int(want.GetCardinality()) {
+			t.Fatalf("query %d %q (%T): index %v (card %d), scan %v", i, q, m, got.ToArray(), m.card(), want.ToArray())
 		}
+		m.release()
 		// Pages walk only the span: it must hold every answer.
 		for _, id := range want.ToArray() {
 			if p := pos[id]; p < sp.lo || p >= sp.hi {
@@ -164,6 +173,11 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 	}
 	if narrow == 0 {
 		t.Fatal("no answer had a span narrower than the whole order: the test does not reach them")
+	}
+	for _, k := range reach {
+		if kinds[k] == 0 {
+			t.Fatalf("no answer was a %s (%v): the test does not reach them", k, kinds)
+		}
 	}
 }
 
@@ -262,17 +276,22 @@ func TestOrderingPage(t *testing.T) {
 			pos[id] = p
 		}
 		for name, mk := range sets {
-			set := mk()
+			bm := mk()
+			set := &roaringSet{b: bm}
+			dense := denseAnswer([]*roaring.Bitmap{bm}, bm, nil) // the same set as words
+			if dense.card() != set.card() {
+				t.Fatalf("%s set: %d ids as words, %d in roaring", name, dense.card(), set.card())
+			}
 			// The stretch of the order the set's ids lie in.
 			tight := span{n, 0}
-			for _, id := range set.ToArray() {
+			for _, id := range bm.ToArray() {
 				tight = span{min(tight.lo, pos[id]), max(tight.hi, pos[id]+1)}
 			}
 			for _, desc := range []bool{false, true} {
 				for _, start := range []int{0, 1234, n / 2, n - 3, n} {
 					got := o.page(set, span{0, n}, start, desc, 51)
 					var want []uint32
-					for _, id := range set.ToArray() {
+					for _, id := range bm.ToArray() {
 						if p := pos[id]; (!desc && p >= start) || (desc && p < start) {
 							want = append(want, id)
 						}
@@ -290,7 +309,10 @@ func TestOrderingPage(t *testing.T) {
 					// Each strategy on its own (the scan splits over two
 					// cores past parallelScanAbove ids).
 					strategies := map[string][]uint32{"scan": o.scan(set, start, desc, 51),
-						"page walking its span": o.page(set, tight, start, desc, 51)}
+						"page walking its span":    o.page(set, tight, start, desc, 51),
+						"page of the words":        o.page(dense, span{0, n}, start, desc, 51),
+						"scan of the words":        o.scan(dense, start, desc, 51),
+						"words walking their span": o.page(dense, tight, start, desc, 51)}
 					rest := span{start, n}
 					if desc {
 						rest = span{0, start}
