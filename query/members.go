@@ -271,18 +271,19 @@ func denseAnswer(parts []*roaring.Bitmap, within, exact *roaring.Bitmap) *denseS
 	// WriteDenseTo ORs array and run containers into the words but copies
 	// bitmap containers over them: the first part with bitmap containers
 	// is written first, into zero words, any other through tmp.
+	// (Stats walks every container: asked once per part.)
+	copies := make([]bool, len(parts))
 	first := -1
 	for i, b := range parts {
-		if hasBitmapContainers(b) {
+		if copies[i] = hasBitmapContainers(b); copies[i] && first < 0 {
 			first = i
 			b.WriteDenseTo(a)
-			break
 		}
 	}
 	for i, b := range parts {
 		switch {
 		case i == first:
-		case !hasBitmapContainers(b):
+		case !copies[i]:
 			b.WriteDenseTo(a)
 		default:
 			b.WriteDenseTo(t)
