@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,11 +211,24 @@ const CumName = "cum"
 
 const day = 24 * time.Hour
 
+// CumLag is a span of days whose start each cumulative row carries besides
+// its own value: the row at d holds the row at d − Days in Column, so the
+// energy over the Days whole days before d is one row per system (store's
+// system_energy_cum).
+type CumLag struct {
+	Days   int
+	Column string
+}
+
+// CumLags are the spans the cumulative rows carry, shortest first.
+var CumLags = [...]CumLag{{7, "wh_7d_before"}, {30, "wh_30d_before"}}
+
 // advanceCum writes the cumulative energy rows of the days the day rollup
 // has closed since the last pass: a system's row at day d+1 is its row at d
-// plus its day rollup of d. Where the cumulation has no watermark yet it
-// starts at the day rollup's first day, before which every system's energy
-// is 0 (no row).
+// plus its day rollup of d, and carries its rows CumLags before d+1 (0
+// where it has none: before its first reading its energy is 0). Where the
+// cumulation has no watermark yet it starts at the day rollup's first day,
+// before which every system's energy is 0 (no row).
 func (r *Rollup) advanceCum(ctx context.Context, wm map[string]time.Time) error {
 	closed := wm[Levels[len(Levels)-1].Name]
 	if closed.IsZero() {
@@ -232,21 +246,35 @@ func (r *Rollup) advanceCum(ctx context.Context, wm map[string]time.Time) error 
 		}
 	}
 	for ; d.Before(closed); d = d.Add(day) {
-		if err := r.opts.Store.Exec(ctx, `INSERT INTO system_energy_cum (ts, system_id, wh, computed_at)
-SELECT toDateTime({next:Int64}, 'UTC'), system_id, sum(wh), now64(3) FROM (
-	SELECT system_id, wh FROM system_energy_cum FINAL WHERE ts = toDateTime({d:Int64}, 'UTC')
-	UNION ALL
-	SELECT system_id, wh FROM system_rollup_1d FINAL WHERE ts = toDateTime({d:Int64}, 'UTC'))
-GROUP BY system_id`, clickhouse.Named("d", fmt.Sprint(d.Unix())), clickhouse.Named("next", fmt.Sprint(d.Add(day).Unix()))); err != nil {
-			return fmt.Errorf("rollup: cumulative energy of %s: %w", d.Add(day).Format(time.DateOnly), err)
+		next := d.Add(day)
+		if err := r.opts.Store.Exec(ctx, advanceCumSQL, clickhouse.Named("d", fmt.Sprint(d.Unix())), clickhouse.Named("next", fmt.Sprint(next.Unix()))); err != nil {
+			return fmt.Errorf("rollup: cumulative energy of %s: %w", next.Format(time.DateOnly), err)
 		}
-		if err := r.setWatermarkName(ctx, CumName, d.Add(day)); err != nil {
+		if err := r.setWatermarkName(ctx, CumName, next); err != nil {
 			return err
 		}
 	}
 	wm[CumName] = d
 	return nil
 }
+
+// advanceCumSQL writes the rows at {next} from the rows at {d}, the day
+// rollup of {d} and, per lag, the rows it reaches back to.
+var advanceCumSQL = func() string {
+	cols, sums := "", ""
+	parts := []string{
+		"SELECT system_id, wh, 0 AS lag FROM system_energy_cum FINAL WHERE ts = toDateTime({d:Int64}, 'UTC')",
+		"SELECT system_id, wh, 0 FROM system_rollup_1d FINAL WHERE ts = toDateTime({d:Int64}, 'UTC')",
+	}
+	for _, l := range CumLags {
+		cols += ", " + l.Column
+		sums += fmt.Sprintf(", sumIf(wh, lag = %d)", l.Days)
+		parts = append(parts, fmt.Sprintf("SELECT system_id, wh, %[1]d FROM system_energy_cum FINAL WHERE ts = toDateTime({next:Int64}, 'UTC') - INTERVAL %[1]d DAY", l.Days))
+	}
+	return "INSERT INTO system_energy_cum (ts, system_id, wh" + cols + ", computed_at)\n" +
+		"SELECT toDateTime({next:Int64}, 'UTC'), system_id, sumIf(wh, lag = 0)" + sums + ", now64(3) FROM (\n\t" +
+		strings.Join(parts, "\n\tUNION ALL\n\t") + ")\nGROUP BY system_id"
+}()
 
 // cumChunk bounds the systems whose cumulative rows one recomputation
 // reads and writes: rows are systems × days since the earliest late day.
@@ -257,7 +285,8 @@ const cumChunk = 2000
 // systems[i], and every row after it up to the watermark upTo is recomputed
 // from the row at the earliest such day (which no change reaches) plus the
 // day rollups since — every day, so a day without a rollup row gets its row
-// too.
+// too. The rows before that day, which no change reaches either, give the
+// lagged values (CumLags) that reach back past it.
 func (r *Rollup) recomputeCum(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
 	for len(systems) > 0 {
 		n := min(len(systems), cumChunk)
@@ -276,49 +305,61 @@ func (r *Rollup) recomputeCumChunk(ctx context.Context, systems []uint32, since 
 			from = t
 		}
 	}
-	args := []any{clickhouse.Named("ps", systems), clickhouse.Named("from", fmt.Sprint(from.Unix())), clickhouse.Named("to", fmt.Sprint(upTo.Unix()))}
+	back := CumLags[len(CumLags)-1].Days
+	first := from.AddDate(0, 0, -back)
+	args := []any{clickhouse.Named("ps", systems), clickhouse.Named("first", fmt.Sprint(first.Unix())),
+		clickhouse.Named("from", fmt.Sprint(from.Unix())), clickhouse.Named("to", fmt.Sprint(upTo.Unix()))}
 	days := int(upTo.Sub(from) / day)
-	running := make(map[uint32][]uint64, len(systems)) // per system: energy of each day in [from, upTo), then the cumulation
+	// Per system, the cumulative value at each day from first to upTo:
+	// index back is the row at from; before it the stored rows, after it
+	// (once summed) the row at from plus the day rollups since.
+	cum := make(map[uint32][]uint64, len(systems))
 	for _, s := range systems {
-		running[s] = make([]uint64, days+1)
+		cum[s] = make([]uint64, back+days+1)
 	}
-	rows, err := r.opts.Store.Query(ctx, `SELECT system_id, toInt64(toUnixTimestamp(ts)), wh FROM system_rollup_1d FINAL
+	rows, err := r.opts.Store.Query(ctx, `SELECT system_id, 1, toInt64(toUnixTimestamp(ts)), wh FROM system_rollup_1d FINAL
 WHERE system_id IN {ps:Array(UInt32)} AND ts >= toDateTime({from:Int64}, 'UTC') AND ts < toDateTime({to:Int64}, 'UTC')
 UNION ALL
-SELECT system_id, toInt64(-1), wh FROM system_energy_cum FINAL WHERE system_id IN {ps:Array(UInt32)} AND ts = toDateTime({from:Int64}, 'UTC')`, args...)
+SELECT system_id, 0, toInt64(toUnixTimestamp(ts)), wh FROM system_energy_cum FINAL
+WHERE system_id IN {ps:Array(UInt32)} AND ts >= toDateTime({first:Int64}, 'UTC') AND ts <= toDateTime({from:Int64}, 'UTC')`, args...)
 	if err != nil {
 		return fmt.Errorf("rollup: cumulative energy: %w", err)
 	}
 	for rows.Next() {
 		var s uint32
+		var dayEnergy uint8
 		var ts int64
 		var wh uint64
-		if err := rows.Scan(&s, &ts, &wh); err != nil {
+		if err := rows.Scan(&s, &dayEnergy, &ts, &wh); err != nil {
 			rows.Close()
 			return err
 		}
-		i := 0 // the base: the row at from
-		if ts >= 0 {
-			i = int((ts-from.Unix())/int64(day.Seconds())) + 1
+		i := back + int((ts-from.Unix())/int64(day.Seconds()))
+		if dayEnergy == 1 {
+			i++ // a day's energy is in the rows after it
 		}
-		running[s][i] += wh
+		cum[s][i] += wh
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("rollup: cumulative energy: %w", err)
 	}
-	b, err := r.opts.Store.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(cumColumns)),
-		"INSERT INTO system_energy_cum (ts, system_id, wh, computed_at)")
+	b, err := r.opts.Store.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(cumColumns)), cumInsert)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	for i, s := range systems {
-		acc := running[s]
+		acc := cum[s]
 		for k := 1; k <= days; k++ {
-			acc[k] += acc[k-1] // the row at from + k days
+			j := back + k
+			acc[j] += acc[j-1] // the row at from + k days
 			if d := from.Add(time.Duration(k) * day); d.After(since[i]) {
-				if err := b.Append(d, s, acc[k], now); err != nil {
+				row := []any{d, s, acc[j]}
+				for _, l := range CumLags {
+					row = append(row, acc[j-l.Days])
+				}
+				if err := b.Append(append(row, now)...); err != nil {
 					b.Abort()
 					return err
 				}
@@ -331,10 +372,23 @@ SELECT system_id, toInt64(-1), wh FROM system_energy_cum FINAL WHERE system_id I
 	return nil
 }
 
-var cumColumns = []clickhouse.ColumnNameAndType{
-	{Name: "ts", Type: "DateTime('UTC')"}, {Name: "system_id", Type: "UInt32"}, {Name: "wh", Type: "UInt64"},
-	{Name: "computed_at", Type: "DateTime64(3, 'UTC')"},
-}
+// cumInsert is the INSERT of a batch of cumColumns.
+var cumInsert = func() string {
+	names := make([]string, len(cumColumns))
+	for i, c := range cumColumns {
+		names[i] = c.Name
+	}
+	return "INSERT INTO system_energy_cum (" + strings.Join(names, ", ") + ")"
+}()
+
+// cumColumns are system_energy_cum's columns, in order.
+var cumColumns = func() []clickhouse.ColumnNameAndType {
+	out := []clickhouse.ColumnNameAndType{{Name: "ts", Type: "DateTime('UTC')"}, {Name: "system_id", Type: "UInt32"}, {Name: "wh", Type: "UInt64"}}
+	for _, l := range CumLags {
+		out = append(out, clickhouse.ColumnNameAndType{Name: l.Column, Type: "UInt64"})
+	}
+	return append(out, clickhouse.ColumnNameAndType{Name: "computed_at", Type: "DateTime64(3, 'UTC')"})
+}()
 
 // start is where a level begins when it has no watermark: the first reading
 // (aligned down), or now for an empty table.
@@ -409,6 +463,9 @@ func (r *Rollup) watermarks(ctx context.Context) (map[string]time.Time, error) {
 		var wm time.Time
 		if err := rows.Scan(&level, &wm); err != nil {
 			return nil, err
+		}
+		if wm.Unix() <= 0 {
+			continue // reset (a migration rebuilding a table): start afresh
 		}
 		out[level] = wm.UTC()
 	}

@@ -62,8 +62,9 @@ func compareRollups(t *testing.T, s *store.Store, upTo time.Time) {
 
 // compareCum checks system_energy_cum against the raw readings: up to its
 // watermark, for every day d after the first and every system with readings
-// before d, a row holding the energy of the readings before d — and no other
-// rows. It returns the watermark.
+// before d, a row holding the energy of the readings before d, and before
+// d − 7 and d − 30 days in its lag columns — and no other rows. It returns
+// the watermark.
 func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
 	t.Helper()
 	ctx := context.Background()
@@ -80,8 +81,11 @@ func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
 	for d := first.Add(24 * time.Hour); !d.After(wm); d = d.Add(24 * time.Hour) {
 		var got, want string
 		if err := s.QueryRow(ctx, `SELECT
-			(SELECT toString(groupArray((system_id, wh))) FROM (SELECT system_id, wh FROM system_energy_cum FINAL WHERE ts = {d:DateTime('UTC')} ORDER BY system_id)),
-			(SELECT toString(groupArray((system_id, w))) FROM (SELECT system_id, sum(wh) AS w FROM readings WHERE ts < {d:DateTime('UTC')} GROUP BY system_id ORDER BY system_id))`,
+			(SELECT toString(groupArray((system_id, wh, wh_7d_before, wh_30d_before))) FROM (
+				SELECT system_id, wh, wh_7d_before, wh_30d_before FROM system_energy_cum FINAL WHERE ts = {d:DateTime('UTC')} ORDER BY system_id)),
+			(SELECT toString(groupArray((system_id, w, w7, w30))) FROM (
+				SELECT system_id, sum(wh) AS w, sumIf(wh, ts < {d:DateTime('UTC')} - INTERVAL 7 DAY) AS w7, sumIf(wh, ts < {d:DateTime('UTC')} - INTERVAL 30 DAY) AS w30
+				FROM readings WHERE ts < {d:DateTime('UTC')} GROUP BY system_id ORDER BY system_id))`,
 			clickhouse.Named("d", d)).Scan(&got, &want); err != nil {
 			t.Fatal(err)
 		}
@@ -148,4 +152,67 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	if err := s.QueryRow(ctx, "SELECT count() FROM rollup_dirty FINAL WHERE done = 0").Scan(&pending); err != nil || pending != 0 {
 		t.Fatalf("dirty minutes left: %d (%v)", pending, err)
 	}
+}
+
+// insertSparse writes one reading of system sys, panel A1, every step from
+// from until to, wh = 5000 + hour of day.
+func insertSparse(t *testing.T, s *store.Store, sys uint32, from, to time.Time, step time.Duration) {
+	t.Helper()
+	b, err := s.PrepareBatch(context.Background(), "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ts := from; ts.Before(to); ts = ts.Add(step) {
+		if err := b.Append(sys, sys, "A1", ts, uint16(3800), uint16(9000), uint16(1000), uint16(3700), int16(250), uint8(180), uint32(5000+ts.Hour())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Over six weeks the cumulative rows carry the energy 7 and 30 days back —
+// for a system with readings from the start, one that appears later — and
+// late readings rewrite the lagged values that reach back past them too.
+func TestCumulativeRowsCarryTheEnergyDaysBefore(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(42 * 24 * time.Hour)
+	insertSparse(t, s, 1, start.Add(90*time.Minute), end, 5*time.Hour)
+	insertSparse(t, s, 2, start.Add(12*24*time.Hour+7*time.Minute), end, 7*time.Hour)
+	clock := end.Add(3 * time.Hour)
+	r := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 50 * 24 * time.Hour,
+		Logger: storetest.Logger(), Now: func() time.Time { return clock }})
+	defer r.Stop()
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if wm := compareCum(t, s, start.Add(-24*time.Hour)); !wm.Equal(end) {
+		t.Fatalf("cumulative watermark %s, want %s", wm, end)
+	}
+	var lagged uint64
+	if err := s.QueryRow(ctx, "SELECT countIf(wh_30d_before > 0 AND wh_7d_before > wh_30d_before AND wh > wh_7d_before) FROM system_energy_cum FINAL").Scan(&lagged); err != nil || lagged == 0 {
+		t.Fatalf("no row with both lags set (%v)", err)
+	}
+
+	// Late readings: on day 3 for system 1 (every row after it changes,
+	// and the lags of rows 7 and 30 days later) and on day 20 for a system
+	// that had none before — its first rows.
+	late := []struct {
+		sys uint32
+		at  time.Time
+	}{{1, start.Add(3*24*time.Hour + 17*time.Minute)}, {3, start.Add(20*24*time.Hour + 41*time.Minute)}}
+	for _, l := range late {
+		insertSparse(t, s, l.sys, l.at, l.at.Add(time.Minute), time.Minute)
+		if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES ({m:DateTime('UTC')}, {s:UInt32}, now64(3))",
+			clickhouse.Named("m", l.at.Truncate(time.Minute)), clickhouse.Named("s", fmt.Sprint(l.sys))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compareCum(t, s, start.Add(-24*time.Hour))
 }

@@ -353,3 +353,23 @@ ORDER BY (ts, system_id);
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` AS `fleetscope`.`system_energy_cum_local`
 ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id);
+
+DROP TABLE IF EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` SYNC;
+
+DROP TABLE IF EXISTS `fleetscope`.`system_energy_cum_local` ON CLUSTER `solar` SYNC;
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum_local` ON CLUSTER `solar`
+(
+	ts            DateTime('UTC') CODEC(Delta, LZ4),
+	system_id     UInt32 CODEC(Delta, LZ4),
+	wh            UInt64 CODEC(T64, LZ4),
+	wh_7d_before  UInt64 CODEC(T64, LZ4),
+	wh_30d_before UInt64 CODEC(T64, LZ4),
+	computed_at   DateTime64(3, 'UTC') CODEC(Delta, LZ4)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/system_energy_cum_local', '{replica}', computed_at)
+PARTITION BY toYYYYMM(ts)
+ORDER BY (ts, system_id);
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` AS `fleetscope`.`system_energy_cum_local`
+ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id);
