@@ -316,15 +316,7 @@ func TestFleetEnergyPushesTheCallersBitmapDown(t *testing.T) {
 	rs := f.history(with, t0.Add(-36*time.Hour), t0)
 	from, to := t0.Add(-30*time.Hour-7*time.Minute), t0
 	until := t0.Add(-2 * time.Minute) // the rollup's 1-minute watermark: fleet sums read rollups only
-	want := map[uint32]float64{}
-	for _, s := range f.sys[:6] {
-		want[uint32(s)] = 0
-	}
-	for _, r := range rs {
-		if _, ok := want[uint32(r.sys)]; ok && !r.ts.Before(from) && r.ts.Before(until) {
-			want[uint32(r.sys)] += float64(r.wh) / 1000
-		}
-	}
+	want := f.energyOf(rs, from, until)
 	type item struct {
 		ID       uint32  `json:"id"`
 		GUID     string  `json:"guid"`
@@ -386,7 +378,7 @@ func TestFleetEnergyPushesTheCallersBitmapDown(t *testing.T) {
 	}
 	// A single system's owner: one system.
 	hans := f.account("hans@mueller.de")
-	var a answer
+	var a energyAnswer
 	f.getJSON(hans, "/v1/fleet/energy", url.Values{"from": {fmt.Sprint(from.UnixMilli())}, "to": {fmt.Sprint(to.UnixMilli())}}, &a)
 	if a.Total != 1 || len(a.Items) != 1 || a.Items[0].ID != uint32(f.sys[0]) || math.Abs(a.Items[0].EnergyWh-want[uint32(f.sys[0])]) > 1e-6 {
 		t.Fatalf("owner: %+v", a)
@@ -402,28 +394,12 @@ func TestFleetEnergyOverDaysUsesTheCumulativeTable(t *testing.T) {
 	rs := f.history(with, t0.Add(-4*24*time.Hour), t0)
 	from, to := t0.Add(-3*24*time.Hour-7*time.Minute), t0
 	until := t0.Add(-2 * time.Minute)
-	type answer struct {
-		Items []struct {
-			ID       uint32  `json:"id"`
-			EnergyWh float64 `json:"energy_wh"`
-		} `json:"items"`
-		Total int    `json:"total"`
-		Until string `json:"until"`
-	}
 	check := func(rs []reading) {
 		t.Helper()
-		want := map[uint32]float64{}
-		for _, s := range f.sys[:6] {
-			want[uint32(s)] = 0
-		}
-		for _, r := range rs {
-			if _, ok := want[uint32(r.sys)]; ok && !r.ts.Before(from) && r.ts.Before(until) {
-				want[uint32(r.sys)] += float64(r.wh) / 1000
-			}
-		}
+		want := f.energyOf(rs, from, until)
 		for _, arrayMax := range []int{1 << 20, 1} {
 			f.svc.opts.ArrayParamMax = arrayMax
-			var a answer
+			var a energyAnswer
 			f.getJSON(f.alice, "/v1/fleet/energy", url.Values{"from": {fmt.Sprint(from.UnixMilli())}, "to": {fmt.Sprint(to.UnixMilli())}}, &a)
 			if a.Total != 6 || len(a.Items) != 6 || a.Until != until.Format("2006-01-02T15:04:05.000Z07:00") {
 				t.Fatalf("answer %+v", a)
@@ -454,22 +430,8 @@ func TestFleetEnergyOverDaysUsesTheCumulativeTable(t *testing.T) {
 	}
 	check(rs)
 
-	// A late reading two days back, marked dirty as the flusher does.
-	late := reading{sys: f.sys[2], panel: "A1", ts: t0.Add(-50 * time.Hour).Truncate(time.Minute).Add(30 * time.Second), pin: 100, wh: 777_000}
-	ctx := context.Background()
-	if err := f.store.Exec(ctx, "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh) VALUES ({s:UInt32}, {s:UInt32}, 'A1', {ts:DateTime64(3, 'UTC')}, 0, 0, 100, 0, 0, 0, {wh:UInt32})",
-		clickhouse.Named("s", fmt.Sprint(uint32(late.sys))), clickhouse.Named("ts", late.ts), clickhouse.Named("wh", fmt.Sprint(late.wh))); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES ({m:DateTime('UTC')}, {s:UInt32}, now64(3))",
-		clickhouse.Named("m", late.ts.Truncate(time.Minute)), clickhouse.Named("s", fmt.Sprint(uint32(late.sys)))); err != nil {
-		t.Fatal(err)
-	}
-	r := ingest.StartRollup(ingest.RollupOptions{Store: f.store, Interval: time.Hour, Logger: f.svc.log, Now: f.clock.now})
-	if err := r.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r.Stop()
+	// A late reading two days back.
+	late := f.lateReading(f.sys[2], t0.Add(-50*time.Hour).Truncate(time.Minute).Add(30*time.Second), 777_000)
 	check(append(rs, late))
 }
 
@@ -483,26 +445,11 @@ func TestFleetEnergyOverAWeekReadsOneRowPerSystem(t *testing.T) {
 	from := to.AddDate(0, 0, -7)
 	with := []acl.SystemID{f.sys[0], f.sys[2], f.sys[6]} // s[6] is the other org's
 	rs := f.history(with, from.Add(-5*time.Hour), t0)
-	type answer struct {
-		Items []struct {
-			ID       uint32  `json:"id"`
-			EnergyWh float64 `json:"energy_wh"`
-		} `json:"items"`
-		Total int `json:"total"`
-	}
 	check := func(rs []reading) {
 		t.Helper()
-		want := map[uint32]float64{}
-		for _, s := range f.sys[:6] {
-			want[uint32(s)] = 0
-		}
-		for _, r := range rs {
-			if _, ok := want[uint32(r.sys)]; ok && !r.ts.Before(from) && r.ts.Before(to) {
-				want[uint32(r.sys)] += float64(r.wh) / 1000
-			}
-		}
+		want := f.energyOf(rs, from, to)
 		for _, sort := range []string{"-energy", "energy", "id"} {
-			var a answer
+			var a energyAnswer
 			f.getJSON(f.alice, "/v1/fleet/energy", url.Values{"from": {fmt.Sprint(from.UnixMilli())}, "to": {fmt.Sprint(to.UnixMilli())}, "sort": {sort}}, &a)
 			if a.Total != 6 || len(a.Items) != 6 {
 				t.Fatalf("sort %s: answer %+v", sort, a)
@@ -529,23 +476,57 @@ func TestFleetEnergyOverAWeekReadsOneRowPerSystem(t *testing.T) {
 	}
 	check(rs)
 
-	// A late reading three days back, marked dirty as the flusher does.
-	late := reading{sys: f.sys[2], panel: "A1", ts: to.Add(-70 * time.Hour).Add(30 * time.Second), pin: 100, wh: 555_000}
-	ctx := context.Background()
-	if err := f.store.Exec(ctx, "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh) VALUES ({s:UInt32}, {s:UInt32}, 'A1', {ts:DateTime64(3, 'UTC')}, 0, 0, 100, 0, 0, 0, {wh:UInt32})",
-		clickhouse.Named("s", fmt.Sprint(uint32(late.sys))), clickhouse.Named("ts", late.ts), clickhouse.Named("wh", fmt.Sprint(late.wh))); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.store.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES ({m:DateTime('UTC')}, {s:UInt32}, now64(3))",
-		clickhouse.Named("m", late.ts.Truncate(time.Minute)), clickhouse.Named("s", fmt.Sprint(uint32(late.sys)))); err != nil {
-		t.Fatal(err)
-	}
-	r := ingest.StartRollup(ingest.RollupOptions{Store: f.store, Interval: time.Hour, Logger: f.svc.log, Now: f.clock.now})
-	if err := r.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r.Stop()
+	// A late reading three days back.
+	late := f.lateReading(f.sys[2], to.Add(-70*time.Hour).Add(30*time.Second), 555_000)
 	check(append(rs, late))
+}
+
+// energyAnswer is the part of a /v1/fleet/energy answer tests compare.
+type energyAnswer struct {
+	Items []struct {
+		ID       uint32  `json:"id"`
+		EnergyWh float64 `json:"energy_wh"`
+	} `json:"items"`
+	Total int    `json:"total"`
+	Until string `json:"until"`
+}
+
+// energyOf is the energy (Wh) of each of Sunshine's systems over [from, to)
+// in rs, 0 for those without readings.
+func (f *fleet) energyOf(rs []reading, from, to time.Time) map[uint32]float64 {
+	want := map[uint32]float64{}
+	for _, s := range f.sys[:6] {
+		want[uint32(s)] = 0
+	}
+	for _, r := range rs {
+		if _, ok := want[uint32(r.sys)]; ok && !r.ts.Before(from) && r.ts.Before(to) {
+			want[uint32(r.sys)] += float64(r.wh) / 1000
+		}
+	}
+	return want
+}
+
+// lateReading stores a reading of panel A1 of sys at ts after its minute
+// was rolled up, marks the minute dirty as the flusher does, and runs a
+// rollup pass.
+func (h *harness) lateReading(sys acl.SystemID, ts time.Time, wh uint32) reading {
+	h.t.Helper()
+	late := reading{sys: sys, panel: "A1", ts: ts, pin: 100, wh: wh}
+	ctx := context.Background()
+	if err := h.store.Exec(ctx, "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh) VALUES ({s:UInt32}, {s:UInt32}, 'A1', {ts:DateTime64(3, 'UTC')}, 0, 0, 100, 0, 0, 0, {wh:UInt32})",
+		clickhouse.Named("s", fmt.Sprint(uint32(sys))), clickhouse.Named("ts", ts), clickhouse.Named("wh", fmt.Sprint(wh))); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.store.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES ({m:DateTime('UTC')}, {s:UInt32}, now64(3))",
+		clickhouse.Named("m", ts.Truncate(time.Minute)), clickhouse.Named("s", fmt.Sprint(uint32(sys)))); err != nil {
+		h.t.Fatal(err)
+	}
+	r := ingest.StartRollup(ingest.RollupOptions{Store: h.store, Interval: time.Hour, Logger: h.svc.log, Now: h.clock.now})
+	defer r.Stop()
+	if err := r.Pass(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	return late
 }
 
 // The bitmap parameter decodes in the engine to exactly the ids sent, in
