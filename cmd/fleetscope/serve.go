@@ -58,8 +58,8 @@ func parseServe(args []string) (serveConfig, error) {
 	maxReadings := fs.Int("ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
 	retention := fs.String("retention", ingest.DefaultMaxAge.String(), "how old a reading may be and still be accepted")
 	backlog := fs.String("ingest-max-backlog", "2GiB", "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
-	batchRows := fs.Int("ingest-batch-rows", 200_000, "most readings in one ClickHouse insert")
-	flushEvery := fs.String("ingest-flush-interval", "1s", "longest a reading waits for its insert batch to fill")
+	batchRows := fs.Int("ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
+	flushEvery := fs.String("ingest-flush-interval", ingest.DefaultFlushInterval.String(), "longest a reading waits for its insert batch to fill")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
