@@ -329,6 +329,26 @@ func check(t *testing.T, s *Snapshot, tr *truth, step int) {
 		t.Helper()
 		t.Fatalf("step %d: "+format, append([]any{step}, args...)...)
 	}
+	// Listings answers what System, Installers and Org do, one by one.
+	sysIDs := make([]SystemID, uSystems+1)
+	for i := range sysIDs {
+		sysIDs[i] = SystemID(i)
+	}
+	ls := make([]Listing, len(sysIDs))
+	s.Listings(sysIDs, ls)
+	for i, id := range sysIDs {
+		want := Listing{}
+		want.System, want.Found = s.System(id)
+		if orgs := s.Installers(id); len(orgs) > 0 {
+			want.Installer = orgs[0]
+			if o, ok := s.Org(orgs[0]); ok {
+				want.InstallerName = o.Name
+			}
+		}
+		if ls[i] != want {
+			fail("Listings: system %d: %+v, one by one %+v", id, ls[i], want)
+		}
+	}
 	for a := AccountID(1); a <= uAccounts; a++ {
 		for _, p := range checkPerms {
 			var want []uint32

@@ -237,6 +237,61 @@ func (s *Snapshot) System(id SystemID) (System, bool) {
 	return sys, true
 }
 
+// Listing is what a list row shows of a system: the system and the first
+// installer org that counts (Installers).
+type Listing struct {
+	System
+	Found         bool // the system exists; else the rest is zero
+	Installer     OrgID
+	InstallerName string
+}
+
+// Listings fills out[i] (len(out) ≥ len(ids)) with what System and
+// Installers answer for ids[i], stage by stage over all ids rather than id
+// by id. A page's systems are scattered over a heap of gigabytes, each a
+// chain of cache misses (table leaf, record, metadata, owner's e-mail,
+// grants); short loops of loads that do not depend on each other let the
+// processor overlap the misses of different systems instead of taking them
+// one after the other.
+func (s *Snapshot) Listings(ids []SystemID, out []Listing) {
+	recs := make([]*sysRec, len(ids))
+	for i, id := range ids {
+		recs[i] = s.systems.get(uint32(id))
+	}
+	owners := make([]*emailRec, len(ids))
+	for i, r := range recs {
+		if r.live() && r.owner != 0 {
+			owners[i] = s.emails.get(r.owner)
+		}
+	}
+	for i, r := range recs {
+		out[i] = Listing{}
+		if !r.live() {
+			continue
+		}
+		l := &out[i]
+		l.Found = true
+		l.ID, l.Monitored, l.Org = ids[i], r.monitored, r.org
+		l.GUID, l.Name, l.Address, l.Timezone = r.fields()
+		if e := owners[i]; e != nil {
+			l.Owner = e.email
+		}
+		for j, g := range r.grants {
+			if g.org && g.role == RoleInstaller && r.counts(j, s.asOf) {
+				l.Installer = OrgID(g.who)
+				break
+			}
+		}
+	}
+	for i := range ids {
+		if l := &out[i]; l.Installer != 0 {
+			if o := s.orgs.get(uint32(l.Installer)); o != nil && !o.nameStamp.IsZero() {
+				l.InstallerName = o.name
+			}
+		}
+	}
+}
+
 // SystemByGUID finds an existing system by GUID (exact match).
 func (s *Snapshot) SystemByGUID(guid string) (SystemID, bool) {
 	v := s.guidIx.get(guid, s.guidKey)

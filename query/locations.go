@@ -406,10 +406,7 @@ func (s *Service) Locations(caller acl.AccountID, lq LocationsQuery) (LocationsP
 		last := items[limit-1]
 		page.NextCursor = encodeCursor(cursor{sort: sp, scope: scope, id: last.id, name: last.name, key: last.key})
 	}
-	page.Items = make([]Location, 0, len(items))
-	for _, it := range items {
-		page.Items = append(page.Items, v.location(it.id, it.status))
-	}
+	page.Items = v.render(items)
 	s.m.observeSearch(q != "", time.Since(start), len(page.Items), page.Total)
 	return page, nil
 }
@@ -424,17 +421,35 @@ func (s *Service) limit(n int) (int, error) {
 	return n, nil
 }
 
-// location renders one row from the request's snapshot and live view.
-func (v view) location(id uint32, st Status) Location {
-	l := Location{ID: acl.SystemID(id), Status: st}
-	if sys, ok := v.snap.System(l.ID); ok {
-		l.GUID, l.Name, l.Address, l.Timezone, l.Monitored, l.OwnerEmail = sys.GUID, sys.Name, sys.Address, sys.Timezone, sys.Monitored, sys.Owner
+// render renders a page's rows from the request's snapshot and live view,
+// each source read for all rows at once (acl.Snapshot.Listings says why):
+// measured in searches of the bench's 200 k-system caller, rendering 50 rows
+// one by one took ~200 µs of cache misses, 4 µs a row.
+func (v view) render(items []pitem) []Location {
+	ids := make([]acl.SystemID, len(items))
+	for i, it := range items {
+		ids[i] = acl.SystemID(it.id)
 	}
-	if orgs := v.snap.Installers(l.ID); len(orgs) > 0 {
-		l.InstallerID = orgs[0]
-		if o, ok := v.snap.Org(orgs[0]); ok {
-			l.InstallerName = o.Name
-		}
+	ls := make([]acl.Listing, len(items))
+	v.snap.Listings(ids, ls)
+	out := make([]Location, len(items))
+	for i, it := range items {
+		out[i] = v.row(it.id, it.status, &ls[i])
+	}
+	return out
+}
+
+// location renders one row.
+func (v view) location(id uint32, st Status) Location {
+	return v.render([]pitem{{id: id, status: st}})[0]
+}
+
+// row is system id's Location from its listing and live state.
+func (v view) row(id uint32, st Status, ls *acl.Listing) Location {
+	l := Location{ID: acl.SystemID(id), Status: st}
+	if ls.Found {
+		l.GUID, l.Name, l.Address, l.Timezone, l.Monitored, l.OwnerEmail = ls.GUID, ls.Name, ls.Address, ls.Timezone, ls.Monitored, ls.Owner
+		l.InstallerID, l.InstallerName = ls.Installer, ls.InstallerName
 	}
 	if id < v.live.n {
 		lv := v.live.vals[id]
