@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/internal/graceful"
 	"github.com/fleetscope/fleetscope/internal/storetest"
 	"github.com/fleetscope/fleetscope/store"
 )
@@ -43,6 +44,7 @@ type node struct {
 	svc  *ingest.Service
 	url  string
 	srv  *fasthttp.Server
+	ln   *graceful.Listener
 	dir  string
 	opts ingest.Options
 }
@@ -62,10 +64,11 @@ func startNode(t *testing.T, s *store.Store, dir string, tweak func(*ingest.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := graceful.Listen(raw)
 	srv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
 		if string(c.Path()) == "/v1/ingest" {
 			svc.Handle(c)
@@ -74,7 +77,7 @@ func startNode(t *testing.T, s *store.Store, dir string, tweak func(*ingest.Opti
 		c.SetStatusCode(404)
 	}, MaxRequestBodySize: 64 << 20}
 	go srv.Serve(ln)
-	n := &node{svc: svc, url: "http://" + ln.Addr().String() + "/v1/ingest", srv: srv, dir: dir, opts: opts}
+	n := &node{svc: svc, url: "http://" + ln.Addr().String() + "/v1/ingest", srv: srv, ln: ln, dir: dir, opts: opts}
 	t.Cleanup(func() { n.stop(t) })
 	return n
 }
@@ -83,10 +86,12 @@ func (n *node) stop(t *testing.T) {
 	if n.srv == nil {
 		return
 	}
-	n.srv.Shutdown()
-	n.srv = nil
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if err := graceful.Shutdown(ctx, n.srv, n.ln); err != nil {
+		t.Errorf("http shutdown: %v", err)
+	}
+	n.srv = nil
 	if err := n.svc.Close(ctx); err != nil {
 		t.Errorf("close: %v", err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/apijson"
+	"github.com/fleetscope/fleetscope/internal/graceful"
 	"github.com/fleetscope/fleetscope/internal/route"
 	"github.com/fleetscope/fleetscope/query"
 	"github.com/fleetscope/fleetscope/store"
@@ -141,10 +142,11 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	defer s.close()
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	raw, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := graceful.Listen(raw)
 	s.http = &fasthttp.Server{
 		Handler:            s.routes(),
 		Name:               "fleetscope",
@@ -180,7 +182,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	log.Info("shutting down: no new connections, finishing requests in flight, flushing the WAL")
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
-	if err := s.http.ShutdownWithContext(sctx); err != nil {
+	if err := graceful.Shutdown(sctx, s.http, ln); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil
