@@ -21,12 +21,13 @@ import (
 //
 // (bitmapContains per row scans without pruning; a literal IN list breaks
 // the 256 KiB query limit.) Measured with `fleetscope bench query`, fleet
-// energy over 30 days on the embedded engine, p50 (array / bitmap):
-// 31 ids 23.6 / 21.4 ms, 999 ids 205 / 179 ms, 9,910 ids 215 / 219 ms,
-// 200 k ids 727 / 378 ms (1.49 MB / 337 KB of parameter). The bitmap is
-// never slower beyond noise and twice as fast at 200 k, so it is the
-// default; sets of up to 32 ids — where ClickHouse's own state is a plain
-// list too — go as an array, which reads plainly in query logs.
+// energy over 30 whole days on the embedded engine (one cumulative row per
+// system), p50 (array / bitmap): 31 ids 22.8 / 41.8 ms, 999 ids 15.9 /
+// 18.0 ms, 9,910 ids 28.2 / 17.9 ms, 200 k ids 299 / 45.5 ms (1.49 MB /
+// 337 KB of parameter). Past a few thousand ids the bitmap wins, at 200 k
+// by 6×, so it is the default; sets of up to 32 ids — where ClickHouse's
+// own state is a plain list too, and the array is faster — go as an array,
+// which also reads plainly in query logs.
 const defaultArrayParamMax = 32
 
 // GroupBitmapState serializes bm the way ClickHouse serializes an
