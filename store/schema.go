@@ -395,11 +395,10 @@ var migrations = []migration{
 			// one row per system and day, written by the rollup worker from
 			// the day rollup (ingest.Rollup). Energy over whole days [a, b)
 			// is then the row at b minus the row at a: two rows per system
-			// where the day rollup needs one per day, which is what lets
-			// fleet energy over 30 days for 200 k systems answer within
-			// DESIGN's 100 ms (query.FleetEnergy). Ordered by day, so the
-			// rows of one day are one range. Rows are recomputed (replaced by
-			// computed_at) when late readings change an earlier day.
+			// where the day rollup needs one per day (query.FleetEnergy).
+			// Ordered by day, so the rows of one day are one range. Rows are
+			// recomputed (replaced by computed_at) when late readings change
+			// an earlier day. Migration 4 replaces this table (energyCum).
 			name: "system_energy_cum",
 			columns: `
 	ts          DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
