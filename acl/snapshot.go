@@ -232,9 +232,14 @@ func (s *Snapshot) System(id SystemID) (System, bool) {
 	if !r.live() {
 		return System{}, false
 	}
-	sys := System{ID: id, Monitored: r.monitored, Org: r.org, Owner: s.email(r.owner)}
+	return recSystem(id, r, s.email(r.owner)), true
+}
+
+// recSystem is the System of a live record whose owner's e-mail is owner.
+func recSystem(id SystemID, r *sysRec, owner string) System {
+	sys := System{ID: id, Monitored: r.monitored, Org: r.org, Owner: owner}
 	sys.GUID, sys.Name, sys.Address, sys.Timezone = r.fields()
-	return sys, true
+	return sys
 }
 
 // Listing is what a list row shows of a system: the system and the first
@@ -269,16 +274,15 @@ func (s *Snapshot) Listings(ids []SystemID, out []Listing) {
 		if !r.live() {
 			continue
 		}
-		l := &out[i]
-		l.Found = true
-		l.ID, l.Monitored, l.Org = ids[i], r.monitored, r.org
-		l.GUID, l.Name, l.Address, l.Timezone = r.fields()
+		owner := ""
 		if e := owners[i]; e != nil {
-			l.Owner = e.email
+			owner = e.email
 		}
-		for j, g := range r.grants {
-			if g.org && g.role == RoleInstaller && r.counts(j, s.asOf) {
-				l.Installer = OrgID(g.who)
+		l := &out[i]
+		l.System, l.Found = recSystem(ids[i], r, owner), true
+		for j := range r.grants {
+			if s.installs(r, j) {
+				l.Installer = OrgID(r.grants[j].who)
 				break
 			}
 		}
@@ -398,11 +402,17 @@ func (s *Snapshot) Installers(sys SystemID) []OrgID {
 	}
 	var out []OrgID
 	for i, g := range r.grants {
-		if g.org && g.role == RoleInstaller && r.counts(i, s.asOf) {
+		if s.installs(r, i) {
 			out = append(out, OrgID(g.who))
 		}
 	}
 	return out
+}
+
+// installs reports whether r's grant i is an installer org's that counts.
+func (s *Snapshot) installs(r *sysRec, i int) bool {
+	g := r.grants[i]
+	return g.org && g.role == RoleInstaller && r.counts(i, s.asOf)
 }
 
 // Emails returns the e-mails associated with an existing system — the
