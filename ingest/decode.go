@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // Errors for a whole request. The handler maps them with errors.Is; decode
@@ -117,7 +115,7 @@ func (p Problem) AppendText(dst []byte) []byte {
 func (p Problem) String() string { return string(p.AppendText(nil)) }
 
 // Decoder decodes ingest request bodies into Batches, validating every
-// reading. It keeps its parser and buffers between calls so that, once warm,
+// reading. It keeps its buffers between calls so that, once warm,
 // decoding a body allocates nothing.
 //
 // Reuse contract: the Panel slices of a decoded Batch point into the body or
@@ -135,11 +133,10 @@ type Decoder struct {
 	opts  DecoderOptions
 	ready bool
 
-	p     fastjson.Parser
+	sc    scanner
 	big   bool   // the previous body was over retainBytes
-	num   []byte // raw text of the number being parsed
-	arena []byte // NDJSON: panel labels of accepted readings
-	offs  []int  // NDJSON: offset in arena of each accepted reading's label
+	arena []byte // unescaped panel labels of this body
+	key   []byte // the current key or ts string, unescaped
 	nowMS int64
 }
 
@@ -157,13 +154,15 @@ func (d *Decoder) init() {
 	}
 }
 
-// begin prepares d for a body of n bytes and reads the clock.
+// begin prepares d for a body of n bytes and reads the clock. Labels
+// unescaped into the arena stay valid for the whole body: it is only
+// appended to (a reallocation leaves earlier labels in the old array).
 func (d *Decoder) begin(n int) {
 	d.init()
 	if d.big {
-		d.p = fastjson.Parser{}
-		d.arena, d.offs = nil, nil
+		d.arena, d.key = nil, nil
 	}
+	d.arena = d.arena[:0]
 	d.big = n > retainBytes
 	d.nowMS = d.opts.Now().UnixMilli()
 }
@@ -175,39 +174,18 @@ func (d *Decoder) begin(n int) {
 // into dst (reset first). ts is integer Unix milliseconds or an RFC 3339
 // string. Top-level keys other than seq and readings are ignored; a repeated
 // seq or readings key is malformed. A reading that fails to decode or
-// validate is recorded in dst.Problems and the others go on.
+// validate is recorded in dst.Problems and the others go on. See scanner for
+// the JSON accepted.
 //
 // Errors wrap ErrMalformed or ErrTooManyReadings; on error dst holds no
 // readings.
 func (d *Decoder) DecodeJSON(body []byte, dst *Batch) error {
 	dst.Reset()
 	d.begin(len(body))
-	v, err := d.p.ParseBytes(body)
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrMalformed, err)
-	}
-	if v.Type() != fastjson.TypeObject {
-		return fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
-	}
-	seqV, readingsV, dup := topLevel(v.GetObject())
-	if dup != "" {
-		return fmt.Errorf("%w: key %q repeated", ErrMalformed, dup)
-	}
-	if err := d.decodeSeq(seqV, dst); err != nil {
+	d.sc.reset(body)
+	if err := d.document(dst, false); err != nil {
+		dst.Reset()
 		return err
-	}
-	if readingsV == nil {
-		return fmt.Errorf("%w: readings missing", ErrMalformed)
-	}
-	if readingsV.Type() != fastjson.TypeArray {
-		return fmt.Errorf("%w: readings is not an array", ErrMalformed)
-	}
-	arr, _ := readingsV.Array()
-	if len(arr) > d.opts.MaxReadings {
-		return fmt.Errorf("%w: %d readings, at most %d per request", ErrTooManyReadings, len(arr), d.opts.MaxReadings)
-	}
-	for i, rv := range arr {
-		d.decodeReading(rv, i, dst)
 	}
 	return nil
 }
@@ -225,8 +203,6 @@ func (d *Decoder) DecodeJSON(body []byte, dst *Batch) error {
 func (d *Decoder) DecodeNDJSON(body []byte, dst *Batch) error {
 	dst.Reset()
 	d.begin(len(body))
-	d.arena = d.arena[:0]
-	d.offs = d.offs[:0]
 	header := true
 	index := 0
 	for lineNo := 1; len(body) > 0; lineNo++ {
@@ -239,15 +215,12 @@ func (d *Decoder) DecodeNDJSON(body []byte, dst *Batch) error {
 		if blank(line) {
 			continue
 		}
-		v, err := d.p.ParseBytes(line)
-		if err != nil {
-			dst.Reset()
-			return fmt.Errorf("%w: line %d: %s", ErrMalformed, lineNo, err)
-		}
+		d.sc.reset(line)
 		if header {
 			header = false
-			if err := d.decodeHeader(v, dst); err != nil {
-				return err
+			if err := d.document(dst, true); err != nil {
+				dst.Reset()
+				return fmt.Errorf("line %d: %w", lineNo, err)
 			}
 			continue
 		}
@@ -255,74 +228,134 @@ func (d *Decoder) DecodeNDJSON(body []byte, dst *Batch) error {
 			dst.Reset()
 			return fmt.Errorf("%w: more than %d readings per request", ErrTooManyReadings, d.opts.MaxReadings)
 		}
-		n := len(dst.Readings)
-		d.decodeReading(v, index, dst)
-		if len(dst.Readings) > n {
-			// The label points into the parser's copy of this line, which
-			// the next line overwrites: keep it in the arena.
-			r := &dst.Readings[n]
-			d.offs = append(d.offs, len(d.arena))
-			d.arena = append(d.arena, r.Panel...)
+		if !d.reading(index, 0, dst) || !d.sc.end() {
+			dst.Reset()
+			return fmt.Errorf("%w: line %d: %v", ErrMalformed, lineNo, d.sc.err)
 		}
 		index++
 	}
 	if header {
 		return fmt.Errorf("%w: no header line {\"seq\": n}", ErrMalformed)
 	}
-	for i := range dst.Readings {
-		r := &dst.Readings[i]
-		off := d.offs[i]
-		r.Panel = d.arena[off : off+len(r.Panel) : off+len(r.Panel)]
+	return nil
+}
+
+// valueKind is what a top-level member held.
+type valueKind uint8
+
+const (
+	kindMissing valueKind = iota
+	kindNumber
+	kindArray
+	kindOther
+)
+
+// document reads the top-level object: of a JSON body, or the header line
+// of an NDJSON body (which must not carry readings). The checks after the
+// scan come in a fixed order, so a body with several faults always gets the
+// same answer.
+func (d *Decoder) document(dst *Batch, header bool) error {
+	sc := &d.sc
+	if sc.peek() != '{' {
+		if sc.skip(0) && sc.end() {
+			return fmt.Errorf("%w: body is not a JSON object", ErrMalformed)
+		}
+		return fmt.Errorf("%w: %v", ErrMalformed, sc.err)
+	}
+	sc.pos++
+	var (
+		seq            []byte
+		seqK, readingK valueKind
+		dup            string
+		tooMany        bool
+	)
+	for more := !sc.consume('}'); more; more = sc.next('}') {
+		key, ok := sc.key(&d.key)
+		if !ok {
+			break
+		}
+		switch string(key) {
+		case "seq":
+			if seqK != kindMissing && dup == "" {
+				dup = "seq"
+			}
+			seqK, ok = kindOther, true
+			switch {
+			case sc.literal("null"):
+			case isNumberStart(sc.peek()):
+				seqK = kindNumber
+				seq, ok = sc.number()
+			default:
+				ok = sc.skip(1)
+			}
+		case "readings":
+			if readingK != kindMissing && dup == "" {
+				dup = "readings"
+			}
+			if sc.peek() == '[' && !header && dup == "" {
+				readingK = kindArray
+				tooMany, ok = d.readings(dst)
+			} else {
+				readingK = kindOther
+				ok = sc.skip(1)
+			}
+		default:
+			ok = sc.skip(1)
+		}
+		if !ok {
+			break
+		}
+	}
+	if sc.err != nil || !sc.end() {
+		return fmt.Errorf("%w: %v", ErrMalformed, sc.err)
+	}
+	switch {
+	case dup != "":
+		return fmt.Errorf("%w: key %q repeated", ErrMalformed, dup)
+	case header && readingK != kindMissing:
+		return fmt.Errorf("%w: NDJSON header line must not carry readings", ErrMalformed)
+	case seqK == kindMissing:
+		return fmt.Errorf("%w: seq missing", ErrMalformed)
+	}
+	n, ok := parseUint(seq)
+	if seqK != kindNumber || !ok {
+		return fmt.Errorf("%w: seq must be an integer from 0 to 2^64-1", ErrMalformed)
+	}
+	dst.Seq = n
+	switch {
+	case header:
+		return nil
+	case readingK == kindMissing:
+		return fmt.Errorf("%w: readings missing", ErrMalformed)
+	case readingK != kindArray:
+		return fmt.Errorf("%w: readings is not an array", ErrMalformed)
+	case tooMany:
+		return fmt.Errorf("%w: %d readings, at most %d per request", ErrTooManyReadings, dst.Total(), d.opts.MaxReadings)
 	}
 	return nil
 }
 
-func (d *Decoder) decodeHeader(v *fastjson.Value, dst *Batch) error {
-	if v.Type() != fastjson.TypeObject {
-		return fmt.Errorf("%w: header line is not a JSON object", ErrMalformed)
-	}
-	seqV, readingsV, dup := topLevel(v.GetObject())
-	if dup != "" {
-		return fmt.Errorf("%w: key %q repeated", ErrMalformed, dup)
-	}
-	if readingsV != nil {
-		return fmt.Errorf("%w: NDJSON header line must not carry readings", ErrMalformed)
-	}
-	return d.decodeSeq(seqV, dst)
-}
-
-// topLevel finds the seq and readings members of a top-level object, and the
-// first of them that appears twice.
-func topLevel(o *fastjson.Object) (seq, readings *fastjson.Value, dup string) {
-	o.Visit(func(k []byte, v *fastjson.Value) {
-		switch string(k) {
-		case "seq":
-			if seq != nil {
-				dup = "seq"
+// readings reads the readings array. Past MaxReadings it only checks the
+// rest of the array and reports tooMany (the count it returns in dst.Total
+// is then the limit, not the array's length).
+func (d *Decoder) readings(dst *Batch) (tooMany, ok bool) {
+	sc := &d.sc
+	sc.pos++ // '['
+	index := 0
+	for more := !sc.consume(']'); more; more = sc.next(']') {
+		if index >= d.opts.MaxReadings {
+			tooMany = true
+			if !sc.skip(2) {
+				return false, false
 			}
-			seq = v
-		case "readings":
-			if readings != nil {
-				dup = "readings"
-			}
-			readings = v
+			continue
 		}
-	})
-	return seq, readings, dup
-}
-
-func (d *Decoder) decodeSeq(v *fastjson.Value, dst *Batch) error {
-	if v == nil {
-		return fmt.Errorf("%w: seq missing", ErrMalformed)
-	}
-	if v.Type() == fastjson.TypeNumber {
-		d.num = v.MarshalTo(d.num[:0])
-		if seq, ok := parseUint(d.num); ok {
-			dst.Seq = seq
-			return nil
+		if !d.reading(index, 2, dst) {
+			return false, false
 		}
+		index++
 	}
-	return fmt.Errorf("%w: seq must be an integer from 0 to 2^64-1", ErrMalformed)
+	return tooMany, sc.err == nil
 }
 
 func blank(line []byte) bool {
@@ -337,9 +370,10 @@ func blank(line []byte) bool {
 // required is the set of fields a reading must carry (see validate.go).
 const required = 1<<FieldPanel | 1<<FieldTS | 1<<FieldPin | 1<<FieldWh
 
-// decodeReading decodes and validates element index of the request and
-// appends it to dst.Readings or dst.Problems.
-func (d *Decoder) decodeReading(v *fastjson.Value, index int, dst *Batch) {
+// reading decodes and validates the reading value next in the scan, element
+// index of the request nested at depth, and appends it to dst.Readings or
+// dst.Problems. It returns false on a syntax error.
+func (d *Decoder) reading(index, depth int, dst *Batch) bool {
 	n := len(dst.Readings)
 	if n < cap(dst.Readings) {
 		dst.Readings = dst.Readings[:n+1]
@@ -348,7 +382,10 @@ func (d *Decoder) decodeReading(v *fastjson.Value, index int, dst *Batch) {
 	}
 	r := &dst.Readings[n]
 	*r = Reading{}
-	reason, field := d.fillReading(v, r)
+	reason, field, ok := d.fillReading(r, depth)
+	if !ok {
+		return false
+	}
 	if reason == ReasonNone {
 		reason, field = d.opts.Limits.Validate(r, d.nowMS)
 	}
@@ -357,106 +394,147 @@ func (d *Decoder) decodeReading(v *fastjson.Value, index int, dst *Batch) {
 		dst.Readings = dst.Readings[:n]
 		dst.Problems = append(dst.Problems, Problem{Index: index, Reason: reason, Field: field})
 	}
+	return true
 }
 
-// fillReading sets r from the JSON object v. It returns the first problem in
-// document order, then the first missing required field.
-func (d *Decoder) fillReading(v *fastjson.Value, r *Reading) (Reason, Field) {
-	if v.Type() != fastjson.TypeObject {
-		return ReasonMalformedReading, FieldNone
+// fillReading sets r from the JSON value next in the scan. It returns the
+// first problem in document order, then the first missing required field;
+// ok is false on a syntax error.
+func (d *Decoder) fillReading(r *Reading, depth int) (reason Reason, field Field, ok bool) {
+	sc := &d.sc
+	if sc.peek() != '{' {
+		return ReasonMalformedReading, FieldNone, sc.skip(depth)
 	}
+	sc.pos++
 	var seen, present uint16
-	reason, field := ReasonNone, FieldNone
-	v.GetObject().Visit(func(k []byte, fv *fastjson.Value) {
-		if reason != ReasonNone {
-			return
+	for more := !sc.consume('}'); more; more = sc.next('}') {
+		key, ok := sc.key(&d.key)
+		if !ok {
+			return reason, field, false
 		}
-		f := fieldOf(k)
-		if f == FieldNone {
-			return // unknown keys are ignored
+		f := fieldOf(key)
+		if reason != ReasonNone || f == FieldNone {
+			// Unknown keys are ignored; after a problem the rest is only
+			// checked for syntax.
+			if !sc.skip(depth + 1) {
+				return reason, field, false
+			}
+			continue
 		}
 		if seen&(1<<f) != 0 {
 			reason, field = ReasonDuplicateField, f
-			return
+			if !sc.skip(depth + 1) {
+				return reason, field, false
+			}
+			continue
 		}
 		seen |= 1 << f
-		if fv.Type() == fastjson.TypeNull {
-			return // null is absent
+		if sc.literal("null") {
+			continue // null is absent
 		}
 		present |= 1 << f
-		if reason = d.setField(r, f, fv); reason != ReasonNone {
-			field = f
+		var rs Reason
+		if rs, ok = d.setField(r, f, depth+1); !ok {
+			return reason, field, false
 		}
-	})
+		if rs != ReasonNone {
+			reason, field = rs, f
+		}
+	}
+	if sc.err != nil {
+		return reason, field, false
+	}
 	if reason != ReasonNone {
-		return reason, field
+		return reason, field, true
 	}
 	if missing := required &^ present; missing != 0 {
 		for f := FieldPanel; f < numFields; f++ {
 			if missing&(1<<f) != 0 {
-				return ReasonMissingField, f
+				return ReasonMissingField, f, true
 			}
 		}
 	}
-	return ReasonNone, FieldNone
+	return ReasonNone, FieldNone, true
 }
 
+// fieldOf returns the field a key names. It compares by length and bytes:
+// a string switch compiles to a binary search of runtime comparisons, and
+// this runs nine times per reading.
 func fieldOf(k []byte) Field {
-	switch string(k) {
-	case "panel":
-		return FieldPanel
-	case "ts":
-		return FieldTS
-	case "vin":
-		return FieldVin
-	case "iin":
-		return FieldIin
-	case "pin":
-		return FieldPin
-	case "vout":
-		return FieldVout
-	case "temp":
-		return FieldTemp
-	case "rssi":
-		return FieldRSSI
-	case "wh":
-		return FieldWh
+	switch len(k) {
+	case 2:
+		switch {
+		case k[0] == 't' && k[1] == 's':
+			return FieldTS
+		case k[0] == 'w' && k[1] == 'h':
+			return FieldWh
+		}
+	case 3:
+		if k[1] != 'i' || k[2] != 'n' {
+			return FieldNone
+		}
+		switch k[0] {
+		case 'v':
+			return FieldVin
+		case 'i':
+			return FieldIin
+		case 'p':
+			return FieldPin
+		}
+	case 4:
+		switch string(k) {
+		case "vout":
+			return FieldVout
+		case "temp":
+			return FieldTemp
+		case "rssi":
+			return FieldRSSI
+		}
+	case 5:
+		if string(k) == "panel" {
+			return FieldPanel
+		}
 	}
 	return FieldNone
 }
 
-// setField sets field f of r from the non-null JSON value v.
-func (d *Decoder) setField(r *Reading, f Field, v *fastjson.Value) Reason {
-	t := v.Type()
-	switch f {
-	case FieldPanel:
-		if t != fastjson.TypeString {
-			return ReasonTypeInvalid
+// setField sets field f of r from the non-null value next in the scan; a
+// value of the wrong type is skipped and reported.
+func (d *Decoder) setField(r *Reading, f Field, depth int) (Reason, bool) {
+	sc := &d.sc
+	c := sc.peek()
+	switch {
+	case f == FieldPanel && c == '"':
+		raw, escaped, ok := sc.str()
+		if escaped {
+			off := len(d.arena)
+			d.arena = unescape(d.arena, raw)
+			raw = d.arena[off:len(d.arena):len(d.arena)]
 		}
-		r.Panel, _ = v.StringBytes()
-		return ReasonNone
-	case FieldTS:
-		var ok bool
-		switch t {
-		case fastjson.TypeNumber:
-			d.num = v.MarshalTo(d.num[:0])
-			r.TS, ok = parseInt(d.num)
-		case fastjson.TypeString:
-			s, _ := v.StringBytes()
-			r.TS, ok = parseRFC3339(s)
-		default:
-			return ReasonTypeInvalid
+		r.Panel = raw
+		return ReasonNone, ok
+	case f == FieldTS && c == '"':
+		raw, escaped, ok := sc.str()
+		if escaped {
+			d.key = unescape(d.key[:0], raw)
+			raw = d.key
 		}
-		if !ok {
-			return ReasonTSInvalid
+		var valid bool
+		if r.TS, valid = parseRFC3339(raw); !valid {
+			return ReasonTSInvalid, ok
 		}
-		return ReasonNone
+		return ReasonNone, ok
+	case f == FieldTS && isNumberStart(c):
+		ts, valid, ok := sc.int()
+		if !valid {
+			return ReasonTSInvalid, ok
+		}
+		r.TS = ts
+		return ReasonNone, ok
+	case f != FieldPanel && isNumberStart(c):
+		x, reason, ok := sc.float()
+		r.setNumber(f, x)
+		return reason, ok
 	}
-	if t != fastjson.TypeNumber {
-		return ReasonTypeInvalid
-	}
-	d.num = v.MarshalTo(d.num[:0])
-	x, reason := parseFloat(d.num)
-	r.setNumber(f, x)
-	return reason
+	return ReasonTypeInvalid, sc.skip(depth)
 }

@@ -7,7 +7,9 @@ import (
 	"testing"
 )
 
-// Fuzz targets for every decoder of untrusted bytes. Seed corpora live in
+// Fuzz targets for every decoder of untrusted bytes; the body decoders are
+// also compared with a reference built on encoding/json
+// (decode_oracle_test.go). Seed corpora live in
 // testdata/fuzz/<FuzzName>/ (valid, truncated and hostile bodies); inputs
 // that once failed stay there.
 
@@ -20,6 +22,7 @@ func FuzzDecodeJSON(f *testing.F) {
 		var b Batch
 		err := newTestDecoder(fuzzMaxReadings).DecodeJSON(body, &b)
 		checkDecoded(t, &b, err)
+		compareWithReference(t, body, false, &b, err)
 	})
 }
 
@@ -30,6 +33,7 @@ func FuzzDecodeNDJSON(f *testing.F) {
 		var b Batch
 		err := newTestDecoder(fuzzMaxReadings).DecodeNDJSON(body, &b)
 		checkDecoded(t, &b, err)
+		compareWithReference(t, body, true, &b, err)
 	})
 }
 

@@ -5,8 +5,8 @@ import (
 	"strconv"
 )
 
-// Number and timestamp parsing for the decoder. fastjson checks only the
-// outline of a number (it accepts "01", "1.", ".5", "NaN", "-inf"), so the
+// Number and timestamp parsing for the decoder. The scanner takes any run of
+// [0-9.eE+-] (and the NaN/Infinity spellings) as a number token, so the
 // raw text of every number goes through the strict RFC 8259 grammar here.
 // These functions do not allocate, except for numbers longer than 32 bytes
 // or beyond the float64 range (strconv's copy of the text and error value).
@@ -97,8 +97,8 @@ func parseFloat(s []byte) (float64, Reason) {
 	return f, ReasonNone
 }
 
-// isNonFinite reports whether s is a NaN or infinity spelling that fastjson
-// lets through as a number ("nan", "inf", "infinity", any case).
+// isNonFinite reports whether s is a NaN or infinity spelling the scanner
+// takes as a number token ("nan", "inf", "infinity", any case, signed).
 func isNonFinite(s []byte) bool {
 	if len(s) > 0 && (s[0] == '+' || s[0] == '-') {
 		s = s[1:]
