@@ -316,7 +316,7 @@ func TestDecodeAgreesWithReference(t *testing.T) {
 			in := []byte(body)
 			if ndjson {
 				var b Batch
-				if err := newTestDecoder(fuzzMaxReadings + 1).DecodeJSON(in, &b); err != nil {
+				if err := newTestDecoder(fuzzMaxReadings+1).DecodeJSON(in, &b); err != nil {
 					continue
 				}
 				in = AppendNDJSON(nil, b.Seq, b.Readings)
