@@ -104,9 +104,7 @@ func FleetColumns(seed uint64, rows, panels int, start time.Time, step time.Dura
 	t := start
 	for c.Len() < rows {
 		for p := 0; p < panels && c.Len() < rows; p++ {
-			r := Simulate(rng, t, step, 400)
-			c.add(sys, sys, labels[p], t, uint16(r.Vin*100), uint16(r.Iin*1000), uint16(r.Pin*10),
-				uint16(r.Vout*100), int16(r.Temp*10), uint8(r.RSSI), uint32(r.Wh*1000))
+			c.addSimulated(sys, labels[p], t, Simulate(rng, t, step, 400))
 		}
 		sys++
 		if sys%1000 == 0 {
@@ -114,4 +112,30 @@ func FleetColumns(seed uint64, rows, panels int, start time.Time, step time.Dura
 		}
 	}
 	return c
+}
+
+// ArrivalColumns generates rows readings in the order a fleet of gateways
+// delivers them to ingest, which is the order the flusher hands them to the
+// engine: interval after interval, the gateways of each interval in a random
+// order, each request one reading per panel. Unlike FleetColumns, a block of
+// them is far from the table's sort order, so the engine sorts it on insert.
+func ArrivalColumns(seed uint64, rows, gateways, panels int, start time.Time, step time.Duration) *Columns {
+	rng := rand.New(rand.NewPCG(seed, 0xa11))
+	labels := PanelLabels(panels)
+	c := &Columns{}
+	for t := start; c.Len() < rows; t = t.Add(step) {
+		for _, g := range rng.Perm(gateways) {
+			sys := uint32(g + 1)
+			for p := 0; p < panels && c.Len() < rows; p++ {
+				c.addSimulated(sys, labels[p], t, Simulate(rng, t, step, 400))
+			}
+		}
+	}
+	return c
+}
+
+// addSimulated appends a simulated reading in its storage scales.
+func (c *Columns) addSimulated(sys uint32, panel string, t time.Time, r PanelReading) {
+	c.add(sys, sys, panel, t, uint16(r.Vin*100), uint16(r.Iin*1000), uint16(r.Pin*10),
+		uint16(r.Vout*100), int16(r.Temp*10), uint8(r.RSSI), uint32(r.Wh*1000))
 }

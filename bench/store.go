@@ -43,11 +43,12 @@ func (r StoreInsertResult) Print(w io.Writer) {
 	fmt.Fprintf(w, "  clickhouse-go → bridge → engine %11.0f rows/s   ratio %.2f× (goal ≥ 0.70×)\n", r.BridgeRate(), r.Ratio())
 }
 
-// StoreInsert measures both paths in the same run, alternating rounds so
-// that noise on the shared machine falls on both alike. It needs the
-// embedded engine (the baseline runs on it) and creates scratch tables
-// that it drops again.
-func StoreInsert(ctx context.Context, s *store.Store, batchRows, rounds int) (StoreInsertResult, error) {
+// StoreInsert inserts cols as one batch, rounds times by each path,
+// alternating rounds so that noise on the shared machine falls on both
+// alike. It needs the embedded engine (the baseline runs on it) and creates
+// scratch tables that it drops again.
+func StoreInsert(ctx context.Context, s *store.Store, cols *Columns, rounds int) (StoreInsertResult, error) {
+	batchRows := cols.Len()
 	eng := s.Embedded()
 	if eng == nil {
 		return StoreInsertResult{}, errors.New("bench store: the baseline needs the embedded engine (run without --clickhouse)")
@@ -66,7 +67,6 @@ func StoreInsert(ctx context.Context, s *store.Store, batchRows, rounds int) (St
 		return res, err
 	}
 	defer s.Exec(context.Background(), "DROP TABLE IF EXISTS bench_src")
-	cols := FleetColumns(1, batchRows, 30, time.Date(2026, 6, 21, 6, 0, 0, 0, time.UTC), time.Minute)
 	if err := sendColumns(ctx, s, "bench_src", cols); err != nil {
 		return res, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/fleetscope/fleetscope/bench"
 	"github.com/fleetscope/fleetscope/internal/storetest"
@@ -18,7 +19,8 @@ func BenchmarkInsertVsEngine(b *testing.B) {
 			s := storetest.Open(b)
 			b.ReportAllocs()
 			b.ResetTimer()
-			res, err := bench.StoreInsert(context.Background(), s, rows, b.N)
+			cols := bench.FleetColumns(1, rows, 30, time.Date(2026, 6, 21, 6, 0, 0, 0, time.UTC), time.Minute)
+			res, err := bench.StoreInsert(context.Background(), s, cols, b.N)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -71,7 +71,8 @@ func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	}
 	defer s.Close()
-	res, err := bench.StoreInsert(ctx, s, *rows, *rounds)
+	cols := bench.FleetColumns(1, *rows, 30, time.Date(2026, 6, 21, 6, 0, 0, 0, time.UTC), time.Minute)
+	res, err := bench.StoreInsert(ctx, s, cols, *rounds)
 	if err != nil {
 		return err
 	}
