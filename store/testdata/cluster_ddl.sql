@@ -373,3 +373,5 @@ ORDER BY (ts, system_id);
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` AS `fleetscope`.`system_energy_cum_local`
 ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id);
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING merge_selector_base = 10;
