@@ -427,12 +427,12 @@ var migrations = []migration{
 		// ones; merge_selector_base is how many parts of a size wait to be
 		// merged together, so each reading is rewritten about log_base(parts)
 		// times. At saturation merges were the largest engine cost (a sixth
-		// of the server's CPU). Inserting 30 batches of 1 M arrival-order
-		// rows every 2 s and waiting for merges to settle took 32.9 s of CPU
+		// of the server's CPU). Inserting 30 blocks of 1 M rows in arrival
+		// order (bench.ArrivalColumns), one every 2 s, into a copy of the
+		// table and waiting until no merge ran took 32.9 s of process CPU
 		// with the default 5 and 21.2 s with 10 (20: 21.2 s), leaving 11
-		// parts instead of 3 in the partition (go run of the experiment in
-		// the closing note of issue 3); a history query reads each part's
-		// index, which at these counts is noise.
+		// parts instead of 3 in the partition; a history query reads each
+		// part's index, which at these counts is noise.
 		settings: []tableSetting{{readingsTable, "merge_selector_base = 10"}},
 	},
 }
