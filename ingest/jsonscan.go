@@ -227,24 +227,8 @@ func (s *scanner) float() (float64, Reason, bool) {
 		i++
 	}
 	start := i
-	var mant uint64
-	for i < len(b) && isDigit(b[i]) {
-		mant = mant*10 + uint64(b[i]-'0')
-		i++
-	}
-	ints, frac := i-start, 0
-	if i < len(b) && b[i] == '.' {
-		i++
-		fstart := i
-		for i < len(b) && isDigit(b[i]) {
-			mant = mant*10 + uint64(b[i]-'0')
-			i++
-		}
-		if frac = i - fstart; frac == 0 {
-			frac = -1 // "1." is left to parseFloat
-		}
-	}
-	if ints > 0 && (ints == 1 || b[start] != '0') && frac >= 0 && ints+frac <= 19 &&
+	mant, ints, frac, dot, i := decimal(b, i)
+	if ints > 0 && (ints == 1 || b[start] != '0') && !(dot && frac == 0) && ints+frac <= 19 &&
 		mant <= 1<<53 && frac < len(float64pow10) && (i == len(b) || !numChar[b[i]]) {
 		s.pos = i
 		f := float64(mant) / float64pow10[frac]

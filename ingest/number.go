@@ -28,36 +28,22 @@ func parseFloat(s []byte) (float64, Reason) {
 		neg = true
 		i++
 	}
-	// Integer part: 0 or [1-9][0-9]*.
+	// Integer part: 0 or [1-9][0-9]*; a fraction has at least one digit.
 	start := i
-	var mant uint64 // overflows past 19 digits; only used when nd ≤ 19
-	for i < len(s) && isDigit(s[i]) {
-		mant = mant*10 + uint64(s[i]-'0')
-		i++
-	}
-	if i == start {
+	mant, ints, frac, dot, i := decimal(s, i) // mant wraps past 19 digits; only used when nd ≤ 19
+	if ints == 0 {
 		if isNonFinite(s[start:]) {
 			return 0, ReasonNotFinite
 		}
 		return 0, ReasonTypeInvalid
 	}
-	if s[start] == '0' && i-start > 1 {
+	if s[start] == '0' && ints > 1 {
 		return 0, ReasonTypeInvalid // leading zero
 	}
-	frac := 0
-	if i < len(s) && s[i] == '.' {
-		i++
-		fstart := i
-		for i < len(s) && isDigit(s[i]) {
-			mant = mant*10 + uint64(s[i]-'0')
-			i++
-		}
-		frac = i - fstart
-		if frac == 0 {
-			return 0, ReasonTypeInvalid
-		}
+	if dot && frac == 0 {
+		return 0, ReasonTypeInvalid
 	}
-	nd := i - start - min(frac, 1) // digits, without the dot
+	nd := ints + frac // digits, without the dot
 	exp := false
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		exp = true
@@ -95,6 +81,30 @@ func parseFloat(s []byte) (float64, Reason) {
 		return 0, ReasonTypeInvalid
 	}
 	return f, ReasonNone
+}
+
+// decimal reads the integer and fraction digits of a number from s[i:]: the
+// digits as one integer (it wraps past 19 digits), how many stand on each
+// side of a '.', whether there was a '.', and where the digits end.
+// parseFloat and the scanner's fast path (scanner.float) share it.
+func decimal(s []byte, i int) (mant uint64, ints, frac int, dot bool, end int) {
+	start := i
+	for i < len(s) && isDigit(s[i]) {
+		mant = mant*10 + uint64(s[i]-'0')
+		i++
+	}
+	ints = i - start
+	if i < len(s) && s[i] == '.' {
+		dot = true
+		i++
+		fstart := i
+		for i < len(s) && isDigit(s[i]) {
+			mant = mant*10 + uint64(s[i]-'0')
+			i++
+		}
+		frac = i - fstart
+	}
+	return mant, ints, frac, dot, i
 }
 
 // isNonFinite reports whether s is a NaN or infinity spelling the scanner
