@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -50,6 +51,30 @@ type LoadResult struct {
 	Elapsed            time.Duration
 	Latencies          []time.Duration // of acknowledged requests, sorted
 	Bytes              uint64          // request bodies sent
+	// CPU is what this process spent during the load, user and system: the
+	// load generator's cost, and the server's too when it runs in process
+	// (the HTTP ceiling).
+	CPU time.Duration
+}
+
+// CPUPerReading is CPU over acknowledged readings.
+func (r LoadResult) CPUPerReading() time.Duration { return perReading(r.CPU, r.Readings) }
+
+func perReading(cpu time.Duration, readings uint64) time.Duration {
+	if readings == 0 {
+		return 0
+	}
+	return cpu / time.Duration(readings)
+}
+
+// processCPU is the CPU time this process has used, every thread (the
+// embedded engine's included).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r LoadResult) ReadingsPerSecond() float64 { return float64(r.Readings) / r.Elapsed.Seconds() }
@@ -233,7 +258,7 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	)
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	// Pacing: request n is due at start + n/Rate; a ticker cannot tick
 	// every few hundred microseconds reliably, a schedule can.
 	var slot atomic.Uint64
@@ -317,7 +342,7 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		}()
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
+	res.Elapsed, res.CPU = time.Since(start), processCPU()-cpu0
 	slices.Sort(res.Latencies)
 	return res, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,19 +69,26 @@ type IngestReport struct {
 	// EndToEnd is acknowledged readings over load plus drain time: the
 	// rate at which readings went from HTTP to durable in ClickHouse.
 	EndToEnd float64
+	// ServerCPU is the server's CPU time (its process_cpu_seconds_total,
+	// the engine's threads included) from the start of the saturation
+	// phase to the end of the drain: everything it spent on those readings.
+	ServerCPU time.Duration
 	// MaxRSS is the server's peak resident memory during saturation.
 	MaxRSS int64
-	// Engine is the engine's own insert rate of the same rows into the
-	// same schema, measured in the same run: the flusher's batch size, in
-	// the order the gateways deliver them. Bridge is the rate of the same
-	// inserts through clickhouse-go, the way the flusher sends them.
-	Engine, Bridge float64
+	// Insert is the engine's own insert of the same rows into the same
+	// schema, measured in the same run (the flusher's batch size, in the
+	// order the gateways deliver them), and the same inserts through
+	// clickhouse-go, the way the flusher sends them.
+	Insert StoreInsertResult
 	// HTTP is the same load against a server that reads each body and
 	// answers at once, in this process: what this client and machine can
 	// carry at all, whatever the server does.
 	HTTP LoadResult
 	Opts IngestOptions
 }
+
+// targetRate is DESIGN §7's end-to-end ingest target, readings/s.
+const targetRate = 1_000_000
 
 func (r IngestReport) Print(w io.Writer) {
 	o := r.Opts
@@ -90,12 +98,33 @@ func (r IngestReport) Print(w io.Writer) {
 	r.Half.Print(w, "half of saturation")
 	fmt.Fprintf(w, "  drain after saturation         %10s\n", r.Drain.Round(time.Millisecond))
 	fmt.Fprintf(w, "  end to end (HTTP → ClickHouse) %10.0f readings/s   (target ≥ 1,000,000)\n", r.EndToEnd)
-	fmt.Fprintf(w, "  engine alone, same rows        %10.0f rows/s (baseline: %d-row blocks in arrival order)\n", r.Engine, engineBatchRows)
-	fmt.Fprintf(w, "  same inserts via clickhouse-go %10.0f rows/s   (the flusher's path, no HTTP, no WAL)\n", r.Bridge)
-	fmt.Fprintf(w, "  ratio end to end / engine      %10.2f×   (target ≥ 0.50×)\n", r.EndToEnd/r.Engine)
+	fmt.Fprintf(w, "  engine alone, same rows        %10.0f rows/s (baseline: %d-row blocks in arrival order)\n", r.Insert.EngineRate(), r.Insert.BatchRows)
+	fmt.Fprintf(w, "  same inserts via clickhouse-go %10.0f rows/s   (the flusher's path, no HTTP, no WAL)\n", r.Insert.BridgeRate())
+	fmt.Fprintf(w, "  ratio end to end / engine      %10.2f×   (target ≥ 0.50×)\n", r.EndToEnd/r.Insert.EngineRate())
 	fmt.Fprintf(w, "  HTTP ceiling, same load        %10.0f readings/s (a server that only reads the body; ratio %.2f×)\n", r.HTTP.ReadingsPerSecond(), r.EndToEnd/r.HTTP.ReadingsPerSecond())
 	fmt.Fprintf(w, "  p99 ack at half saturation    %8.2f ms   (target ≤ 10 ms)\n", float64(r.Half.Percentile(99).Microseconds())/1000)
 	fmt.Fprintf(w, "  server peak RSS at saturation  %7d MiB\n", r.MaxRSS>>20)
+	r.printCPU(w)
+}
+
+// printCPU prints the CPU budget of a reading: CPU time is steadier than
+// throughput on a shared machine, and it says what a rate needs — at
+// targetRate every reading may cost the server and the load generator
+// together at most cores/targetRate.
+func (r IngestReport) printCPU(w io.Writer) {
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	server, client := perReading(r.ServerCPU, r.Saturation.Readings), r.Saturation.CPUPerReading()
+	cores := runtime.NumCPU()
+	fmt.Fprintf(w, "CPU per reading at saturation (µs; %d cores carry %d k readings/s at ≤ %.2f µs of server and load generator together)\n",
+		cores, targetRate/1000, float64(cores)*1e6/targetRate)
+	fmt.Fprintf(w, "  server, engine included         %6.2f\n", us(server))
+	fmt.Fprintf(w, "  load generator                  %6.2f\n", us(client))
+	if server+client > 0 {
+		fmt.Fprintf(w, "  rate %d cores carry at that cost %6.0f k readings/s\n", cores, float64(cores)*1e6/us(server+client)/1000)
+	}
+	fmt.Fprintf(w, "  HTTP ceiling run, both ends     %6.2f   (HTTP alone)\n", us(r.HTTP.CPUPerReading()))
+	fmt.Fprintf(w, "  engine alone, insert            %6.2f   (per row, its merges included)\n", us(r.Insert.EngineCPUPerRow()))
+	fmt.Fprintf(w, "  clickhouse-go path, insert      %6.2f\n", us(r.Insert.BridgeCPUPerRow()))
 }
 
 // Ingest runs the ingest benchmark: it starts a fleetscope (unless URL is
@@ -140,13 +169,17 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	if _, err := sim.Load(ctx, lo); err != nil {
 		return rep, err
 	}
-	before, err := scrapeCounter(api.Base, "fleetscope_ingest_flushed_readings_total")
+	before, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
 	if err != nil {
 		return rep, err
 	}
 	fmt.Fprintln(o.Log, "saturation phase…")
 	lo.Duration = o.Duration
-	rss := sampleRSS(srv)
+	cpu0, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	if err != nil {
+		return rep, err
+	}
+	rss := sampleRSS(srv, api.Base)
 	rep.Saturation, err = sim.Load(ctx, lo)
 	rep.MaxRSS = rss()
 	if err != nil {
@@ -156,7 +189,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	drainStart := time.Now()
 	want := before + float64(rep.Saturation.Readings)
 	for {
-		got, err := scrapeCounter(api.Base, "fleetscope_ingest_flushed_readings_total")
+		got, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
 		if err != nil {
 			return rep, err
 		}
@@ -171,6 +204,11 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	rep.Drain = time.Since(drainStart)
+	cpu1, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	if err != nil {
+		return rep, err
+	}
+	rep.ServerCPU = time.Duration((cpu1 - cpu0) * float64(time.Second))
 	rep.EndToEnd = float64(rep.Saturation.Readings) / (rep.Saturation.Elapsed + rep.Drain).Seconds()
 	fmt.Fprintln(o.Log, "half-rate phase…")
 	lo.Rate = rep.Saturation.RequestsPerSecond() / 2
@@ -186,8 +224,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 		return rep, err
 	}
 	fmt.Fprintln(o.Log, "engine baseline…")
-	res, err := engineRate(ctx, o)
-	rep.Engine, rep.Bridge = res.EngineRate(), res.BridgeRate()
+	rep.Insert, err = engineRate(ctx, o)
 	return rep, err
 }
 
@@ -232,11 +269,16 @@ func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), e
 	return cmd, &API{Base: "http://" + addr, Token: token}, stop, nil
 }
 
-// sampleRSS samples the process's resident memory until the returned
-// function is called, which returns the peak.
-func sampleRSS(cmd *exec.Cmd) func() int64 {
-	if cmd == nil || cmd.Process == nil {
-		return func() int64 { return 0 }
+// sampleRSS samples the server's resident memory until the returned
+// function is called, which returns the peak: from /proc when the server is
+// a child, else from its process_resident_memory_bytes.
+func sampleRSS(cmd *exec.Cmd, base string) func() int64 {
+	sample := func() int64 {
+		v, _ := scrapeMetric(base, "process_resident_memory_bytes")
+		return int64(v)
+	}
+	if cmd != nil && cmd.Process != nil {
+		sample = func() int64 { return rss(cmd.Process.Pid) }
 	}
 	done := make(chan int64)
 	stop := make(chan struct{})
@@ -245,7 +287,7 @@ func sampleRSS(cmd *exec.Cmd) func() int64 {
 		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v := rss(cmd.Process.Pid); v > peak {
+			if v := sample(); v > peak {
 				peak = v
 			}
 			select {
@@ -275,8 +317,8 @@ func rss(pid int) int64 {
 	return 0
 }
 
-// scrapeCounter reads one metric's value from /metrics.
-func scrapeCounter(base, name string) (float64, error) {
+// scrapeMetric reads one metric's value from /metrics.
+func scrapeMetric(base, name string) (float64, error) {
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		return 0, err

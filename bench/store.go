@@ -2,13 +2,13 @@ package bench
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"io"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/fleetscope/fleetscope/store"
 )
@@ -19,8 +19,22 @@ import (
 type StoreInsertResult struct {
 	BatchRows int
 	Rounds    int
-	// Bridge and Engine are the total times of all rounds of each path.
-	Bridge, Engine time.Duration
+	// Bridge and Engine are the total times of all rounds of each path;
+	// BridgeCPU and EngineCPU the CPU this process used meanwhile (the
+	// engine's merges of earlier rounds included: they are a cost of
+	// inserting).
+	Bridge, Engine       time.Duration
+	BridgeCPU, EngineCPU time.Duration
+}
+
+// EngineCPUPerRow is the engine's CPU per row inserted.
+func (r StoreInsertResult) EngineCPUPerRow() time.Duration {
+	return perReading(r.EngineCPU, uint64(r.BatchRows*r.Rounds))
+}
+
+// BridgeCPUPerRow is the CPU per row inserted through clickhouse-go.
+func (r StoreInsertResult) BridgeCPUPerRow() time.Duration {
+	return perReading(r.BridgeCPU, uint64(r.BatchRows*r.Rounds))
 }
 
 // BridgeRate is rows per second through clickhouse-go.
@@ -79,16 +93,18 @@ func StoreInsert(ctx context.Context, s *store.Store, cols *Columns, rounds int)
 	}
 	goCtx := withSettings(ctx, noDedup)
 	for range rounds {
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		if err := sendColumns(goCtx, s, "bench_go", cols); err != nil {
 			return res, err
 		}
 		res.Bridge += time.Since(start)
-		start = time.Now()
+		res.BridgeCPU += processCPU() - cpu
+		start, cpu = time.Now(), processCPU()
 		if _, err := eng.Exec(ctx, "INSERT INTO "+db+".bench_engine FORMAT Native", native, noDedup); err != nil {
 			return res, err
 		}
 		res.Engine += time.Since(start)
+		res.EngineCPU += processCPU() - cpu
 	}
 	var a, b uint64
 	if err := s.QueryRow(ctx, "SELECT (SELECT count() FROM bench_go), (SELECT count() FROM bench_engine)").Scan(&a, &b); err != nil {
