@@ -16,6 +16,8 @@ type metrics struct {
 	truncatedSegs    prometheus.Counter
 	tornBytesDropped prometheus.Counter
 	corruptSkipped   prometheus.Counter
+	preallocatedSegs prometheus.Counter
+	preallocFailures prometheus.Counter
 }
 
 // newMetrics registers the WAL's metrics with reg; nil reg registers
@@ -51,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		backlogBytes: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "backlog_bytes",
-			Help: "Bytes of segment files on disk (not yet truncated).",
+			Help: "Bytes of records in segment files on disk (not yet truncated), framing and headers included; preallocated files take up to a segment more.",
 		}),
 		backlogRecords: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: sub, Name: "backlog_records",
@@ -68,6 +70,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		corruptSkipped: f.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "corrupt_skipped_bytes_total",
 			Help: "Bytes of older segments skipped on open because they were corrupt (Options.SkipCorrupt).",
+		}),
+		preallocatedSegs: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "preallocated_segments_total",
+			Help: "Segments started in a zero-filled file prepared in advance; the others (the first after open, or when the spare was not ready) grow as they are written and cost more per fsync.",
+		}),
+		preallocFailures: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "preallocation_failures_total",
+			Help: "Failed attempts to prepare the next segment file in advance (see the log).",
 		}),
 	}
 }

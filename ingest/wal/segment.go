@@ -37,7 +37,9 @@ import (
 //
 // The CRC covers the length, so a corrupted length is caught too; a run of
 // zero bytes (a length 0 with CRC 0) never checks out, because the CRC-32C of
-// four zero bytes is not 0.
+// four zero bytes is not 0. That is what lets segments be preallocated: after
+// the last record a segment may hold zero bytes up to its end, which mark the
+// end of its data (see prealloc.go).
 
 const (
 	segmentExt       = ".seg"

@@ -21,7 +21,8 @@
 //   - Open recovers: it verifies every record's CRC-32C, and cuts a torn or
 //     corrupt tail off the last segment (a crash mid-write; those records were
 //     never acknowledged), reporting the dropped bytes in Recovery and a
-//     metric. A torn tail never makes Open fail. Corruption inside an older,
+//     metric. Zero bytes after a segment's last record are the unused end of
+//     a preallocated segment, not a tail to cut (see prealloc.go). A torn tail never makes Open fail. Corruption inside an older,
 //     sealed segment does, unless Options.SkipCorrupt is set.
 //   - Replay visits durable records in LSN order from a given LSN. The
 //     payload passed to its callback is valid only during the callback.
@@ -189,8 +190,10 @@ type WAL struct {
 	durable chan struct{}
 
 	// Writer goroutine state.
-	f   *os.File // active segment, opened for append
+	f   *os.File // active segment
+	off int64    // where the next record goes in f
 	buf []byte
+	pre *preallocator
 
 	hookCommit func() // tests: called by the writer before each group commit
 }
@@ -218,7 +221,12 @@ func open(dir string, opts Options, reg prometheus.Registerer, hookCommit func()
 	}
 	w := &WAL{dir: dir, opts: opts, m: newMetrics(reg), lock: lock, writerQ: make(chan struct{}), durable: make(chan struct{}), hookCommit: hookCommit}
 	w.cond.L = &w.mu
+	if w.pre, err = startPreallocator(dir, opts.SegmentSize, opts.Logger, w.m.preallocFailures.Inc); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	if err := w.recover(); err != nil {
+		w.pre.stop()
 		if w.f != nil {
 			w.f.Close()
 		}
@@ -261,11 +269,11 @@ func (w *WAL) recover() error {
 		}
 	} else {
 		last := w.segs[len(w.segs)-1]
-		f, err := os.OpenFile(segmentPath(w.dir, last.base), os.O_WRONLY|os.O_APPEND, 0)
+		f, err := os.OpenFile(segmentPath(w.dir, last.base), os.O_WRONLY, 0)
 		if err != nil {
 			return fmt.Errorf("wal: %w", err)
 		}
-		w.f = f
+		w.f, w.off = f, last.size
 	}
 	w.next = w.segs[len(w.segs)-1].end()
 	w.truncPoint = w.segs[0].base
@@ -349,6 +357,13 @@ func (w *WAL) scanSegment(base uint64, last bool) (segment, error) {
 	if sc.err == nil {
 		return seg, nil
 	}
+	// The unused end of a preallocated segment is zeros, not a torn write.
+	switch zero, err := zeroFrom(f, seg.size, size); {
+	case err != nil:
+		return segment{}, fmt.Errorf("wal: %w", err)
+	case zero:
+		return seg, nil
+	}
 	dropped := size - seg.size
 	switch {
 	case last:
@@ -372,6 +387,24 @@ func (w *WAL) scanSegment(base uint64, last bool) (segment, error) {
 	return segment{}, fmt.Errorf("%w: %s at offset %d (record %d): %w", ErrCorrupt, name, seg.size, base+seg.records, sc.err)
 }
 
+// zeroFrom reports whether bytes [from, to) of f are all zero.
+func zeroFrom(f *os.File, from, to int64) (bool, error) {
+	buf := make([]byte, min(zeroChunk, max(to-from, 0)))
+	for off := from; off < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-off)], off)
+		if n == 0 && err != nil {
+			return false, err
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+	}
+	return true, nil
+}
+
 func writeHeader(f *os.File, base uint64) error {
 	if err := f.Truncate(0); err != nil {
 		return fmt.Errorf("wal: %w", err)
@@ -385,20 +418,35 @@ func writeHeader(f *os.File, base uint64) error {
 	return nil
 }
 
-// createSegment starts a new active segment whose first record is base. The
-// header and the directory entry are durable before any record is written.
+// createSegment starts a new active segment whose first record is base, in
+// the prepared spare if one is ready. The header and the directory entry are
+// durable before any record is written.
 func (w *WAL) createSegment(base uint64) error {
-	f, err := os.OpenFile(segmentPath(w.dir, base), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("wal: %w", err)
+	path := segmentPath(w.dir, base)
+	f := w.pre.take()
+	if f != nil {
+		if err := installSpare(f, path, base); err != nil {
+			w.opts.Logger.Warn("wal: could not start a segment in its prepared file; starting a growing one", "segment", segmentName(base), "err", err)
+			f.Close()
+			os.Remove(f.Name())
+			f = nil
+		} else {
+			w.m.preallocatedSegs.Inc()
+		}
 	}
-	if _, err := f.Write(appendHeader(nil, base)); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: %w", err)
-	}
-	if err := fdatasync(f); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: %w", err)
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err != nil {
+			return fmt.Errorf("wal: %w", err)
+		}
+		if _, err := f.WriteAt(appendHeader(nil, base), 0); err != nil {
+			f.Close()
+			return fmt.Errorf("wal: %w", err)
+		}
+		if err := fdatasync(f); err != nil {
+			f.Close()
+			return fmt.Errorf("wal: %w", err)
+		}
 	}
 	if err := syncDir(w.dir); err != nil {
 		f.Close()
@@ -410,11 +458,23 @@ func (w *WAL) createSegment(base uint64) error {
 			return fmt.Errorf("wal: %w", err)
 		}
 	}
-	w.f = f
+	w.f, w.off = f, headerSize
 	w.segMu.Lock()
 	w.segs = append(w.segs, segment{base: base, size: headerSize})
 	w.segMu.Unlock()
 	return nil
+}
+
+// installSpare makes a prepared spare the segment at path: its header is
+// synced before the rename, so a segment file never lacks one.
+func installSpare(f *os.File, path string, base uint64) error {
+	if _, err := f.WriteAt(appendHeader(nil, base), 0); err != nil {
+		return err
+	}
+	if err := fdatasync(f); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func syncDir(dir string) error {
@@ -590,9 +650,10 @@ func (w *WAL) flush(buf []byte, n uint64) error {
 	if n == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(buf); err != nil {
+	if _, err := w.f.WriteAt(buf, w.off); err != nil {
 		return err
 	}
+	w.off += int64(len(buf))
 	start := time.Now()
 	if err := fdatasync(w.f); err != nil {
 		return err
@@ -609,6 +670,9 @@ func (w *WAL) flush(buf []byte, n uint64) error {
 	w.updateGaugesLocked()
 	w.wakeTailersLocked()
 	w.segMu.Unlock()
+	if w.off > w.opts.SegmentSize/2 {
+		w.pre.ask()
+	}
 	return nil
 }
 
@@ -642,6 +706,7 @@ func (w *WAL) Close() error {
 	w.cond.Broadcast()
 	w.mu.Unlock()
 	<-w.writerQ
+	w.pre.stop()
 	w.segMu.Lock()
 	w.wakeTailersLocked()
 	w.segMu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -272,19 +274,41 @@ func TestMetrics(t *testing.T) {
 	if n := histogramCount(t, reg, "fleetscope_wal_fsync_duration_seconds"); n != 20 {
 		t.Errorf("%d fsyncs observed, want 20 (sequential appends)", n)
 	}
+	end := activeEnd(w)
 	w.Close()
-	// A torn tail on reopen is counted.
+	// A torn tail on reopen is counted: garbage right after the last
+	// record, and whatever follows it in the file (preallocated zeros).
 	last := segmentFiles(t, dir)
 	f := last[len(last)-1]
-	appendBytes(t, f, []byte{1, 2, 3})
+	writeAt(t, f, end, []byte{1, 2, 3})
+	torn := fileSize(t, f) - end
 	reg2 := prometheus.NewRegistry()
 	w, err = Open(dir, Options{Logger: quiet}, reg2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if got := metricValue(t, reg2, "fleetscope_wal_torn_tail_dropped_bytes_total"); got != 3 {
-		t.Errorf("torn bytes metric %v, want 3", got)
+	if got := metricValue(t, reg2, "fleetscope_wal_torn_tail_dropped_bytes_total"); got != float64(torn) {
+		t.Errorf("torn bytes metric %v, want %d", got, torn)
+	}
+}
+
+// activeEnd is the offset after the last record of the active segment.
+func activeEnd(w *WAL) int64 {
+	w.segMu.Lock()
+	defer w.segMu.Unlock()
+	return w.segs[len(w.segs)-1].size
+}
+
+func writeAt(t testing.TB, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -351,7 +375,7 @@ func TestTornTailGarbage(t *testing.T) {
 		name string
 		tail []byte
 	}{
-		{"zeros, as a preallocated or lost page reads", make([]byte, 4096)},
+		{"zeros, then garbage", append(make([]byte, 4096), 1)},
 		{"random bytes", func() []byte { b := make([]byte, 1000); rand.New(rand.NewSource(1)).Read(b); return b }()},
 		{"a length past the end of the file", []byte{0xff, 0xff, 0, 0, 1, 2, 3, 4, 5}},
 		{"an intact-looking header with a bad CRC", append(appendRecord(nil, []byte("hello"))[:4], 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o')},
@@ -835,4 +859,83 @@ func TestFormat(t *testing.T) {
 	if base, err := checkHeader(h); err != nil || base != 77 || len(h) != headerSize {
 		t.Fatalf("header round trip: %d, %v, %d bytes", base, err, len(h))
 	}
+}
+
+// TestPreallocatedSegments fills segments started in prepared spares: their
+// files are a whole segment long, their zero tails read as a clean end on
+// reopen, sealed or active, and appends after a reopen continue over the
+// zeros.
+func TestPreallocatedSegments(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 4 << 10
+	stale := filepath.Join(dir, "3"+spareExt)
+	if err := os.WriteFile(stale, []byte("half prepared"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	w, err := Open(dir, Options{SegmentSize: segSize, Logger: quiet}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { w.Close() }()
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a spare left by a crash is not removed on open: %v", err)
+	}
+	// Append one record at a time; whenever a spare has been asked for,
+	// wait until it is ready, so that every segment after the first starts
+	// in one.
+	lsn := 0
+	for len(segmentFiles(t, dir)) < 4 {
+		lsn++
+		appendN(t, w, lsn, lsn)
+		if w.pre.asked {
+			waitFor(t, func() bool { return w.pre.prepared.Load() >= int64(len(segmentFiles(t, dir))) })
+		}
+	}
+	segs := segmentFiles(t, dir)
+	for _, path := range segs[1:] {
+		if size := fileSize(t, path); size != segSize {
+			t.Errorf("%s: %d bytes, want a preallocated %d", filepath.Base(path), size, segSize)
+		}
+	}
+	if got := metricValue(t, reg, "fleetscope_wal_preallocated_segments_total"); got != float64(len(segs)-1) {
+		t.Errorf("preallocated segments %v, want %d", got, len(segs)-1)
+	}
+	w.Close()
+
+	w = openT(t, dir, Options{SegmentSize: segSize})
+	if r := w.Recovery(); r.TornBytes != 0 || r.Records != uint64(lsn) {
+		t.Fatalf("recovery %+v: zero tails are not torn writes; want %d records", r, lsn)
+	}
+	appendN(t, w, lsn+1, lsn+3)
+	active := segs[len(segs)-1]
+	if size := fileSize(t, active); size != segSize {
+		t.Fatalf("active segment grew to %d bytes: appends after reopen must write over its zeros", size)
+	}
+	w.Close()
+	w = openT(t, dir, Options{SegmentSize: segSize})
+	checkRecords(t, replayAll(t, w, 0), 1, uint64(lsn+3))
+
+	// Garbage after the last record of a preallocated segment is a torn
+	// write: it and the zeros after it go, the records stay.
+	end := activeEnd(w)
+	w.Close()
+	writeAt(t, active, end, []byte{0xde, 0xad})
+	w = openT(t, dir, Options{SegmentSize: segSize})
+	if r := w.Recovery(); r.TornBytes != segSize-end {
+		t.Fatalf("torn bytes %d, want %d (garbage and the zeros after it)", r.TornBytes, segSize-end)
+	}
+	checkRecords(t, replayAll(t, w, 0), 1, uint64(lsn+3))
+	appendN(t, w, lsn+4, lsn+4)
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 10 s")
 }
