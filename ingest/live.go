@@ -66,7 +66,7 @@ type systemState struct {
 	energy   atomic.Uint64
 	day      atomic.Int32
 	panels   atomic.Int32
-	latest   map[string]panelLatest // guarded by mu
+	latest   map[string]*panelLatest // guarded by mu; pointers, so a reading updates its panel with one lookup
 	// dayFrom and dayTo bound the current local day in Unix ms (guarded by
 	// mu), so most readings find their day without a calendar computation.
 	dayFrom, dayTo int64
@@ -151,7 +151,6 @@ func (l *Live) Apply(system uint32, lsn uint64, readings []LiveUpdate) {
 		return
 	}
 	s := l.state(system, true)
-	loc := l.zone(system)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if lsn != 0 && lsn <= s.applied {
@@ -159,32 +158,43 @@ func (l *Live) Apply(system uint32, lsn uint64, readings []LiveUpdate) {
 	}
 	s.applied = max(s.applied, lsn)
 	if s.latest == nil {
-		s.latest = make(map[string]panelLatest)
+		s.latest = make(map[string]*panelLatest)
 	}
+	// The record's effect is summed here and published with one atomic
+	// operation per value, not per reading.
+	last := s.lastSeen.Load()
+	var power int64
+	var energy uint64
+	var added int32
 	for _, r := range readings {
-		if r.TS > s.lastSeen.Load() {
-			s.lastSeen.Store(r.TS)
-		}
-		p, seen := s.latest[r.Panel]
-		if !seen {
-			s.panels.Add(1)
-		}
-		if !seen || r.TS >= p.ts {
-			s.power.Add(r.PinDW - p.pin)
-			s.latest[r.Panel] = panelLatest{ts: r.TS, pin: r.PinDW}
+		last = max(last, r.TS)
+		switch p := s.latest[r.Panel]; {
+		case p == nil:
+			s.latest[r.Panel] = &panelLatest{ts: r.TS, pin: r.PinDW}
+			power += r.PinDW
+			added++
+		case r.TS >= p.ts:
+			power += r.PinDW - p.pin
+			p.ts, p.pin = r.TS, r.PinDW
 		}
 		switch {
 		case r.TS >= s.dayFrom && r.TS < s.dayTo:
-			s.energy.Add(r.WhMWh)
+			energy += r.WhMWh
 		case r.TS >= s.dayTo:
-			// A new local day: yesterday's energy is done.
-			day, from, to := localDay(r.TS, loc)
-			s.energy.Store(r.WhMWh)
+			// A new local day: yesterday's energy is done. The zone is
+			// looked up here, once a day per system, not per record.
+			day, from, to := localDay(r.TS, l.zone(system))
+			s.energy.Store(0)
 			s.day.Store(day)
 			s.dayFrom, s.dayTo = from, to
+			energy = r.WhMWh
 		}
 		// Older than the current day: it belongs to a finished day.
 	}
+	s.lastSeen.Store(last)
+	s.power.Add(power)
+	s.energy.Add(energy)
+	s.panels.Add(added)
 	for {
 		m := l.max.Load()
 		if system <= m || l.max.CompareAndSwap(m, system) {
@@ -201,10 +211,10 @@ func (l *Live) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, p
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied = lsn
-	s.latest = make(map[string]panelLatest, len(panels))
+	s.latest = make(map[string]*panelLatest, len(panels))
 	var power, last int64
 	for i, p := range panels {
-		s.latest[p] = panelLatest{ts: ts[i], pin: pins[i]}
+		s.latest[p] = &panelLatest{ts: ts[i], pin: pins[i]}
 		power += pins[i]
 		last = max(last, ts[i])
 	}
