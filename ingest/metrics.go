@@ -18,6 +18,12 @@ type metrics struct {
 	flushedRows  prometheus.Counter
 	flushErrors  *prometheus.CounterVec
 	flushRetries prometheus.Counter
+
+	// Children of the vectors above that every request touches, resolved
+	// once: a label lookup per request is a hash and a lock.
+	requestsOK       prometheus.Counter
+	readingsAccepted prometheus.Counter
+	readingsRejected prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -82,5 +88,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, o := range []string{"accepted", "rejected", "duplicate"} {
 		m.readings.WithLabelValues(o)
 	}
+	m.requestsOK = m.requests.WithLabelValues("200")
+	m.readingsAccepted = m.readings.WithLabelValues("accepted")
+	m.readingsRejected = m.readings.WithLabelValues("rejected")
 	return m
 }
