@@ -453,6 +453,12 @@ func (w *WAL) createSegment(base uint64) error {
 		return err
 	}
 	if w.f != nil {
+		// The sealed segment's unused zeros go: what remains is a segment
+		// as builds without preallocation write and read it. Not synced —
+		// if the cut is lost, the zeros read as the end of the data anyway.
+		if err := w.f.Truncate(w.off); err != nil {
+			w.opts.Logger.Warn("wal: could not cut the unused end of a sealed segment", "err", err)
+		}
 		if err := w.f.Close(); err != nil {
 			f.Close()
 			return fmt.Errorf("wal: %w", err)

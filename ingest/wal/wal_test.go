@@ -893,16 +893,26 @@ func TestPreallocatedSegments(t *testing.T) {
 		}
 	}
 	segs := segmentFiles(t, dir)
-	for _, path := range segs[1:] {
-		if size := fileSize(t, path); size != segSize {
-			t.Errorf("%s: %d bytes, want a preallocated %d", filepath.Base(path), size, segSize)
+	// Sealed segments lose their unused zeros; the active one keeps them.
+	w.segMu.Lock()
+	sealed := slices.Clone(w.segs[:len(w.segs)-1])
+	w.segMu.Unlock()
+	for i, seg := range sealed {
+		if size := fileSize(t, segs[i]); size != seg.size {
+			t.Errorf("sealed %s: %d bytes, want its %d bytes of records", filepath.Base(segs[i]), size, seg.size)
 		}
+	}
+	if size := fileSize(t, segs[len(segs)-1]); size != segSize {
+		t.Errorf("active %s: %d bytes, want a preallocated %d", filepath.Base(segs[len(segs)-1]), size, segSize)
 	}
 	if got := metricValue(t, reg, "fleetscope_wal_preallocated_segments_total"); got != float64(len(segs)-1) {
 		t.Errorf("preallocated segments %v, want %d", got, len(segs)-1)
 	}
 	w.Close()
 
+	// A crash between sealing a segment and cutting its zeros leaves them:
+	// they read as the end of its data.
+	writeAt(t, segs[1], fileSize(t, segs[1]), make([]byte, 100))
 	w = openT(t, dir, Options{SegmentSize: segSize})
 	if r := w.Recovery(); r.TornBytes != 0 || r.Records != uint64(lsn) {
 		t.Fatalf("recovery %+v: zero tails are not torn writes; want %d records", r, lsn)
