@@ -123,7 +123,7 @@ func (r IngestReport) printCPU(w io.Writer) {
 		fmt.Fprintf(w, "  rate %d cores carry at that cost %6.0f k readings/s\n", cores, float64(cores)*1e6/us(server+client)/1000)
 	}
 	fmt.Fprintf(w, "  HTTP ceiling run, both ends     %6.2f   (HTTP alone)\n", us(r.HTTP.CPUPerReading()))
-	fmt.Fprintf(w, "  engine alone, insert            %6.2f   (per row, its merges included)\n", us(r.Insert.EngineCPUPerRow()))
+	fmt.Fprintf(w, "  engine alone, insert            %6.2f   (per row, with the merges that ran meanwhile)\n", us(r.Insert.EngineCPUPerRow()))
 	fmt.Fprintf(w, "  clickhouse-go path, insert      %6.2f\n", us(r.Insert.BridgeCPUPerRow()))
 }
 

@@ -31,7 +31,8 @@ import (
 //
 // When no spare is ready — the disk is behind, or preparing it failed — a
 // segment starts as a plain file that grows with each write, as the first
-// segment of a new log does, and preallocatedSegments does not count it.
+// segment of a new log does, and fleetscope_wal_preallocated_segments_total
+// does not count it.
 
 // spareExt ends the names of spare files; listSegments ignores them, and
 // Open deletes those left by a crash (they may be incomplete). Each spare
@@ -58,8 +59,8 @@ type preallocator struct {
 	// started (writer goroutine only).
 	asked bool
 	fails func() // counts a failed preparation
-	// prepared counts spares ready to be taken, for tests that must not
-	// race the preparation.
+	// prepared counts the spares prepared, for tests that must not race
+	// the preparation.
 	prepared atomic.Int64
 }
 

@@ -22,8 +22,9 @@
 //     corrupt tail off the last segment (a crash mid-write; those records were
 //     never acknowledged), reporting the dropped bytes in Recovery and a
 //     metric. Zero bytes after a segment's last record are the unused end of
-//     a preallocated segment, not a tail to cut (see prealloc.go). A torn tail never makes Open fail. Corruption inside an older,
-//     sealed segment does, unless Options.SkipCorrupt is set.
+//     a preallocated segment, not a tail to cut (see prealloc.go). A torn
+//     tail never makes Open fail. Corruption inside an older, sealed segment
+//     does, unless Options.SkipCorrupt is set.
 //   - Replay visits durable records in LSN order from a given LSN. The
 //     payload passed to its callback is valid only during the callback.
 //   - TruncateBefore(lsn) deletes whole segments whose records are all below
@@ -405,10 +406,16 @@ func zeroFrom(f *os.File, from, to int64) (bool, error) {
 	return true, nil
 }
 
+// writeHeader makes f an empty segment with a durable header.
 func writeHeader(f *os.File, base uint64) error {
 	if err := f.Truncate(0); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
+	return putHeader(f, base)
+}
+
+// putHeader writes a segment header at the start of f and syncs it.
+func putHeader(f *os.File, base uint64) error {
 	if _, err := f.WriteAt(appendHeader(nil, base), 0); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
@@ -439,13 +446,9 @@ func (w *WAL) createSegment(base uint64) error {
 		if f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err != nil {
 			return fmt.Errorf("wal: %w", err)
 		}
-		if _, err := f.WriteAt(appendHeader(nil, base), 0); err != nil {
+		if err := putHeader(f, base); err != nil {
 			f.Close()
-			return fmt.Errorf("wal: %w", err)
-		}
-		if err := fdatasync(f); err != nil {
-			f.Close()
-			return fmt.Errorf("wal: %w", err)
+			return err
 		}
 	}
 	if err := syncDir(w.dir); err != nil {
@@ -474,10 +477,7 @@ func (w *WAL) createSegment(base uint64) error {
 // installSpare makes a prepared spare the segment at path: its header is
 // synced before the rename, so a segment file never lacks one.
 func installSpare(f *os.File, path string, base uint64) error {
-	if _, err := f.WriteAt(appendHeader(nil, base), 0); err != nil {
-		return err
-	}
-	if err := fdatasync(f); err != nil {
+	if err := putHeader(f, base); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)
