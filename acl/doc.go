@@ -119,6 +119,13 @@
 //
 // # Persistence and snapshots
 //
+// The package has no HTTP in it (package api serves it); it does keep its
+// own persistence: the state is defined by the set of events, and the
+// log's tests check what a reload or a snapshot restores against the
+// brute-force model of the rules (model_test.go), the package's own test
+// oracle — a persistence package apart would need that oracle exported as
+// non-test code.
+//
 // Log (log.go) stores every event in ClickHouse before it is applied and
 // tails the events other nodes store. Because the state is a set of
 // registers, it can be written down as the events that hold them

@@ -394,6 +394,30 @@ func (l *Log) Record(evs []Event) (Change, error) {
 	return l.x.Apply(evs...)
 }
 
+// SystemEvents returns the newest limit events about a system (its
+// record, owner and grants), newest first: its audit trail. An event that
+// does not decode is skipped (a newer version wrote it).
+func (l *Log) SystemEvents(ctx context.Context, sys SystemID, limit int) ([]Event, error) {
+	rows, err := l.opts.Store.Query(ctx, "SELECT event FROM acl_events WHERE system_id = {s:UInt32} ORDER BY hlc DESC, node DESC LIMIT {n:UInt32}",
+		clickhouse.Named("s", strconv.FormatUint(uint64(sys), 10)), clickhouse.Named("n", strconv.Itoa(limit)))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, store.Transient(err)
+		}
+		var ev Event
+		if ev.UnmarshalBinary([]byte(raw)) == nil {
+			out = append(out, ev)
+		}
+	}
+	return out, store.Transient(rows.Err())
+}
+
 // tail applies the events stored since until ctx is done.
 func (l *Log) tail(ctx context.Context) {
 	t := time.NewTicker(l.opts.PollInterval)

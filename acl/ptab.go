@@ -111,3 +111,40 @@ func (t ptab[T]) each(f func(k uint32, v *T) bool) {
 		}
 	}
 }
+
+// last returns the greatest key in [lo, hi] that has a value: a walk down
+// the rightmost children in range, a few node visits for dense keys.
+func (t ptab[T]) last(lo, hi uint32) (uint32, bool) {
+	if t.root == nil || lo > hi {
+		return 0, false
+	}
+	for i3 := int(hi >> 24); i3 >= int(lo>>24); i3-- {
+		n2 := t.root.kids[i3]
+		if n2 == nil {
+			continue
+		}
+		for i2 := pmask; i2 >= 0; i2-- {
+			n1 := n2.kids[i2]
+			if n1 == nil {
+				continue
+			}
+			for i1 := pmask; i1 >= 0; i1-- {
+				l := n1.kids[i1]
+				if l == nil {
+					continue
+				}
+				base := uint32(i3)<<24 | uint32(i2)<<16 | uint32(i1)<<8
+				if base > hi || base|pmask < lo {
+					continue
+				}
+				for i0 := pmask; i0 >= 0; i0-- {
+					k := base | uint32(i0)
+					if k >= lo && k <= hi && l.vals[i0] != nil {
+						return k, true
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}

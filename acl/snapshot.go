@@ -586,3 +586,27 @@ func (s *Snapshot) IsOrgAdmin(acct AccountID, org OrgID) bool {
 	m, ok := s.memberReg(s.orgs.get(uint32(org)), a.pid)
 	return ok && m.role == OrgAdmin && e != nil
 }
+
+// MaxIDs are the greatest ids a snapshot knows of each kind.
+type MaxIDs struct {
+	Account AccountID
+	Org     OrgID
+	System  SystemID // deleted systems included: a system id is never reused
+	Gateway GatewayID
+}
+
+// MaxIDs returns the greatest ids the state holds, for allocating new ones.
+func (s *Snapshot) MaxIDs() MaxIDs {
+	var m MaxIDs
+	if k, ok := s.accounts.last(0, ^uint32(0)); ok {
+		m.Account = AccountID(k)
+	}
+	if k, ok := s.orgs.last(0, ^uint32(0)); ok {
+		m.Org = OrgID(k)
+	}
+	if k, ok := s.systems.last(0, ^uint32(0)); ok {
+		m.System = SystemID(k)
+	}
+	m.Gateway = GatewayID(s.gwMax)
+	return m
+}

@@ -205,3 +205,28 @@ func checkRoleSet(t *testing.T, rs roleSet, want map[uint32]Role) {
 		}
 	}
 }
+
+func TestPtabLast(t *testing.T) {
+	var tab ptab[int]
+	v := 1
+	for _, k := range []uint32{0, 7, 255, 256, 70_000, 1 << 24, 1<<32 - 2} {
+		tab.set(k, &v, 1)
+	}
+	f := func(lo, hi uint32, want uint32, wantOK bool) {
+		t.Helper()
+		if got, ok := tab.last(lo, hi); got != want || ok != wantOK {
+			t.Fatalf("last(%d, %d) = %d, %v; want %d, %v", lo, hi, got, ok, want, wantOK)
+		}
+	}
+	f(0, ^uint32(0), 1<<32-2, true)
+	f(0, 1<<24-1, 70_000, true)
+	f(0, 69_999, 256, true)
+	f(8, 254, 0, false)
+	f(0, 6, 0, true)
+	f(1<<24, 1<<24, 1<<24, true)
+	f(1<<24+1, 1<<32-3, 0, false)
+	var empty ptab[int]
+	if _, ok := empty.last(0, 10); ok {
+		t.Fatal("empty table has a last key")
+	}
+}

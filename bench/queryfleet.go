@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/live"
 )
 
 // FleetSpec sizes a synthetic catalogue for the query benchmarks.
@@ -317,7 +317,7 @@ func (f *Fleet) queries(r *rand.Rand, caller acl.AccountID, n int) []string {
 }
 
 // SyntheticLive is live state for the catalogue in flat arrays: an
-// ingest.LiveReader without the per-panel maps of ingest.Live, which the
+// live.Reader without the per-panel maps of ingest.Live, which the
 // query side never reads. 70 % of the monitored systems are online, 20 %
 // offline, 10 % never reported.
 type SyntheticLive struct {
@@ -351,16 +351,16 @@ func newSyntheticLive(r *rand.Rand, n int, now time.Time) *SyntheticLive {
 	return l
 }
 
-// Live implements ingest.LiveReader.
-func (l *SyntheticLive) Live(id uint32) (ingest.SystemLive, bool) {
+// Live implements live.Reader.
+func (l *SyntheticLive) Live(id uint32) (live.System, bool) {
 	if int(id) >= len(l.lastSeen) || l.lastSeen[id] == 0 {
-		return ingest.SystemLive{}, false
+		return live.System{}, false
 	}
-	return ingest.SystemLive{LastSeen: l.lastSeen[id], PowerDW: l.power[id], EnergyTodayMWh: l.energy[id],
+	return live.System{LastSeen: l.lastSeen[id], PowerDW: l.power[id], EnergyTodayMWh: l.energy[id],
 		Day: l.day[id], Panels: l.panels[id]}, true
 }
 
-// MaxSystem implements ingest.LiveReader.
+// MaxSystem implements live.Reader.
 func (l *SyntheticLive) MaxSystem() uint32 { return l.max.Load() }
 
 // percentile returns the p-th percentile (0–100) of ds.

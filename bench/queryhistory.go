@@ -14,8 +14,8 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/query"
+	"github.com/fleetscope/fleetscope/rollup"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -118,7 +118,7 @@ FROM `+idsSQL+` ARRAY JOIN range({n:UInt32}) AS k`,
 	// The rollup worker as of the fleet's clock: the samples' rollups from
 	// their readings, and the cumulative energy table from every day row.
 	start = time.Now()
-	ru := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 30 * time.Hour, Logger: log,
+	ru := rollup.Start(rollup.Options{Store: s, Interval: time.Hour, MaxWindow: 30 * time.Hour, Logger: log,
 		Now: func() time.Time { return now }})
 	err := ru.Pass(ctx)
 	ru.Stop()

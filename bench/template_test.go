@@ -1,9 +1,10 @@
 package bench
 
 import (
-	"github.com/fleetscope/fleetscope/ingest"
 	"testing"
 	"time"
+
+	"github.com/fleetscope/fleetscope/ingest"
 )
 
 // Patched template bodies decode to the seq and timestamps of the request.

@@ -140,6 +140,12 @@ type Decoder struct {
 	nowMS int64
 }
 
+// Release drops the Decoder's reference to the last body it decoded, so a
+// pooled Decoder does not keep a request's memory (fasthttp's body) alive
+// after the handler returns. Call it with the Batch's Reset before putting
+// both back in a pool.
+func (d *Decoder) Release() { d.sc.reset(nil) }
+
 // NewDecoder returns a Decoder with the given options.
 func NewDecoder(opts DecoderOptions) *Decoder {
 	d := &Decoder{opts: opts}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetscope/fleetscope/live"
 )
 
 // Decode benchmarks: the per-request CPU cost of the ingest path before the
@@ -91,12 +93,12 @@ func BenchmarkRecordDecode(b *testing.B) {
 
 // BenchmarkLiveApply applies 30-panel records of 2000 systems round-robin,
 // as the flusher does at saturation: per record, with the zone lookup a
-// real ZoneFunc makes (a map behind a mutex).
+// real live.ZoneFunc makes (a map behind a mutex).
 func BenchmarkLiveApply(b *testing.B) {
 	const systems, panels = 2000, 30
 	var mu sync.Mutex
 	zones := map[uint32]*time.Location{}
-	l := NewLive(func(sys uint32) *time.Location {
+	l := live.New(func(sys uint32) *time.Location {
 		mu.Lock()
 		defer mu.Unlock()
 		if z, ok := zones[sys]; ok {
@@ -110,14 +112,14 @@ func BenchmarkLiveApply(b *testing.B) {
 		labels[i] = fmt.Sprintf("A%d", i+1)
 	}
 	start := time.Date(2026, 6, 21, 10, 0, 0, 0, time.UTC).UnixMilli()
-	ups := make([]LiveUpdate, panels)
+	ups := make([]live.Update, panels)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		sys := uint32(i%systems) + 1
 		ts := start + int64(i/systems)*1000
 		for p := range ups {
-			ups[p] = LiveUpdate{Panel: labels[p], TS: ts, PinDW: int64(2000 + p), WhMWh: 500}
+			ups[p] = live.Update{Panel: labels[p], TS: ts, PinDW: int64(2000 + p), WhMWh: 500}
 		}
 		l.Apply(sys, uint64(i+1), ups)
 	}

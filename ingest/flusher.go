@@ -14,6 +14,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/fleetscope/fleetscope/ingest/wal"
+	"github.com/fleetscope/fleetscope/live"
 )
 
 // The flusher moves the WAL into ClickHouse. One reader goroutine follows
@@ -130,10 +131,10 @@ type batch struct {
 	gateways map[uint32]struct{}
 	dirty    map[dirtyMark]struct{}
 
-	live   []liveRow
+	live   []live.Row
 	seqs   []checkpoint
 	cutAt  time.Time
-	liveUp []LiveUpdate // scratch for one record
+	liveUp []live.Update // scratch for one record
 }
 
 type dirtyMark struct {
@@ -315,7 +316,7 @@ func (f *flusher) add(b *batch, lsn uint64, rec *Record) {
 		c.temp = append(c.temp, r.Temp)
 		c.rssi = append(c.rssi, r.RSSI)
 		c.wh = append(c.wh, r.Wh)
-		b.liveUp = append(b.liveUp, LiveUpdate{Panel: panel, TS: r.TS, PinDW: int64(r.Pin), WhMWh: uint64(r.Wh)})
+		b.liveUp = append(b.liveUp, live.Update{Panel: panel, TS: r.TS, PinDW: int64(r.Pin), WhMWh: uint64(r.Wh)})
 	}
 	f.s.live.Apply(rec.SystemID, lsn, b.liveUp)
 }
@@ -332,8 +333,8 @@ func (f *flusher) cutAndSend(b *batch) *batch {
 		}
 	}
 	for sys := range b.systems {
-		b.live = append(b.live, liveRow{})
-		if !f.s.live.row(sys, &b.live[len(b.live)-1]) {
+		b.live = append(b.live, live.Row{})
+		if !f.s.live.Row(sys, &b.live[len(b.live)-1]) {
 			b.live = b.live[:len(b.live)-1]
 		}
 	}
@@ -476,11 +477,11 @@ func (f *flusher) insert(ctx context.Context, b *batch) error {
 		}
 		for i := range b.live {
 			r := &b.live[i]
-			ts := make([]time.Time, len(r.panelTS))
-			for k, v := range r.panelTS {
+			ts := make([]time.Time, len(r.PanelTS))
+			for k, v := range r.PanelTS {
 				ts[k] = time.UnixMilli(v)
 			}
-			if err := bt.Append(r.system, time.UnixMilli(r.lastTS), time.Unix(int64(r.day)*86400, 0).UTC(), r.energy, r.panels, r.pins, ts, r.lsn, b.cutAt); err != nil {
+			if err := bt.Append(r.System, time.UnixMilli(r.LastTS), time.Unix(int64(r.Day)*86400, 0).UTC(), r.Energy, r.Panels, r.Pins, ts, r.LSN, b.cutAt); err != nil {
 				bt.Abort()
 				return err
 			}

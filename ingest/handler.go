@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/fleetscope/fleetscope/api/reply"
 	"github.com/fleetscope/fleetscope/ingest/wal"
 )
 
@@ -45,7 +46,7 @@ func (s *Service) Handle(ctx *fasthttp.RequestCtx) {
 
 func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	if !ctx.IsPost() {
-		return apiError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use POST")
+		return reply.Error(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
 	// Close takes the write lock after setting closing: a request holding
 	// the read lock finishes before the WAL closes.
@@ -53,28 +54,28 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	defer s.gate.RUnlock()
 	if s.closing.Load() {
 		ctx.Response.Header.Set("Retry-After", "5")
-		return apiError(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
+		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
 	}
 	key, ok := bearer(ctx)
 	if !ok {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope ingest"`)
-		return apiError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing gateway key: send Authorization: Bearer <key>")
+		return reply.Error(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing gateway key: send Authorization: Bearer <key>")
 	}
 	gw, ok := s.opts.Gateways.Gateway(key)
 	if !ok {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope ingest"`)
-		return apiError(ctx, fasthttp.StatusUnauthorized, "unauthorized", "unknown or revoked gateway key")
+		return reply.Error(ctx, fasthttp.StatusUnauthorized, "unauthorized", "unknown or revoked gateway key")
 	}
 	if !gw.Monitored {
-		return apiError(ctx, fasthttp.StatusForbidden, "unmonitored", "this system is not monitored (fire-safety only): it posts no data")
+		return reply.Error(ctx, fasthttp.StatusForbidden, "unmonitored", "this system is not monitored (fire-safety only): it posts no data")
 	}
 	body := ctx.PostBody()
 	s.m.bytesIn.Add(float64(len(body)))
 	if len(body) > s.opts.MaxBodySize {
-		return apiError(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", "body over "+strconv.Itoa(s.opts.MaxBodySize)+" bytes")
+		return reply.Error(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", "body over "+strconv.Itoa(s.opts.MaxBodySize)+" bytes")
 	}
 	st := s.decoders.Get().(*requestState)
-	defer s.decoders.Put(st)
+	defer s.putState(st)
 
 	decodeStart := time.Now()
 	plain, err := Decompress(string(ctx.Request.Header.ContentEncoding()), body, s.opts.MaxBodySize, st.plain[:0])
@@ -90,7 +91,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	case len(ct) == 0, bytes.EqualFold(ct, []byte("application/json")):
 		err = st.dec.DecodeJSON(plain, &st.batch)
 	default:
-		return apiError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson")
+		return reply.Error(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json or application/x-ndjson")
 	}
 	s.m.decode.Observe(time.Since(decodeStart).Seconds())
 	if err != nil {
@@ -111,7 +112,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	case seqInFlight:
 		s.m.throttled.WithLabelValues("inflight").Inc()
 		ctx.Response.Header.Set("Retry-After", "1")
-		return apiError(ctx, fasthttp.StatusTooManyRequests, "in_progress", "a request with this seq is in progress; retry")
+		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "in_progress", "a request with this seq is in progress; retry")
 	}
 	if len(b.Readings) == 0 {
 		// Nothing to store: the seq stays unused, and a retry gets the same
@@ -123,7 +124,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		s.dedup.release(gw.ID, b.Seq)
 		s.m.throttled.WithLabelValues("backlog").Inc()
 		ctx.Response.Header.Set("Retry-After", "10")
-		return apiError(ctx, fasthttp.StatusTooManyRequests, "overloaded", "ClickHouse is behind; retry later")
+		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "ClickHouse is behind; retry later")
 	}
 	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli()}, b.Readings)
 	if _, err := s.wal.Append(st.record); err != nil {
@@ -131,11 +132,11 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		if errors.Is(err, wal.ErrOverloaded) {
 			s.m.throttled.WithLabelValues("wal").Inc()
 			ctx.Response.Header.Set("Retry-After", "1")
-			return apiError(ctx, fasthttp.StatusTooManyRequests, "overloaded", "the write-ahead log is saturated; retry")
+			return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "the write-ahead log is saturated; retry")
 		}
 		s.log.Error("ingest: WAL append failed", "err", err)
 		ctx.Response.Header.Set("Retry-After", "5")
-		return apiError(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
+		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
 	}
 	s.dedup.commit(gw.ID, b.Seq)
 	s.m.readingsAccepted.Add(float64(len(b.Readings)))
@@ -143,6 +144,15 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		st.record = nil // a huge request must not pin its buffer in the pool
 	}
 	return s.answer(ctx, st, len(b.Readings), false)
+}
+
+// putState returns a request's state to the pool without anything that
+// points into the request: the decoded batch's labels alias fasthttp's body,
+// which the Decoder's contract forbids keeping past the handler.
+func (s *Service) putState(st *requestState) {
+	st.batch.Reset()
+	st.dec.Release()
+	s.decoders.Put(st)
 }
 
 // backlogBytes estimates the WAL bytes not yet stored in ClickHouse: the
@@ -171,7 +181,9 @@ func (s *Service) answer(ctx *fasthttp.RequestCtx, st *requestState, accepted in
 		a = append(a, `{"index":`...)
 		a = strconv.AppendInt(a, int64(p.Index), 10)
 		a = append(a, `,"error":`...)
-		a = strconv.AppendQuote(a, p.String())
+		a = append(a, '"')
+		a = p.AppendText(a) // field and reason names and fixed messages: nothing to escape
+		a = append(a, '"')
 		a = append(a, '}')
 	}
 	a = append(a, `],"duplicate":`...)
@@ -187,23 +199,11 @@ func (s *Service) answer(ctx *fasthttp.RequestCtx, st *requestState, accepted in
 func decodeError(ctx *fasthttp.RequestCtx, err error) int {
 	switch {
 	case errors.Is(err, ErrUnsupportedEncoding):
-		return apiError(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_encoding", err.Error())
+		return reply.Error(ctx, fasthttp.StatusUnsupportedMediaType, "unsupported_encoding", err.Error())
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrTooManyReadings):
-		return apiError(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return reply.Error(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", err.Error())
 	}
-	return apiError(ctx, fasthttp.StatusBadRequest, "malformed", err.Error())
-}
-
-// apiError writes {"error": {"code", "message"}} and returns the status.
-func apiError(ctx *fasthttp.RequestCtx, status int, code, msg string) int {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	b := append([]byte(`{"error":{"code":`), strconv.Quote(code)...)
-	b = append(b, `,"message":`...)
-	b = append(b, strconv.Quote(msg)...)
-	b = append(b, "}}\n"...)
-	ctx.SetBody(b)
-	return status
+	return reply.Error(ctx, fasthttp.StatusBadRequest, "malformed", err.Error())
 }
 
 // bearer returns the token of an Authorization: Bearer header.

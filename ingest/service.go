@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetscope/fleetscope/ingest/wal"
+	"github.com/fleetscope/fleetscope/live"
+	"github.com/fleetscope/fleetscope/rollup"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -28,7 +30,7 @@ type Options struct {
 	Store    *store.Store
 	Gateways GatewayAuth
 	// Zones gives each system's time zone, for energy today. Nil: UTC.
-	Zones ZoneFunc
+	Zones live.ZoneFunc
 
 	// MaxBodySize bounds a request body, before and after decompression.
 	MaxBodySize int
@@ -101,8 +103,7 @@ func (o *Options) setDefaults() {
 		o.MaxBacklog = 2 << 30
 	}
 	if o.Lateness <= 0 {
-		// 2 min: a reading normally reaches ClickHouse within seconds.
-		o.Lateness = 2 * time.Minute
+		o.Lateness = rollup.DefaultLateness
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -120,7 +121,7 @@ type Service struct {
 	m       *metrics
 	wal     *wal.WAL
 	dedup   *dedup
-	live    *Live
+	live    *live.State
 	flusher *flusher
 	node    string
 
@@ -151,7 +152,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		log:   opts.Logger,
 		m:     newMetrics(opts.Registerer),
 		dedup: newDedup(),
-		live:  NewLive(opts.Zones),
+		live:  live.New(opts.Zones),
 		node:  node,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }
@@ -187,8 +188,13 @@ func nodeID(dir string) (string, error) {
 	return id, nil
 }
 
+// Lateness is how late a reading may reach ClickHouse before it marks its
+// minute for recomputation; the rollup worker waits as long before it
+// computes a minute, so serve hands it this value.
+func (s *Service) Lateness() time.Duration { return s.opts.Lateness }
+
 // Live returns the live state the query package reads.
-func (s *Service) Live() *Live { return s.live }
+func (s *Service) Live() *live.State { return s.live }
 
 // Ready reports whether ingest works: the WAL is writable and the flusher
 // is reading it.

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/fleetscope/fleetscope/api/reply"
 )
 
 func TestValidPanel(t *testing.T) {
@@ -118,5 +120,19 @@ func TestReasonNamesAreStableLabels(t *testing.T) {
 	}
 	if Reason(200).String() != "unknown" || Field(200).String() != "unknown" {
 		t.Error("out-of-range enum values must not panic")
+	}
+}
+
+// TestProblemTextNeedsNoEscaping: the ingest answer writes each problem's
+// text between quotes as it is (no escaping on the hot path), which is
+// valid JSON only while no field name, reason or message needs escaping.
+func TestProblemTextNeedsNoEscaping(t *testing.T) {
+	for f := FieldNone; f < numFields; f++ {
+		for _, r := range append(Reasons(), ReasonNone) {
+			text := string(Problem{Reason: r, Field: f}.AppendText(nil))
+			if got := string(reply.AppendString(nil, text)); got != `"`+text+`"` {
+				t.Fatalf("field %d reason %s: %q needs escaping (%s)", f, r, text, got)
+			}
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +17,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/storetest"
+	"github.com/fleetscope/fleetscope/live"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -46,14 +45,13 @@ func (c *testClock) set(t time.Time) {
 var t0 = time.Date(2026, 6, 20, 12, 0, 0, 0, time.UTC)
 
 // harness is a query service over a real acl index, ingest live state and
-// (with the engine) a store, behind a real fasthttp server on a loopback
-// port. Requests name their caller in the X-Test-Account header — the
-// serve wiring's token authentication is tested elsewhere.
+// (with the engine) a store, behind package api's real routes on a
+// loopback port; each caller authenticates with a token of its own.
 type harness struct {
 	t     *testing.T
 	clock *testClock
 	x     *acl.Index
-	live  *ingest.Live
+	live  *live.State
 	store *store.Store
 	svc   *Service
 	cur   atomic.Pointer[Service] // what acl changes and requests reach
@@ -65,6 +63,9 @@ type harness struct {
 	nextOrg  acl.OrgID
 	nextSys  acl.SystemID
 	lsn      uint64
+
+	mu     sync.Mutex
+	tokens map[acl.AccountID]string
 }
 
 type harnessOpts struct {
@@ -81,7 +82,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 		}
 	}})
 	var zones zoneCache
-	h.live = ingest.NewLive(func(id uint32) *time.Location {
+	h.live = live.New(func(id uint32) *time.Location {
 		sys, _ := h.x.Snapshot().System(acl.SystemID(id))
 		return zones.get(sys.Timezone)
 	})
@@ -127,45 +128,48 @@ func (h *harness) start() {
 	h.t.Cleanup(s.Close)
 }
 
-// serve starts the HTTP server: the routes of DESIGN §5 on the Handle*
-// methods, the caller from X-Test-Account.
+// ServeHTTP builds the handler the harness serves: package api's routes
+// over the service current() returns. It is set by api_hook_test.go
+// (package query_test), because api imports query and an internal test
+// cannot import api; reg receives the HTTP layer's metrics.
+var ServeHTTP func(current func() *Service, x *acl.Index, reg prometheus.Registerer) fasthttp.RequestHandler
+
+// serve starts the HTTP server: the real routes of package api, the caller
+// authenticated by a token the harness issues it.
 func (h *harness) serve() {
+	if ServeHTTP == nil {
+		h.t.Fatal("query tests need api_hook_test.go, which builds the HTTP layer")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		svc := h.cur.Load()
-		caller, err := strconv.ParseUint(string(ctx.Request.Header.Peek("X-Test-Account")), 10, 32)
-		if err != nil {
-			ctx.SetStatusCode(401)
-			return
-		}
-		c := acl.AccountID(caller)
-		parts := strings.Split(strings.Trim(string(ctx.Path()), "/"), "/")
-		switch {
-		case len(parts) == 2 && parts[1] == "locations":
-			svc.HandleLocations(ctx, c)
-		case len(parts) == 3 && parts[1] == "fleet" && parts[2] == "summary":
-			svc.HandleFleetSummary(ctx, c)
-		case len(parts) == 3 && parts[1] == "fleet" && parts[2] == "energy":
-			svc.HandleFleetEnergy(ctx, c)
-		case len(parts) == 3 && parts[1] == "systems":
-			ctx.SetUserValue("id", parts[2])
-			svc.HandleSystem(ctx, c)
-		case len(parts) == 4 && parts[1] == "systems" && parts[3] == "telemetry":
-			ctx.SetUserValue("id", parts[2])
-			svc.HandleTelemetry(ctx, c)
-		case len(parts) == 4 && parts[1] == "systems" && parts[3] == "panels":
-			ctx.SetUserValue("id", parts[2])
-			svc.HandlePanels(ctx, c)
-		default:
-			ctx.SetStatusCode(404)
-		}
-	}}
+	reg := h.opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	srv := &fasthttp.Server{Handler: ServeHTTP(h.cur.Load, h.x, reg)}
 	go srv.Serve(ln)
 	h.t.Cleanup(func() { srv.Shutdown() })
 	h.base = "http://" + ln.Addr().String()
+}
+
+// token returns a bearer token of caller, issuing one the first time.
+func (h *harness) token(caller acl.AccountID) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if tok, ok := h.tokens[caller]; ok {
+		return tok
+	}
+	tok, id, hash := acl.NewToken()
+	if _, err := h.x.Apply(h.x.Stamp([]acl.Event{{Kind: acl.KindTokenPut, Account: caller, Token: id, Hash: hash}})...); err != nil {
+		h.t.Fatalf("token for %d: %v", caller, err)
+	}
+	if h.tokens == nil {
+		h.tokens = map[acl.AccountID]string{}
+	}
+	h.tokens[caller] = tok
+	return tok
 }
 
 // get sends GET path?params as caller and returns the status and body.
@@ -179,7 +183,7 @@ func (h *harness) get(caller acl.AccountID, path string, params url.Values) (int
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req.Header.Set("X-Test-Account", strconv.FormatUint(uint64(caller), 10))
+	req.Header.Set("Authorization", "Bearer "+h.token(caller))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -386,9 +390,9 @@ func (h *harness) grant(actor acl.AccountID, sys acl.SystemID, to acl.Principal,
 // report feeds live state: every panel of the system reports pinW watts
 // and whMWh at ts.
 func (h *harness) report(sys acl.SystemID, ts time.Time, panels int, pinDW int64, whMWh uint64) {
-	ups := make([]ingest.LiveUpdate, panels)
+	ups := make([]live.Update, panels)
 	for i := range ups {
-		ups[i] = ingest.LiveUpdate{Panel: fmt.Sprintf("A%d", i+1), TS: ts.UnixMilli(), PinDW: pinDW, WhMWh: whMWh}
+		ups[i] = live.Update{Panel: fmt.Sprintf("A%d", i+1), TS: ts.UnixMilli(), PinDW: pinDW, WhMWh: whMWh}
 	}
 	h.lsn++
 	h.live.Apply(uint32(sys), h.lsn, ups)

@@ -15,7 +15,8 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/rollup"
+	"github.com/fleetscope/fleetscope/store"
 )
 
 // History plans. The rollup worker (package ingest) computes closed buckets
@@ -46,7 +47,7 @@ type tile struct {
 }
 
 // planTiles covers [from, to) with tiles of levels up to top (an index of
-// ingest.Levels), coarsest first where whole buckets fit under the level's
+// rollup.Levels), coarsest first where whole buckets fit under the level's
 // watermark, finer at the edges. Without raw, what no rollup covers yet is
 // left out; the tiles then cover [from, until). With raw, a stretch of at
 // most rawBelow is read raw at once rather than split over finer rollups:
@@ -67,7 +68,7 @@ func planTiles(from, to time.Time, top int, wm [4]time.Time, raw bool, rawBelow 
 			}
 			return
 		}
-		step := ingest.Levels[c].Step
+		step := rollup.Levels[c].Step
 		a := ceilTime(lo, step)
 		end := hi
 		if wm[c].Before(end) {
@@ -108,7 +109,7 @@ type tileGroup struct {
 // parameters to args.
 func groupTiles(tiles []tile, args []any) ([]tileGroup, []any) {
 	var groups []tileGroup
-	for level := len(ingest.Levels) - 1; level >= levelRaw; level-- {
+	for level := len(rollup.Levels) - 1; level >= levelRaw; level-- {
 		var conds []string
 		for _, t := range tiles {
 			if t.level != level {
@@ -204,12 +205,12 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 		if err := rows.Scan(&level, &at); err != nil {
 			return wm, fmt.Errorf("query: rollup watermarks: %w", err)
 		}
-		for i, l := range ingest.Levels {
+		for i, l := range rollup.Levels {
 			if l.Name == level && i < len(wm) {
 				wm[i] = at.UTC()
 			}
 		}
-		if level == ingest.CumName {
+		if level == rollup.CumName {
 			cum = at.UTC()
 		}
 	}
@@ -244,7 +245,7 @@ func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile
 	if cumWM.Before(b) {
 		b = cumWM
 	}
-	top := len(ingest.Levels) - 1
+	top := len(rollup.Levels) - 1
 	if b.Sub(a) < 48*time.Hour {
 		return planTiles(from, to, top, wm, false, 0)
 	}
@@ -253,8 +254,10 @@ func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile
 	return append(out, planTiles(b, to, top, wm, false, 0)...)
 }
 
-// ErrUnavailable wraps failures of the store behind history queries: HTTP
-// 503, retry.
+// ErrUnavailable: the history store is not there or cannot answer now
+// (unreachable or overloaded): HTTP 503, retry. Store failures that retrying
+// does not cure (a statement the engine refuses) are not marked: they are
+// bugs.
 var ErrUnavailable = errors.New("query: history store unavailable")
 
 func (s *Service) storeCtx(ctx context.Context) (context.Context, context.CancelFunc, error) {
@@ -268,8 +271,13 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 	return ctx, cancel, nil
 }
 
-func unavailable(what string, err error) error {
-	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+// storeErr wraps a failure of the store: ErrUnavailable when retrying can
+// cure it (store.ErrUnavailable), a plain error otherwise.
+func storeErr(what string, err error) error {
+	if err = store.Transient(err); errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	return fmt.Errorf("query: %s: %w", what, err)
 }
 
 // resolveSystem finds the system a path names — its numeric id or its GUID
@@ -380,9 +388,9 @@ func (s *Service) Telemetry(ctx context.Context, caller acl.AccountID, ref strin
 			y, m, d := tq.From.In(loc).Date()
 			out.From = time.Date(y, m, d, 0, 0, 0, 0, loc).UTC()
 		} else {
-			out.From = tq.From.UTC().Truncate(ingest.Levels[level].Step)
+			out.From = tq.From.UTC().Truncate(rollup.Levels[level].Step)
 		}
-		if n := out.To.Sub(out.From) / ingest.Levels[level].Step; int(n) > s.opts.MaxPoints {
+		if n := out.To.Sub(out.From) / rollup.Levels[level].Step; int(n) > s.opts.MaxPoints {
 			return out, fmt.Errorf("%w: %d points at step %s, at most %d; use a coarser step", ErrBadRequest, n, step, s.opts.MaxPoints)
 		}
 	}
@@ -422,7 +430,7 @@ func (s *Service) rawTelemetry(ctx context.Context, sys acl.SystemID, panel stri
 	}
 	rows, err := s.opts.Store.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, unavailable("raw telemetry", err)
+		return nil, storeErr("raw telemetry", err)
 	}
 	defer rows.Close()
 	var pts []Point
@@ -437,12 +445,12 @@ func (s *Service) rawTelemetry(ctx context.Context, sys acl.SystemID, panel stri
 			p.Samples = p.Panels
 		}
 		if err != nil {
-			return nil, unavailable("raw telemetry", err)
+			return nil, storeErr("raw telemetry", err)
 		}
 		pts = append(pts, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, unavailable("raw telemetry", err)
+		return nil, storeErr("raw telemetry", err)
 	}
 	if len(pts) > s.opts.MaxPoints {
 		return nil, fmt.Errorf("%w: more than %d raw points; narrow the range or use a step", ErrBadRequest, s.opts.MaxPoints)
@@ -454,9 +462,9 @@ func (s *Service) rawTelemetry(ctx context.Context, sys acl.SystemID, panel stri
 func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel string, level int, loc *time.Location, from, to time.Time) ([]Point, error) {
 	wm, err := s.watermarks(ctx)
 	if err != nil {
-		return nil, unavailable("telemetry", err)
+		return nil, storeErr("telemetry", err)
 	}
-	top, bucket := level, fmt.Sprintf("toDateTime(toStartOfInterval(ts, INTERVAL %d SECOND), 'UTC')", int(ingest.Levels[level].Step.Seconds()))
+	top, bucket := level, fmt.Sprintf("toDateTime(toStartOfInterval(ts, INTERVAL %d SECOND), 'UTC')", int(rollup.Levels[level].Step.Seconds()))
 	args := []any{clickhouse.Named("sys", strconv.FormatUint(uint64(sys), 10))}
 	if level == 3 && loc != time.UTC {
 		// Local days are not UTC days: add up hours (15 min at
@@ -489,7 +497,7 @@ func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel s
 			}
 			continue
 		}
-		name := ingest.Levels[g.level].Name
+		name := rollup.Levels[g.level].Name
 		if panel != "" {
 			parts = append(parts, "SELECT "+bucket+" AS b, toUInt64(samples) AS samples, toUInt64(1) AS panels, wh, pin_sum, toUInt64(pin_max) AS pin_max, toInt64(temp_max) AS temp_max, "+
 				"vin_sum, iin_sum, vout_sum, temp_sum FROM panel_rollup_"+name+" FINAL WHERE "+where+cond)
@@ -513,7 +521,7 @@ func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel s
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, unavailable("telemetry", err)
+		return nil, storeErr("telemetry", err)
 	}
 	return mergePoints(results), nil
 }
@@ -616,7 +624,7 @@ func (s *Service) PanelsOn(ctx context.Context, caller acl.AccountID, ref, date 
 	defer cancel()
 	wm, err := s.watermarks(ctx)
 	if err != nil {
-		return out, unavailable("panels", err)
+		return out, storeErr("panels", err)
 	}
 	tiles := planTiles(out.From, out.To, 2, wm, true, rawStretch)
 	groups, args := groupTiles(tiles, []any{clickhouse.Named("sys", strconv.FormatUint(uint64(sys.ID), 10))})
@@ -627,7 +635,7 @@ func (s *Service) PanelsOn(ctx context.Context, caller acl.AccountID, ref, date 
 				"WHERE system_id = {sys:UInt32} AND "+g.cond+" GROUP BY p")
 			continue
 		}
-		parts = append(parts, "SELECT toString(panel) AS p, wh, toUInt64(samples) AS samples, toUInt64(pin_max) AS pin_max FROM panel_rollup_"+ingest.Levels[g.level].Name+
+		parts = append(parts, "SELECT toString(panel) AS p, wh, toUInt64(samples) AS samples, toUInt64(pin_max) AS pin_max FROM panel_rollup_"+rollup.Levels[g.level].Name+
 			" FINAL WHERE system_id = {sys:UInt32} AND "+g.cond)
 	}
 	if len(parts) == 0 {
@@ -635,19 +643,19 @@ func (s *Service) PanelsOn(ctx context.Context, caller acl.AccountID, ref, date 
 	}
 	rows, err := s.opts.Store.Query(ctx, "SELECT p, sum(wh), sum(samples), max(pin_max) FROM ("+strings.Join(parts, " UNION ALL ")+") GROUP BY p", args...)
 	if err != nil {
-		return out, unavailable("panels", err)
+		return out, storeErr("panels", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var pe PanelEnergy
 		if err := rows.Scan(&pe.Panel, &pe.EnergyMWh, &pe.Samples, &pe.PinMaxDW); err != nil {
-			return out, unavailable("panels", err)
+			return out, storeErr("panels", err)
 		}
 		pe.Row, pe.Col = splitLabel(pe.Panel)
 		out.Panels = append(out.Panels, pe)
 	}
 	if err := rows.Err(); err != nil {
-		return out, unavailable("panels", err)
+		return out, storeErr("panels", err)
 	}
 	slices.SortFunc(out.Panels, func(a, b PanelEnergy) int {
 		if c := strings.Compare(a.Row, b.Row); c != 0 {
@@ -769,7 +777,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	defer cancel()
 	wm, err := s.watermarks(ctx)
 	if err != nil {
-		return out, unavailable("fleet energy", err)
+		return out, storeErr("fleet energy", err)
 	}
 	tiles := planFleetTiles(from, to, wm, s.cumWatermark())
 	out.Until = tilesEnd(tiles, from)
@@ -803,7 +811,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 		}
 	}
 	for _, g := range groups {
-		parts = append(parts, "SELECT system_id, toInt64(wh) AS wh FROM system_rollup_"+ingest.Levels[g.level].Name+" FINAL WHERE "+set.in("system_id")+" AND "+g.cond)
+		parts = append(parts, "SELECT system_id, toInt64(wh) AS wh FROM system_rollup_"+rollup.Levels[g.level].Name+" FINAL WHERE "+set.in("system_id")+" AND "+g.cond)
 	}
 	dir, cmp := "ASC", ">"
 	if sp.desc {
@@ -864,11 +872,11 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 }
 
 // cumPart reads the energy of a levelCum tile from system_energy_cum: when
-// the tile spans one of the lags a row carries (ingest.CumLags), the row at
+// the tile spans one of the lags a row carries (rollup.CumLags), the row at
 // its end alone — one row per system, which one says — otherwise the rows
 // at both ends, the start's negated.
 func cumPart(t tile, set idSet) (string, bool) {
-	for _, l := range ingest.CumLags {
+	for _, l := range rollup.CumLags {
 		if t.to.Equal(t.from.AddDate(0, 0, l.Days)) {
 			return "SELECT system_id, toInt64(wh) - toInt64(" + l.Column + ") AS wh FROM system_energy_cum FINAL" +
 				" WHERE ts = toDateTime({cum_to:Int64}, 'UTC') AND " + set.contains("system_id"), true
@@ -882,7 +890,7 @@ func cumPart(t tile, set idSet) (string, bool) {
 func (s *Service) fleetEnergyPage(ctx context.Context, sql string, args []any) ([]SystemEnergy, error) {
 	rows, err := s.opts.Store.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, unavailable("fleet energy", err)
+		return nil, storeErr("fleet energy", err)
 	}
 	defer rows.Close()
 	var out []SystemEnergy
@@ -890,12 +898,12 @@ func (s *Service) fleetEnergyPage(ctx context.Context, sql string, args []any) (
 		var id uint32
 		var e uint64
 		if err := rows.Scan(&id, &e); err != nil {
-			return nil, unavailable("fleet energy", err)
+			return nil, storeErr("fleet energy", err)
 		}
 		out = append(out, SystemEnergy{ID: acl.SystemID(id), EnergyMWh: e})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, unavailable("fleet energy", err)
+		return nil, storeErr("fleet energy", err)
 	}
 	return out, nil
 }
@@ -906,7 +914,7 @@ func (s *Service) fleetEnergyPage(ctx context.Context, sql string, args []any) (
 func (s *Service) fillZeros(ctx context.Context, items []SystemEnergy, want int, bm *roaring.Bitmap, cur *cursor, nonzeroSQL string, args []any) ([]SystemEnergy, error) {
 	var ids []uint32
 	if err := s.opts.Store.QueryRow(ctx, nonzeroSQL, args...).Scan(&ids); err != nil {
-		return nil, unavailable("fleet energy", err)
+		return nil, storeErr("fleet energy", err)
 	}
 	zeros := bm.Clone()
 	zeros.AndNot(roaring.BitmapOf(ids...))

@@ -15,7 +15,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/rollup"
 )
 
 // reading is one stored reading, as the test knows it.
@@ -57,7 +57,7 @@ func (h *harness) history(systems []acl.SystemID, from, to time.Time) []reading 
 	if err := b.Send(); err != nil {
 		h.t.Fatal(err)
 	}
-	r := ingest.StartRollup(ingest.RollupOptions{Store: h.store, Interval: time.Hour, MaxWindow: 24 * time.Hour, Logger: h.svc.log, Now: h.clock.now})
+	r := rollup.Start(rollup.Options{Store: h.store, Interval: time.Hour, MaxWindow: 24 * time.Hour, Logger: h.svc.log, Now: h.clock.now})
 	if err := r.Pass(ctx); err != nil {
 		h.t.Fatal(err)
 	}
@@ -521,7 +521,7 @@ func (h *harness) lateReading(sys acl.SystemID, ts time.Time, wh uint32) reading
 		clickhouse.Named("m", ts.Truncate(time.Minute)), clickhouse.Named("s", fmt.Sprint(uint32(sys)))); err != nil {
 		h.t.Fatal(err)
 	}
-	r := ingest.StartRollup(ingest.RollupOptions{Store: h.store, Interval: time.Hour, Logger: h.svc.log, Now: h.clock.now})
+	r := rollup.Start(rollup.Options{Store: h.store, Interval: time.Hour, Logger: h.svc.log, Now: h.clock.now})
 	defer r.Stop()
 	if err := r.Pass(ctx); err != nil {
 		h.t.Fatal(err)
@@ -576,7 +576,7 @@ func TestPlanTiles(t *testing.T) {
 		for _, tl := range planTiles(at(from), at(to), top, wm, raw, 0) {
 			name := "raw"
 			if tl.level >= 0 {
-				name = ingest.Levels[tl.level].Name
+				name = rollup.Levels[tl.level].Name
 			}
 			got += fmt.Sprintf("%s[%s,%s) ", name, tl.from.Format("02T15:04:05"), tl.to.Format("02T15:04:05"))
 		}
@@ -601,7 +601,7 @@ func TestPlanTiles(t *testing.T) {
 		for _, tl := range planTiles(at(from), at(to), 1, wm, true, rawStretch) {
 			name := "raw"
 			if tl.level >= 0 {
-				name = ingest.Levels[tl.level].Name
+				name = rollup.Levels[tl.level].Name
 			}
 			got += fmt.Sprintf("%s[%s,%s) ", name, tl.from.Format("02T15:04"), tl.to.Format("02T15:04"))
 		}

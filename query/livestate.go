@@ -6,8 +6,7 @@ import (
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
-
-	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/live"
 )
 
 // Status is a location's state as All Locations shows it.
@@ -32,6 +31,11 @@ const (
 var statusNames = [numStatus]string{"online", "offline", "never", "unmonitored"}
 
 // String returns the state's API name.
+// Statuses lists every status, in the order of Status values.
+func Statuses() []Status {
+	return []Status{StatusOnline, StatusOffline, StatusNever, StatusUnmonitored}
+}
+
 func (s Status) String() string {
 	if s < numStatus {
 		return statusNames[s]
@@ -92,7 +96,7 @@ type liveVals struct {
 }
 
 // localDay is the day number (days since 1970-01-01) of t's calendar date in
-// loc, as ingest.SystemLive.Day counts it.
+// loc, as live.System.Day counts it.
 func localDay(t time.Time, loc *time.Location) int32 {
 	y, m, d := t.In(loc).Date()
 	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
@@ -100,7 +104,7 @@ func localDay(t time.Time, loc *time.Location) int32 {
 
 // buildLiveView copies the live state of every id below the catalogue's and
 // the live reader's bounds.
-func buildLiveView(lr ingest.LiveReader, cat *catalogue, now time.Time, window time.Duration, gen uint64) *liveView {
+func buildLiveView(lr live.Reader, cat *catalogue, now time.Time, window time.Duration, gen uint64) *liveView {
 	n := cat.n
 	if lr != nil {
 		n = max(n, lr.MaxSystem()+1)
@@ -115,7 +119,7 @@ func buildLiveView(lr ingest.LiveReader, cat *catalogue, now time.Time, window t
 	nowMS, windowMS := now.UnixMilli(), window.Milliseconds()
 	var lists [StatusUnmonitored][]uint32
 	for id := uint32(0); id < n; id++ {
-		var sl ingest.SystemLive
+		var sl live.System
 		ok := false
 		if lr != nil {
 			sl, ok = lr.Live(id)

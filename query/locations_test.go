@@ -465,17 +465,18 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for key, min := range map[string]float64{
-		"fleetscope_query_requests_total,code=200,endpoint=locations":      1,
-		"fleetscope_query_requests_total,code=404,endpoint=system":         1,
-		"fleetscope_query_request_duration_seconds,endpoint=locations":     1,
-		"fleetscope_query_request_duration_seconds,endpoint=fleet_summary": 1,
-		"fleetscope_query_result_total,kind=search":                        1,
-		"fleetscope_query_result_items,endpoint=locations":                 1,
-		"fleetscope_query_index_systems":                                   7,
-		"fleetscope_query_index_bytes,part=grams":                          1,
-		"fleetscope_query_index_bytes,part=keys":                           1,
-		"fleetscope_query_index_build_seconds":                             1,
-		"fleetscope_query_live_view_build_seconds":                         1,
+		// The HTTP layer (package api) counts every endpoint alike.
+		"fleetscope_http_requests_total,code=200,endpoint=locations,method=GET": 1,
+		"fleetscope_http_requests_total,code=404,endpoint=system,method=GET":    1,
+		"fleetscope_http_request_duration_seconds,endpoint=locations":           1,
+		"fleetscope_http_request_duration_seconds,endpoint=fleet_summary":       1,
+		"fleetscope_http_response_items,endpoint=locations":                     1,
+		"fleetscope_query_result_total,kind=search":                             1,
+		"fleetscope_query_index_systems":                                        7,
+		"fleetscope_query_index_bytes,part=grams":                               1,
+		"fleetscope_query_index_bytes,part=keys":                                1,
+		"fleetscope_query_index_build_seconds":                                  1,
+		"fleetscope_query_live_view_build_seconds":                              1,
 	} {
 		if got[key] < min {
 			t.Errorf("%s = %v, want ≥ %v", key, got[key], min)

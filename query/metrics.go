@@ -8,10 +8,7 @@ import (
 )
 
 type metrics struct {
-	requests     *prometheus.CounterVec   // endpoint, code
-	duration     *prometheus.HistogramVec // endpoint
 	stage        *prometheus.HistogramVec // stage
-	items        *prometheus.HistogramVec // endpoint
 	matched      *prometheus.HistogramVec // kind: search, list
 	fleetEnergy  *prometheus.HistogramVec // pushdown
 	indexSystems prometheus.Gauge
@@ -29,14 +26,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	const ns, sub = "fleetscope", "query"
 	return &metrics{
-		requests: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "requests_total",
-			Help: "Query requests by endpoint and HTTP status."}, []string{"endpoint", "code"}),
-		duration: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "request_duration_seconds",
-			Help: "Query request latency by endpoint, from handler entry to the answer written.", Buckets: latencyBuckets}, []string{"endpoint"}),
 		stage: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "stage_duration_seconds",
 			Help: "Time of request stages: search and list computation, summary, history statements.", Buckets: latencyBuckets}, []string{"stage"}),
-		items: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "result_items",
-			Help: "Items in an answer's page, by endpoint.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}, []string{"endpoint"}),
 		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "result_total",
 			Help: "Locations matching a request (its total), for searches (q set) and plain lists.", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}, []string{"kind"}),
 		fleetEnergy: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fleet_energy_duration_seconds",

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/ingest"
+	"github.com/fleetscope/fleetscope/live"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -27,7 +27,7 @@ type Options struct {
 	// caller's bitmaps of its current snapshot.
 	ACL *acl.Index
 	// Live is the ingest path's live state. Nil: every system is "never".
-	Live ingest.LiveReader
+	Live live.Reader
 
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger

@@ -320,14 +320,15 @@ func (b *countedBatch) Send() error {
 	return b.s.observe("insert", err, start)
 }
 
-// observe records a statement's outcome and passes err through.
+// observe records a statement's outcome and passes err through, marked
+// ErrUnavailable when retrying can cure it (see Transient).
 func (s *Store) observe(op string, err error, start time.Time) error {
 	s.m.statements.WithLabelValues(op).Inc()
 	s.m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.m.errors.WithLabelValues(errorCode(err)).Inc()
 	}
-	return err
+	return Transient(err)
 }
 
 func opOf(query string) string {

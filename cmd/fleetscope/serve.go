@@ -25,11 +25,11 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/ingest"
-	"github.com/fleetscope/fleetscope/internal/apijson"
 	"github.com/fleetscope/fleetscope/internal/graceful"
-	"github.com/fleetscope/fleetscope/internal/route"
 	"github.com/fleetscope/fleetscope/query"
+	"github.com/fleetscope/fleetscope/rollup"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -110,9 +110,9 @@ type server struct {
 	store  *store.Store
 	acl    *acl.Index
 	aclLog *acl.Log
-	api    *acl.API
+	api    *api.Server
 	ingest *ingest.Service
-	rollup *ingest.Rollup
+	rollup *rollup.Worker
 	query  *query.Service
 	// changes forwards acl change notifications to the query service;
 	// those arriving before it exists are kept and replayed to it.
@@ -163,7 +163,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	ln := graceful.Listen(raw)
 	s.http = &fasthttp.Server{
-		Handler:            s.routes(),
+		Handler:            s.api.Handler(),
 		Name:               "fleetscope",
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
@@ -220,12 +220,6 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	go s.acl.RunExpiry(ctx, 0)
-	s.api = acl.NewAPI(s.acl, s.aclLog, acl.APIOptions{Store: s.store, Registerer: s.reg, Logger: s.log})
-	if tok := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"); tok != "" {
-		if _, err := s.api.EnsureSupport(tok); err != nil {
-			return fmt.Errorf("support account: %w", err)
-		}
-	}
 	s.zones.snapshot = s.acl.Snapshot
 	io := cfg.ingest
 	io.Dir, io.Store, io.Gateways, io.Zones = filepath.Join(cfg.data, "wal"), s.store, gatewayKeys{s.acl}, s.zones.zone
@@ -234,7 +228,8 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	if cfg.rollup {
-		s.rollup = ingest.StartRollup(ingest.RollupOptions{Store: s.store, Lateness: io.Lateness, Registerer: s.reg, Logger: s.log})
+		// The worker waits as long as ingest lets a reading be late.
+		s.rollup = rollup.Start(rollup.Options{Store: s.store, Lateness: s.ingest.Lateness(), Registerer: s.reg, Logger: s.log})
 	}
 	q, err := query.New(query.Options{Store: s.store, ACL: s.acl, Live: s.ingest.Live(), Registerer: s.reg, Logger: s.log})
 	if err != nil {
@@ -242,6 +237,17 @@ func (s *server) open(ctx context.Context) error {
 	}
 	s.query = q
 	s.changes.attach(q)
+	s.api = api.New(api.Options{
+		ACL: s.acl, Log: s.aclLog, Query: q, Ingest: s.ingest.Handle,
+		Metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})),
+		Ready:   s.ready, Outbox: &api.OutboxMailer{Store: s.store, Logger: s.log},
+		Registerer: s.reg, Logger: s.log,
+	})
+	if tok := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"); tok != "" {
+		if _, err := s.api.EnsureSupport(tok); err != nil {
+			return fmt.Errorf("support account: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -298,55 +304,10 @@ func (s *server) close() {
 	s.log.Info("stopped")
 }
 
-func (s *server) routes() fasthttp.RequestHandler {
-	var r route.Router
-	r.Handle("GET", "/healthz", s.healthz)
-	r.Handle("GET", "/readyz", s.readyz)
-	r.Handle("GET", "/metrics", fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
-	r.Handle("POST", "/v1/ingest", s.ingest.Handle)
-	for _, q := range []struct {
-		pattern string
-		h       acl.Handler
-	}{
-		{"/v1/locations", s.query.HandleLocations},
-		{"/v1/fleet/summary", s.query.HandleFleetSummary},
-		{"/v1/fleet/energy", s.query.HandleFleetEnergy},
-		{"/v1/systems/{id}", s.query.HandleSystem},
-		{"/v1/systems/{id}/telemetry", s.query.HandleTelemetry},
-		{"/v1/systems/{id}/panels", s.query.HandlePanels},
-	} {
-		r.Handle("GET", q.pattern, s.authed(q.h))
-	}
-	for _, rt := range s.api.Routes() {
-		if rt.Open {
-			h := rt.Handler
-			r.Handle(rt.Method, rt.Pattern, func(ctx *fasthttp.RequestCtx) { h(ctx, acl.Platform) })
-		} else {
-			r.Handle(rt.Method, rt.Pattern, s.authed(rt.Handler))
-		}
-	}
-	return r.Serve
-}
-
-// authed authenticates the bearer token before h; 401 without one.
-func (s *server) authed(h acl.Handler) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		if caller, ok := s.api.Authenticate(ctx); ok {
-			h(ctx, caller)
-		}
-	}
-}
-
-func (s *server) healthz(ctx *fasthttp.RequestCtx) {
-	apijson.Write(ctx, fasthttp.StatusOK, map[string]any{"status": "ok", "uptime_s": int(time.Since(s.start).Seconds())})
-}
-
-// readyz answers 200 only when the engine answers, every migration is
-// applied, the data directory is writable and ingest can make readings
-// durable.
-func (s *server) readyz(ctx *fasthttp.RequestCtx) {
-	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+// ready reports whether this node can take traffic: the engine answers,
+// every migration is applied, the data directory is writable and ingest
+// can make readings durable.
+func (s *server) ready(ctx context.Context) (bool, map[string]string) {
 	checks := map[string]string{}
 	ready := true
 	check := func(name string, err error) {
@@ -357,10 +318,10 @@ func (s *server) readyz(ctx *fasthttp.RequestCtx) {
 		}
 		checks[name] = "ok"
 	}
-	err := s.store.Ping(c)
+	err := s.store.Ping(ctx)
 	check("clickhouse", err)
 	if err == nil {
-		applied, err := s.store.AppliedMigrations(c)
+		applied, err := s.store.AppliedMigrations(ctx)
 		if err == nil && !applied[store.SchemaVersion()] {
 			err = fmt.Errorf("schema version %d not applied", store.SchemaVersion())
 		}
@@ -368,11 +329,7 @@ func (s *server) readyz(ctx *fasthttp.RequestCtx) {
 	}
 	check("data_dir", checkWritable(s.cfg.data))
 	check("ingest", s.ingest.Ready())
-	status := fasthttp.StatusOK
-	if !ready {
-		status = fasthttp.StatusServiceUnavailable
-	}
-	apijson.Write(ctx, status, map[string]any{"ready": ready, "checks": checks})
+	return ready, checks
 }
 
 // checkWritable creates, syncs and removes a file in dir.

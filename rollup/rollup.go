@@ -1,4 +1,10 @@
-package ingest
+// Package rollup keeps the rollup tables that history and fleet energy
+// read: per system and per panel at 1 min, 15 min, 1 h and 1 day, and the
+// cumulative daily energy per system (the Levels, CumName and CumLags the
+// query planner tiles ranges with). A Worker computes them in the
+// background from the readings table, off the ingest path; see package
+// store for why they are not materialized views.
+package rollup
 
 import (
 	"context"
@@ -33,8 +39,13 @@ var Levels = []Level{
 	{Name: "1d", Step: 24 * time.Hour, ch: "INTERVAL 1 DAY", from: "panel_rollup_1h", final: true},
 }
 
-// RollupOptions configure the rollup worker.
-type RollupOptions struct {
+// DefaultLateness is how long after a minute ends it is rolled up: a
+// reading normally reaches ClickHouse within seconds of its gateway posting
+// it, and later ones mark their minute for recomputation.
+const DefaultLateness = 2 * time.Minute
+
+// Options configure the rollup worker.
+type Options struct {
 	Store *store.Store
 	// Lateness is how long after a minute ends it is computed (see
 	// Options.Lateness; readings flushed later mark it dirty).
@@ -50,9 +61,9 @@ type RollupOptions struct {
 	Now        func() time.Time
 }
 
-func (o *RollupOptions) setDefaults() {
+func (o *Options) setDefaults() {
 	if o.Lateness <= 0 {
-		o.Lateness = 2 * time.Minute
+		o.Lateness = DefaultLateness
 	}
 	if o.Interval <= 0 {
 		o.Interval = 10 * time.Second
@@ -68,15 +79,15 @@ func (o *RollupOptions) setDefaults() {
 	}
 }
 
-// Rollup computes the rollup tables in the background: every closed bucket
+// Worker computes the rollup tables in the background: every closed bucket
 // of every level once (INSERT … SELECT in the engine, off the ingest path),
 // then again whenever late readings mark one of its minutes dirty. Rollup
 // rows replace, never add (ReplacingMergeTree by computed_at), so running
 // a pass twice, or on two nodes, changes nothing. See package store for
 // why rollups are not materialized views.
-type Rollup struct {
-	opts RollupOptions
-	m    rollupMetrics
+type Worker struct {
+	opts Options
+	m    metrics
 	stop context.CancelFunc
 	done chan struct{}
 
@@ -85,18 +96,18 @@ type Rollup struct {
 	wmAt   time.Time // version of the last watermark written
 }
 
-type rollupMetrics struct {
+type metrics struct {
 	passes     *prometheus.CounterVec
 	seconds    prometheus.Histogram
 	lag        *prometheus.GaugeVec
 	recomputed prometheus.Counter
 }
 
-// StartRollup starts the worker; Stop ends it.
-func StartRollup(opts RollupOptions) *Rollup {
+// Start starts the worker; Stop ends it.
+func Start(opts Options) *Worker {
 	opts.setDefaults()
 	f := promauto.With(opts.Registerer)
-	r := &Rollup{opts: opts, done: make(chan struct{}), m: rollupMetrics{
+	r := &Worker{opts: opts, done: make(chan struct{}), m: metrics{
 		passes: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "rollup", Name: "passes_total",
 			Help: "Rollup passes, by result (ok, error).",
@@ -122,12 +133,12 @@ func StartRollup(opts RollupOptions) *Rollup {
 }
 
 // Stop ends the worker and waits for a pass in progress to stop.
-func (r *Rollup) Stop() {
+func (r *Worker) Stop() {
 	r.stop()
 	<-r.done
 }
 
-func (r *Rollup) loop(ctx context.Context) {
+func (r *Worker) loop(ctx context.Context) {
 	defer close(r.done)
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
@@ -159,7 +170,7 @@ func (r *Rollup) loop(ctx context.Context) {
 // Passes of one worker run one at a time (the loop's and a caller's): two at
 // once would each read the watermarks before the other wrote them, and the
 // later write could move a watermark back.
-func (r *Rollup) Pass(ctx context.Context) error {
+func (r *Worker) Pass(ctx context.Context) error {
 	r.passMu.Lock()
 	defer r.passMu.Unlock()
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1}))
@@ -229,7 +240,7 @@ var CumLags = [...]CumLag{{7, "wh_7d_before"}, {30, "wh_30d_before"}}
 // where it has none: before its first reading its energy is 0). Where the
 // cumulation has no watermark yet it starts at the day rollup's first day,
 // before which every system's energy is 0 (no row).
-func (r *Rollup) advanceCum(ctx context.Context, wm map[string]time.Time) error {
+func (r *Worker) advanceCum(ctx context.Context, wm map[string]time.Time) error {
 	closed := wm[Levels[len(Levels)-1].Name]
 	if closed.IsZero() {
 		return nil
@@ -287,7 +298,7 @@ const cumChunk = 2000
 // day rollups since — every day, so a day without a rollup row gets its row
 // too. The rows before that day, which no change reaches either, give the
 // lagged values (CumLags) that reach back past it.
-func (r *Rollup) recomputeCum(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
+func (r *Worker) recomputeCum(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
 	for len(systems) > 0 {
 		n := min(len(systems), cumChunk)
 		if err := r.recomputeCumChunk(ctx, systems[:n], since[:n], upTo); err != nil {
@@ -298,7 +309,7 @@ func (r *Rollup) recomputeCum(ctx context.Context, systems []uint32, since []tim
 	return nil
 }
 
-func (r *Rollup) recomputeCumChunk(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
+func (r *Worker) recomputeCumChunk(ctx context.Context, systems []uint32, since []time.Time, upTo time.Time) error {
 	from := since[0]
 	for _, t := range since {
 		if t.Before(from) {
@@ -392,7 +403,7 @@ var cumColumns = func() []clickhouse.ColumnNameAndType {
 
 // start is where a level begins when it has no watermark: the first reading
 // (aligned down), or now for an empty table.
-func (r *Rollup) start(ctx context.Context, l Level) (time.Time, error) {
+func (r *Worker) start(ctx context.Context, l Level) (time.Time, error) {
 	var first time.Time
 	if err := r.opts.Store.QueryRow(ctx, "SELECT toDateTime(min(ts), 'UTC') FROM readings").Scan(&first); err != nil {
 		return time.Time{}, fmt.Errorf("rollup: first reading: %w", err)
@@ -411,7 +422,7 @@ type buckets struct {
 
 // compute (re)computes level l's buckets in [from, to), for every system or
 // only the (system, bucket) pairs of only.
-func (r *Rollup) compute(ctx context.Context, l Level, from, to time.Time, only *buckets) error {
+func (r *Worker) compute(ctx context.Context, l Level, from, to time.Time, only *buckets) error {
 	args := []any{
 		clickhouse.Named("from", fmt.Sprint(from.Unix())),
 		clickhouse.Named("to", fmt.Sprint(to.Unix())),
@@ -451,7 +462,7 @@ GROUP BY system_id, ts`
 	return nil
 }
 
-func (r *Rollup) watermarks(ctx context.Context) (map[string]time.Time, error) {
+func (r *Worker) watermarks(ctx context.Context) (map[string]time.Time, error) {
 	rows, err := r.opts.Store.Query(ctx, "SELECT level, watermark FROM rollup_watermarks FINAL")
 	if err != nil {
 		return nil, fmt.Errorf("rollup: watermarks: %w", err)
@@ -472,14 +483,14 @@ func (r *Rollup) watermarks(ctx context.Context) (map[string]time.Time, error) {
 	return out, rows.Err()
 }
 
-func (r *Rollup) setWatermark(ctx context.Context, l Level, wm time.Time) error {
+func (r *Worker) setWatermark(ctx context.Context, l Level, wm time.Time) error {
 	return r.setWatermarkName(ctx, l.Name, wm)
 }
 
 // setWatermarkName records a watermark. Its version (updated_at) is
 // strictly after every one this worker wrote before: two writes within one
 // millisecond would otherwise tie, and FINAL keeps either of a tie.
-func (r *Rollup) setWatermarkName(ctx context.Context, name string, wm time.Time) error {
+func (r *Worker) setWatermarkName(ctx context.Context, name string, wm time.Time) error {
 	r.wmMu.Lock()
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	if !at.After(r.wmAt) {
@@ -493,7 +504,7 @@ func (r *Rollup) setWatermarkName(ctx context.Context, name string, wm time.Time
 
 // recomputeDirty recomputes the already computed buckets that hold a
 // minute marked dirty, at every level, then marks those minutes done.
-func (r *Rollup) recomputeDirty(ctx context.Context, wm map[string]time.Time) error {
+func (r *Worker) recomputeDirty(ctx context.Context, wm map[string]time.Time) error {
 	rows, err := r.opts.Store.Query(ctx, "SELECT ts, system_id, marked_at FROM rollup_dirty FINAL WHERE done = 0 ORDER BY ts LIMIT 100000")
 	if err != nil {
 		return fmt.Errorf("rollup: dirty minutes: %w", err)

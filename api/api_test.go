@@ -1,4 +1,4 @@
-package acl_test
+package api_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
-	"github.com/fleetscope/fleetscope/internal/route"
+	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/internal/storetest"
 )
 
@@ -26,7 +26,7 @@ type apiServer struct {
 	t    *testing.T
 	base string
 	x    *acl.Index
-	api  *acl.API
+	api  *api.Server
 }
 
 func startAPI(t *testing.T) *apiServer {
@@ -38,31 +38,18 @@ func startAPI(t *testing.T) *apiServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	api := acl.NewAPI(x, l, acl.APIOptions{Store: s, Logger: storetest.Logger()})
-	if _, err := api.EnsureSupport(supportToken); err != nil {
+	srv := api.New(api.Options{ACL: x, Log: l, Outbox: &api.OutboxMailer{Store: s, Logger: storetest.Logger()}, Logger: storetest.Logger()})
+	if _, err := srv.EnsureSupport(supportToken); err != nil {
 		t.Fatal(err)
-	}
-	var r route.Router
-	for _, rt := range api.Routes() {
-		h := rt.Handler
-		if rt.Open {
-			r.Handle(rt.Method, rt.Pattern, func(ctx *fasthttp.RequestCtx) { h(ctx, acl.Platform) })
-			continue
-		}
-		r.Handle(rt.Method, rt.Pattern, func(ctx *fasthttp.RequestCtx) {
-			if caller, ok := api.Authenticate(ctx); ok {
-				h(ctx, caller)
-			}
-		})
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: r.Serve}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, api: api}
+	hs := &fasthttp.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Shutdown() })
+	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, api: srv}
 }
 
 type reply struct {

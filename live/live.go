@@ -1,4 +1,12 @@
-package ingest
+// Package live keeps what the dashboards show as "now": per system, the
+// latest reading of each panel, power now (their sum), energy of the
+// current local day and when it was last seen. The ingest path updates it
+// from every record as it leaves the write-ahead log, before the readings
+// reach ClickHouse, so All Locations is current to the second; package
+// query reads it through Reader without ever blocking ingest. It is a
+// package of its own so that query depends on the live state, not on the
+// ingest path that feeds it.
+package live
 
 import (
 	"sync"
@@ -6,19 +14,19 @@ import (
 	"time"
 )
 
-// LiveReader is what the query package reads of live state. Implementations
+// Reader is what the query package reads of live state. Implementations
 // are safe for concurrent use and never block on ingest.
-type LiveReader interface {
+type Reader interface {
 	// Live returns the live state of a system; ok is false when the system
 	// has never reported.
-	Live(system uint32) (s SystemLive, ok bool)
+	Live(system uint32) (s System, ok bool)
 	// MaxSystem is the highest system id with live state, so readers can
 	// scan 1..MaxSystem.
 	MaxSystem() uint32
 }
 
-// SystemLive is a system's live state at one moment.
-type SystemLive struct {
+// System is a system's live state at one moment.
+type System struct {
 	// LastSeen is the time of the newest reading (Unix ms).
 	LastSeen int64
 	// PowerDW is the sum of each panel's latest pin, in deciwatts.
@@ -34,18 +42,18 @@ type SystemLive struct {
 
 // EnergyOn returns the energy of local day `day`: the stored value if it is
 // that day's, zero if the system has not produced on that day yet.
-func (s SystemLive) EnergyOn(day int32) uint64 {
+func (s System) EnergyOn(day int32) uint64 {
 	if s.Day == day {
 		return s.EnergyTodayMWh
 	}
 	return 0
 }
 
-// Live keeps every system's live state, updated in O(1) per reading by the
+// State keeps every system's live state, updated in O(1) per reading by the
 // ingest path and read without locks by queries: each value is an atomic,
 // and a reader may see a reading's power before its energy, never a torn
 // value.
-type Live struct {
+type State struct {
 	mu     sync.Mutex // guards growing the chunk table
 	chunks atomic.Pointer[[]*liveChunk]
 	max    atomic.Uint32
@@ -81,15 +89,15 @@ type panelLatest struct {
 	pin int64 // deciwatts
 }
 
-// NewLive returns empty live state. zones may be nil (UTC for every system).
-func NewLive(zones ZoneFunc) *Live {
-	l := &Live{zones: zones}
+// New returns empty live state. zones may be nil (UTC for every system).
+func New(zones ZoneFunc) *State {
+	l := &State{zones: zones}
 	empty := []*liveChunk{}
 	l.chunks.Store(&empty)
 	return l
 }
 
-func (l *Live) state(system uint32, create bool) *systemState {
+func (l *State) state(system uint32, create bool) *systemState {
 	chunks := *l.chunks.Load()
 	ci := int(system >> liveChunkBits)
 	if ci < len(chunks) && chunks[ci] != nil {
@@ -124,7 +132,7 @@ func localDay(ms int64, loc *time.Location) (day int32, from, to int64) {
 	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400), start.UnixMilli(), start.AddDate(0, 0, 1).UnixMilli()
 }
 
-func (l *Live) zone(system uint32) *time.Location {
+func (l *State) zone(system uint32) *time.Location {
 	if l.zones != nil {
 		if z := l.zones(system); z != nil {
 			return z
@@ -133,8 +141,8 @@ func (l *Live) zone(system uint32) *time.Location {
 	return time.UTC
 }
 
-// LiveUpdate is one reading's contribution to live state.
-type LiveUpdate struct {
+// Update is one reading's contribution to live state.
+type Update struct {
 	Panel string
 	TS    int64 // Unix ms
 	PinDW int64 // deciwatts
@@ -146,7 +154,7 @@ type LiveUpdate struct {
 // what Restore set) is skipped. A reading older than its panel's latest
 // still counts toward energy of its day but does not change power now. The
 // panel strings are kept: they must not be mutated afterwards.
-func (l *Live) Apply(system uint32, lsn uint64, readings []LiveUpdate) {
+func (l *State) Apply(system uint32, lsn uint64, readings []Update) {
 	if len(readings) == 0 {
 		return
 	}
@@ -206,7 +214,7 @@ func (l *Live) Apply(system uint32, lsn uint64, readings []LiveUpdate) {
 // Restore sets a system's state as rebuilt from storage at start-up: the
 // latest reading of each panel and the energy of a local day, as of WAL
 // record lsn.
-func (l *Live) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
+func (l *State) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
 	s := l.state(system, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -235,48 +243,51 @@ func (l *Live) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, p
 	}
 }
 
-// liveRow is a system's whole live state, as persisted in system_live.
-type liveRow struct {
-	system  uint32
-	lsn     uint64
-	day     int32
-	energy  uint64
-	lastTS  int64
-	panels  []string
-	pins    []uint16
-	panelTS []int64
+// Row is a system's whole live state, as persisted in system_live and
+// given back to Restore at start-up.
+type Row struct {
+	System uint32
+	LSN    uint64 // the WAL record it holds everything up to
+	Day    int32  // the local day of Energy (days since 1970-01-01)
+	Energy uint64 // mWh of Day
+	LastTS int64  // Unix ms of the newest reading
+	// Panels, Pins (deciwatts) and PanelTS (Unix ms) are each panel's latest
+	// reading, index by index.
+	Panels  []string
+	Pins    []uint16
+	PanelTS []int64
 }
 
-// row returns a copy of a system's state for persisting it (see Restore),
-// reusing dst's slices.
-func (l *Live) row(system uint32, dst *liveRow) bool {
+// Row copies a system's state into dst for persisting it (see Restore),
+// reusing dst's slices; false if the system has no state.
+func (l *State) Row(system uint32, dst *Row) bool {
 	s := l.state(system, false)
 	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	*dst = liveRow{system: system, lsn: s.applied, day: s.day.Load(), energy: s.energy.Load(), lastTS: s.lastSeen.Load(),
-		panels: dst.panels[:0], pins: dst.pins[:0], panelTS: dst.panelTS[:0]}
+	*dst = Row{System: system, LSN: s.applied, Day: s.day.Load(), Energy: s.energy.Load(), LastTS: s.lastSeen.Load(),
+		Panels: dst.Panels[:0], Pins: dst.Pins[:0], PanelTS: dst.PanelTS[:0]}
 	for p, v := range s.latest {
-		dst.panels = append(dst.panels, p)
-		dst.pins = append(dst.pins, uint16(v.pin))
-		dst.panelTS = append(dst.panelTS, v.ts)
+		dst.Panels = append(dst.Panels, p)
+		dst.Pins = append(dst.Pins, uint16(v.pin))
+		dst.PanelTS = append(dst.PanelTS, v.ts)
 	}
 	return true
 }
 
-// Live implements LiveReader.
-func (l *Live) Live(system uint32) (SystemLive, bool) {
+// Live implements Reader.
+func (l *State) Live(system uint32) (System, bool) {
 	s := l.state(system, false)
 	if s == nil {
-		return SystemLive{}, false
+		return System{}, false
 	}
 	last := s.lastSeen.Load()
 	if last == 0 {
-		return SystemLive{}, false
+		return System{}, false
 	}
-	return SystemLive{
+	return System{
 		LastSeen:       last,
 		PowerDW:        s.power.Load(),
 		EnergyTodayMWh: s.energy.Load(),
@@ -285,5 +296,5 @@ func (l *Live) Live(system uint32) (SystemLive, bool) {
 	}, true
 }
 
-// MaxSystem implements LiveReader.
-func (l *Live) MaxSystem() uint32 { return l.max.Load() }
+// MaxSystem implements Reader.
+func (l *State) MaxSystem() uint32 { return l.max.Load() }

@@ -1,4 +1,4 @@
-package ingest_test
+package rollup_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/storetest"
+	"github.com/fleetscope/fleetscope/rollup"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -41,7 +41,7 @@ func insertRaw(t *testing.T, s *store.Store, nsys int, from, to time.Time) {
 func compareRollups(t *testing.T, s *store.Store, upTo time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	for _, l := range ingest.Levels {
+	for _, l := range rollup.Levels {
 		q := fmt.Sprintf(`SELECT
 			(SELECT groupArray((system_id, ts, wh, samples, panels, pin_max)) FROM (SELECT system_id, ts, wh, samples, panels, pin_max FROM system_rollup_%[1]s FINAL WHERE ts < toDateTime({up:Int64}, 'UTC') ORDER BY system_id, ts)),
 			(SELECT groupArray((system_id, b, w, n, p, m)) FROM (
@@ -69,7 +69,7 @@ func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
 	t.Helper()
 	ctx := context.Background()
 	var wm time.Time
-	if err := s.QueryRow(ctx, "SELECT watermark FROM rollup_watermarks FINAL WHERE level = {l:String}", clickhouse.Named("l", ingest.CumName)).Scan(&wm); err != nil {
+	if err := s.QueryRow(ctx, "SELECT watermark FROM rollup_watermarks FINAL WHERE level = {l:String}", clickhouse.Named("l", rollup.CumName)).Scan(&wm); err != nil {
 		t.Fatalf("cumulative watermark: %v", err)
 	}
 	var stray uint64
@@ -105,7 +105,7 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	day := time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
 	insertRaw(t, s, 3, day.Add(-3*time.Hour), day.Add(27*time.Hour))
 	clock := day.Add(30 * time.Hour)
-	r := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 5 * time.Hour,
+	r := rollup.Start(rollup.Options{Store: s, Interval: time.Hour, MaxWindow: 5 * time.Hour,
 		Logger: storetest.Logger(), Now: func() time.Time { return clock }})
 	defer r.Stop()
 	ctx := context.Background()
@@ -183,7 +183,7 @@ func TestCumulativeRowsCarryTheEnergyDaysBefore(t *testing.T) {
 	insertSparse(t, s, 1, start.Add(90*time.Minute), end, 5*time.Hour)
 	insertSparse(t, s, 2, start.Add(12*24*time.Hour+7*time.Minute), end, 7*time.Hour)
 	clock := end.Add(3 * time.Hour)
-	r := ingest.StartRollup(ingest.RollupOptions{Store: s, Interval: time.Hour, MaxWindow: 50 * 24 * time.Hour,
+	r := rollup.Start(rollup.Options{Store: s, Interval: time.Hour, MaxWindow: 50 * 24 * time.Hour,
 		Logger: storetest.Logger(), Now: func() time.Time { return clock }})
 	defer r.Stop()
 	if err := r.Pass(ctx); err != nil {

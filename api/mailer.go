@@ -1,16 +1,16 @@
-package acl
+package api
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/google/uuid"
-	"github.com/valyala/fasthttp"
 
-	"github.com/fleetscope/fleetscope/internal/apijson"
 	"github.com/fleetscope/fleetscope/store"
 )
 
@@ -32,6 +32,9 @@ type OutboxMailer struct {
 
 // Send implements Mailer.
 func (m *OutboxMailer) Send(ctx context.Context, to, subject, body string) error {
+	if m.Store == nil {
+		return errors.New("api: no outbox store")
+	}
 	id, err := uuid.NewRandom()
 	if err != nil {
 		return err
@@ -40,43 +43,38 @@ func (m *OutboxMailer) Send(ctx context.Context, to, subject, body string) error
 		m.Logger.Info("mail", "to", to, "subject", subject, "body", body)
 	}
 	return m.Store.Exec(ctx, "INSERT INTO outbox (id, to, subject, body, created_at) VALUES ({id:UUID}, {to:String}, {subject:String}, {body:String}, now64(3))",
-		named("id", id.String()), named("to", to), named("subject", subject), named("body", body))
+		clickhouse.Named("id", id.String()), clickhouse.Named("to", to), clickhouse.Named("subject", subject), clickhouse.Named("body", body))
 }
 
-// outbox lists recent mail to support (GET /v1/outbox?to=…).
-func (a *API) outbox(ctx *fasthttp.RequestCtx, caller AccountID) {
-	acc, ok := a.x.Snapshot().Account(caller)
-	if !ok || !acc.Support {
-		apijson.Error(ctx, fasthttp.StatusForbidden, "forbidden", "the outbox is for support")
-		return
+// storedMail is one mail in the outbox.
+type storedMail struct {
+	ID        string    `json:"id"`
+	To        string    `json:"to"`
+	Subject   string    `json:"subject"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// recent lists the newest mail, to one address or ("") to any.
+func (m *OutboxMailer) recent(ctx context.Context, to string) ([]storedMail, error) {
+	if m.Store == nil {
+		return nil, errNoService
 	}
-	to := NormalizeEmail(string(ctx.QueryArgs().Peek("to")))
-	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := a.opts.Store.Query(c, "SELECT toString(id), to, subject, body, created_at FROM outbox WHERE {to:String} = '' OR to = {to:String} ORDER BY created_at DESC LIMIT 200",
-		named("to", to))
+	rows, err := m.Store.Query(ctx, "SELECT toString(id), to, subject, body, created_at FROM outbox WHERE {to:String} = '' OR to = {to:String} ORDER BY created_at DESC LIMIT 200",
+		clickhouse.Named("to", to))
 	if err != nil {
-		fail(ctx, err)
-		return
+		return nil, err
 	}
 	defer rows.Close()
-	type mail struct {
-		ID        string    `json:"id"`
-		To        string    `json:"to"`
-		Subject   string    `json:"subject"`
-		Body      string    `json:"body"`
-		CreatedAt time.Time `json:"created_at"`
-	}
-	var out []mail
+	var out []storedMail
 	for rows.Next() {
-		var m mail
-		if err := rows.Scan(&m.ID, &m.To, &m.Subject, &m.Body, &m.CreatedAt); err != nil {
-			fail(ctx, err)
-			return
+		var ml storedMail
+		if err := rows.Scan(&ml.ID, &ml.To, &ml.Subject, &ml.Body, &ml.CreatedAt); err != nil {
+			return nil, store.Transient(err)
 		}
-		out = append(out, m)
+		out = append(out, ml)
 	}
-	apijson.WriteList(ctx, out, len(out), "")
+	return out, store.Transient(rows.Err())
 }
 
 // newCode returns a one-time verification code: 10 characters of an

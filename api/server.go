@@ -1,0 +1,277 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/query"
+)
+
+// Options configure the HTTP layer. ACL is required; a nil Log, Query or
+// Ingest leaves its endpoints answering 503 (tests that exercise one part
+// leave the others out).
+type Options struct {
+	// ACL is the access-control index every caller is authenticated and
+	// authorized against.
+	ACL *acl.Index
+	// Log stores access-control changes before they apply (acl.Log.Do).
+	Log *acl.Log
+	// Query answers the dashboards' reads.
+	Query *query.Service
+	// Ingest serves POST /v1/ingest (ingest.Service.Handle): the hot path
+	// keeps its own handler, with this package's writer.
+	Ingest fasthttp.RequestHandler
+	// Metrics serves GET /metrics; nil leaves it off this listener.
+	Metrics fasthttp.RequestHandler
+	// Ready reports whether this node can take traffic, and why not, for
+	// GET /readyz. Nil: always ready.
+	Ready func(ctx context.Context) (ready bool, checks map[string]string)
+	// Mailer delivers verification codes. Nil: OutboxMailer over Outbox.
+	Mailer Mailer
+	// Outbox is where support reads recent mail (GET /v1/outbox).
+	Outbox *OutboxMailer
+	// CodeTTL is how long a verification code is valid. Default 24 h.
+	CodeTTL time.Duration
+
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.CodeTTL <= 0 {
+		o.CodeTTL = 24 * time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Mailer == nil {
+		if o.Outbox == nil {
+			o.Outbox = &OutboxMailer{Logger: o.Logger}
+		}
+		o.Mailer = o.Outbox
+	}
+}
+
+// Server is fleetscope's HTTP API: every endpoint, its authentication and
+// the mapping of errors to answers.
+type Server struct {
+	opts   Options
+	x      *acl.Index
+	m      *metrics
+	router router
+	start  time.Time
+
+	reqPrefix string        // this process's request-id prefix
+	reqSeq    atomic.Uint64 // request-id counter
+
+	allocMu sync.Mutex
+	alloc   idAlloc
+}
+
+// New builds the server and its routes.
+func New(opts Options) *Server {
+	opts.setDefaults()
+	var p [4]byte
+	rand.Read(p[:])
+	s := &Server{opts: opts, x: opts.ACL, m: newMetrics(opts.Registerer), start: opts.Now(), reqPrefix: hex.EncodeToString(p[:])}
+	s.alloc.init(opts.ACL.Snapshot())
+	for _, e := range s.endpoints() {
+		s.router.handle(e.method, e.pattern, s.wrap(e))
+	}
+	if opts.Ingest != nil {
+		s.router.handle("POST", "/v1/ingest", opts.Ingest)
+	}
+	if opts.Metrics != nil {
+		s.router.handle("GET", "/metrics", opts.Metrics)
+	}
+	return s
+}
+
+// endpoint is one route of the API.
+type endpoint struct {
+	method, pattern string
+	// name labels the endpoint in metrics and logs.
+	name string
+	// open endpoints take no token (health, registration, login).
+	open bool
+	h    func(c *call) error
+}
+
+// endpoints lists every route but ingest and metrics (see New): this is the
+// one place a newcomer finds them all.
+func (s *Server) endpoints() []endpoint {
+	return []endpoint{
+		{"GET", "/healthz", "healthz", true, s.healthz},
+		{"GET", "/readyz", "readyz", true, s.readyz},
+
+		{"POST", "/v1/accounts", "register", true, s.register},
+		{"POST", "/v1/sessions", "login", true, s.login},
+		{"POST", "/v1/accounts/verify", "verify", false, s.verify},
+		{"GET", "/v1/accounts/me", "me", false, s.me},
+		{"GET", "/v1/outbox", "outbox", false, s.outbox},
+
+		{"POST", "/v1/orgs", "org_create", false, s.createOrg},
+		{"GET", "/v1/orgs/{org}", "org", false, s.getOrg},
+		{"POST", "/v1/orgs/{org}/members", "member_put", false, s.putMember},
+		{"DELETE", "/v1/orgs/{org}/members/{email}", "member_delete", false, s.removeMember},
+		{"PUT", "/v1/orgs/{org}/roles/{name}", "role_put", false, s.putRole},
+		{"DELETE", "/v1/orgs/{org}/roles/{name}", "role_delete", false, s.deleteRole},
+
+		{"POST", "/v1/systems", "commission", false, s.commission},
+		{"GET", "/v1/systems/{id}", "system", false, s.system},
+		{"DELETE", "/v1/systems/{id}", "system_delete", false, s.deleteSystem},
+		{"POST", "/v1/systems/{id}/owner", "transfer", false, s.transfer},
+		{"GET", "/v1/systems/{id}/grants", "grants", false, s.listGrants},
+		{"POST", "/v1/systems/{id}/grants", "grant", false, s.grant},
+		{"DELETE", "/v1/systems/{id}/grants/{grantee}", "revoke", false, s.revoke},
+		{"GET", "/v1/systems/{id}/gateways", "gateways", false, s.listGateways},
+		{"POST", "/v1/systems/{id}/gateways", "gateway_add", false, s.addGateway},
+		{"DELETE", "/v1/systems/{id}/gateways/{serial}", "gateway_delete", false, s.removeGateway},
+		{"GET", "/v1/systems/{id}/audit", "audit", false, s.audit},
+		{"GET", "/v1/systems/{id}/telemetry", "telemetry", false, s.telemetry},
+		{"GET", "/v1/systems/{id}/panels", "panels", false, s.panels},
+
+		{"GET", "/v1/locations", "locations", false, s.locations},
+		{"GET", "/v1/fleet/summary", "fleet_summary", false, s.fleetSummary},
+		{"GET", "/v1/fleet/energy", "fleet_energy", false, s.fleetEnergy},
+	}
+}
+
+// Handler returns the server's request handler: panic recovery and a
+// request id around the router.
+func (s *Server) Handler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		id := s.requestID(ctx)
+		ctx.Response.Header.Set("X-Request-Id", id)
+		defer s.recoverPanic(ctx, id)
+		s.router.serve(ctx)
+	}
+}
+
+// requestID returns the id of a request: the client's X-Request-Id when it
+// is a sane token (a proxy in front may have set one), otherwise this
+// process's prefix and a counter.
+func (s *Server) requestID(ctx *fasthttp.RequestCtx) string {
+	if v := ctx.Request.Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 64 && saneID(v) {
+		return string(v)
+	}
+	return s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
+}
+
+func saneID(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanic turns a handler's panic into a 500: fasthttp would take the
+// whole process down, and one bad request must not stop ingest.
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx, id string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.m.panics.Inc()
+	s.opts.Logger.Error("api: handler panicked", "request_id", id, "method", string(ctx.Method()), "path", string(ctx.Path()),
+		"panic", v, "stack", string(debug.Stack()))
+	ctx.Response.Reset()
+	ctx.Response.Header.Set("X-Request-Id", id)
+	reply.Error(ctx, fasthttp.StatusInternalServerError, "internal", "internal error (request "+id+")")
+}
+
+// wrap adapts an endpoint to the router: authentication, the call, the
+// error table, metrics.
+func (s *Server) wrap(e endpoint) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		c := &call{ctx: ctx, s: s}
+		var err error
+		if !e.open {
+			c.caller, err = s.authenticate(ctx)
+		}
+		if err == nil {
+			err = e.h(c)
+		}
+		if err != nil {
+			s.fail(ctx, e.name, err)
+		}
+		s.m.observe(e.name, string(ctx.Method()), ctx.Response.StatusCode(), time.Since(start))
+	}
+}
+
+// fail answers err by the error table, logging what is not the caller's
+// mistake with the request id the answer names.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, endpoint string, err error) {
+	c := classify(err)
+	id := string(ctx.Response.Header.Peek("X-Request-Id"))
+	switch {
+	case c.status == fasthttp.StatusUnauthorized:
+		s.m.authFailures.Inc()
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope"`)
+	case c.status == fasthttp.StatusServiceUnavailable:
+		s.opts.Logger.Warn("api: engine unavailable", "endpoint", endpoint, "request_id", id, "err", err)
+	case c.status >= 500:
+		s.opts.Logger.Error("api: request failed", "endpoint", endpoint, "request_id", id, "err", err)
+	}
+	if c.retry > 0 {
+		ctx.Response.Header.Set("Retry-After", retryHeader(c.retry))
+	}
+	reply.Error(ctx, c.status, c.code, c.message(err, id))
+}
+
+// authenticate resolves the request's bearer token to an account.
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (acl.AccountID, error) {
+	tok, ok := bearer(ctx)
+	if !ok {
+		return 0, errUnauthorized
+	}
+	id, ok := s.x.Snapshot().Authenticate(tok)
+	if !ok {
+		return 0, errUnauthorized
+	}
+	return id, nil
+}
+
+// healthz says the process is up.
+func (s *Server) healthz(c *call) error {
+	return c.json(fasthttp.StatusOK, map[string]any{"status": "ok", "uptime_s": int(s.opts.Now().Sub(s.start).Seconds())})
+}
+
+// readyz says whether this node can take traffic (Options.Ready).
+func (s *Server) readyz(c *call) error {
+	ready, checks := true, map[string]string{}
+	if s.opts.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		defer cancel()
+		ready, checks = s.opts.Ready(ctx)
+	}
+	status := fasthttp.StatusOK
+	if !ready {
+		status = fasthttp.StatusServiceUnavailable
+	}
+	return c.json(status, map[string]any{"ready": ready, "checks": checks})
+}
+
+// errNoService answers endpoints of a part this server was built without.
+var errNoService = errors.New("api: endpoint not configured on this node")
