@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/mail"
 )
 
 // Password hashes: salt (16 bytes), iterations (4 bytes), PBKDF2-SHA256 key
@@ -82,12 +83,7 @@ func (s *Server) register(c *call) error {
 		return err
 	}
 	acc, _ := ch.Snapshot.Account(op.Account)
-	subject, body := verificationMail(code)
-	mctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.opts.Mailer.Send(mctx, acc.Email, subject, body); err != nil {
-		s.opts.Logger.Error("api: verification mail not sent", "to", acc.Email, "err", err)
-	}
+	s.send(mail.VerificationMail(s.opts.BaseURL, acc.Email, code, s.opts.CodeTTL))
 	return c.json(fasthttp.StatusCreated, map[string]any{"account": accountOf(acc), "token": token})
 }
 
@@ -158,9 +154,12 @@ func (s *Server) outbox(c *call) error {
 	if !ok || !acc.Support {
 		return fmt.Errorf("%w: the outbox is for support", errForbidden)
 	}
+	if s.opts.Outbox == nil {
+		return errNoService
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	mails, err := s.opts.Outbox.recent(ctx, acl.NormalizeEmail(c.arg("to")))
+	mails, err := s.opts.Outbox.Recent(ctx, acl.NormalizeEmail(c.arg("to")), 200)
 	if err != nil {
 		return err
 	}
@@ -200,4 +199,18 @@ func (s *Server) EnsureSupport(token string) (acl.AccountID, error) {
 		return 0, err
 	}
 	return acct, nil
+}
+
+// send delivers a mail, logging (not answering) a failure: the change the
+// mail tells of is made, and support can read the outbox copy.
+func (s *Server) send(m mail.Message) {
+	if s.opts.Mailer == nil {
+		s.opts.Logger.Warn("api: no mailer configured; mail dropped", "to", m.To, "kind", m.Kind)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.opts.Mailer.Send(ctx, m); err != nil {
+		s.opts.Logger.Error("api: mail not sent", "to", m.To, "kind", m.Kind, "err", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +18,13 @@ import (
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/internal/storetest"
+	"github.com/fleetscope/fleetscope/mail"
 )
 
 const supportToken = "test-support-token"
+
+// codeRe finds a one-time code in a mail's text.
+var codeRe = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
 
 // apiServer runs the acl API over real HTTP on the embedded engine.
 type apiServer struct {
@@ -38,7 +43,7 @@ func startAPI(t *testing.T) *apiServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	srv := api.New(api.Options{ACL: x, Log: l, Outbox: &api.OutboxMailer{Store: s, Logger: storetest.Logger()}, Logger: storetest.Logger()})
+	srv := api.New(api.Options{ACL: x, Log: l, Outbox: mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()}), Logger: storetest.Logger()})
 	if _, err := srv.EnsureSupport(supportToken); err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +132,11 @@ func (a *apiServer) code(email string) string {
 		a.t.Fatalf("no mail to %s", email)
 	}
 	body := items[0].(map[string]any)["body"].(string)
-	i := strings.Index(body, "code is ")
-	return body[i+8 : i+18]
+	code := codeRe.FindString(body)
+	if code == "" {
+		a.t.Fatalf("no code in the mail to %s: %q", email, body)
+	}
+	return code
 }
 
 func TestRegistrationVerificationAndLogin(t *testing.T) {

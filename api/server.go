@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
 )
 
@@ -39,10 +40,14 @@ type Options struct {
 	// Ready reports whether this node can take traffic, and why not, for
 	// GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) (ready bool, checks map[string]string)
-	// Mailer delivers verification codes. Nil: OutboxMailer over Outbox.
-	Mailer Mailer
-	// Outbox is where support reads recent mail (GET /v1/outbox).
-	Outbox *OutboxMailer
+	// Mailer delivers the mail fleetscope sends (codes, invitations). Nil:
+	// Outbox alone.
+	Mailer mail.Mailer
+	// Outbox is where support reads recent mail (GET /v1/outbox); nil
+	// answers 503 there.
+	Outbox *mail.Outbox
+	// BaseURL is the dashboard's public address, for links in mail.
+	BaseURL string
 	// CodeTTL is how long a verification code is valid. Default 24 h.
 	CodeTTL time.Duration
 
@@ -62,10 +67,7 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Mailer == nil {
-		if o.Outbox == nil {
-			o.Outbox = &OutboxMailer{Logger: o.Logger}
-		}
+	if o.Mailer == nil && o.Outbox != nil {
 		o.Mailer = o.Outbox
 	}
 }

@@ -373,3 +373,37 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
 }
+
+// grantToggle returns a change of the largest org's grants that alternates
+// between granting it viewer on a system it does not hold and revoking
+// that grant: each call gives the org (and Big) a bitmap no cache has seen.
+func (f *Fleet) grantToggle() (func(i int) error, error) {
+	org := 1
+	for o := range f.OrgSize {
+		if f.OrgSize[o] > f.OrgSize[org] {
+			org = o
+		}
+	}
+	snap := f.ACL.Snapshot()
+	held := snap.Systems(f.Big, acl.PermView)
+	var spare acl.SystemID
+	it := snap.AllSystems().Iterator()
+	for it.HasNext() {
+		if id := it.Next(); !held.Contains(id) {
+			spare = acl.SystemID(id)
+			break
+		}
+	}
+	if spare == 0 {
+		return nil, fmt.Errorf("bench: no system outside the largest org")
+	}
+	to := acl.OrgPrincipal(acl.OrgID(org))
+	return func(i int) error {
+		ev := acl.Event{Kind: acl.KindGrantPut, System: spare, Grantee: to, Role: acl.RoleViewer}
+		if i%2 == 1 {
+			ev = acl.Event{Kind: acl.KindGrantDelete, System: spare, Grantee: to}
+		}
+		_, err := f.ACL.Apply(f.ACL.Stamp([]acl.Event{ev})...)
+		return err
+	}, nil
+}

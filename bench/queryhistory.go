@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -199,7 +200,19 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 			100*time.Millisecond, ds, "all systems, filtered after", bs))
 	}
 
-	// Pushdown methods by caller size.
+	// Pushdown methods by caller size: a service that always passes an
+	// array, one that always passes a serialized bitmap (ArrayParamMax is
+	// the threshold between them; see query/pushdown.go).
+	methods := map[string]*query.Service{}
+	for method, arrayMax := range map[string]int{"array": math.MaxInt32, "bitmap": 1} {
+		m, err := query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
+			Logger: log, LiveRefresh: time.Hour, ArrayParamMax: arrayMax})
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		methods[method] = m
+	}
 	for _, size := range []int{30, 1000, 10_000, opts.Fleet.BigOrg} {
 		caller, _ := f.AdminOfSize(size)
 		if size == opts.Fleet.BigOrg {
@@ -213,7 +226,7 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 		}
 		for _, method := range []string{"array", "bitmap"} {
 			ds, err := measure(pf.N, func(int) error {
-				_, err := svc.FleetEnergy(ctx, caller, query.FleetEnergyQuery{From: today.AddDate(0, 0, -opts.HistoryDays), To: today, Pushdown: method})
+				_, err := methods[method].FleetEnergy(ctx, caller, query.FleetEnergyQuery{From: today.AddDate(0, 0, -opts.HistoryDays), To: today})
 				return err
 			})
 			if err != nil {

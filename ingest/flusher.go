@@ -23,7 +23,7 @@ import (
 // BatchRows readings or its first reading has waited FlushInterval. A cut
 // batch is a span of WAL records; it is written to the journal (fsync) and
 // handed to a sender, which inserts it with the deduplication token
-// "<node>:<first>-<last>" and retries with backoff until ClickHouse takes
+// "<wal id>:<first>-<last>" and retries with backoff until ClickHouse takes
 // it. When every batch up to an LSN is stored, that LSN is committed:
 // journalled, and the WAL truncated below it.
 //
@@ -449,7 +449,7 @@ var (
 // insert writes the batch's rows to every table it touches, each insert
 // carrying the batch's deduplication token.
 func (f *flusher) insert(ctx context.Context, b *batch) error {
-	token := f.s.node + ":" + strconv.FormatUint(b.span.first, 10) + "-" + strconv.FormatUint(b.span.last, 10)
+	token := f.s.logID + ":" + strconv.FormatUint(b.span.first, 10) + "-" + strconv.FormatUint(b.span.last, 10)
 	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
 	st := f.s.opts.Store
 	if b.rows() > 0 {

@@ -123,7 +123,7 @@ type Service struct {
 	dedup   *dedup
 	live    *live.State
 	flusher *flusher
-	node    string
+	logID   string // see walID
 
 	decoders sync.Pool // *requestState
 
@@ -143,7 +143,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	node, err := nodeID(opts.Dir)
+	logID, err := walID(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		m:     newMetrics(opts.Registerer),
 		dedup: newDedup(),
 		live:  live.New(opts.Zones),
-		node:  node,
+		logID: logID,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }
 	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger}, opts.Registerer)
@@ -171,19 +171,29 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	return s, nil
 }
 
-// nodeID returns the identity of this WAL, made on first use. It goes into
-// deduplication tokens: LSNs restart at 1 if the directory is wiped, and a
-// token must never name other rows.
-func nodeID(dir string) (string, error) {
-	path := filepath.Join(dir, "node-id")
+// walID returns the identity of this write-ahead log, made when the log
+// is: it prefixes the insert deduplication tokens ("<id>:<first>-<last>").
+// It belongs to the log, not to the node (whose identity is serve's
+// --node-id): LSNs restart at 1 when the WAL directory is wiped, and the new
+// log's tokens must never name rows of the old one, so a new log gets a new
+// id even where the node keeps its own. Logs made before it had this name
+// kept it in "node-id"; that file is renamed.
+func walID(dir string) (string, error) {
+	path := filepath.Join(dir, "wal-id")
 	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "node-id")); err == nil {
+		if err := os.Rename(filepath.Join(dir, "node-id"), path); err != nil {
+			return "", fmt.Errorf("ingest: wal id: %w", err)
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	var b [8]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("ingest: node id: %w", err)
+		return "", fmt.Errorf("ingest: wal id: %w", err)
 	}
 	return id, nil
 }

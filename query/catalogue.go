@@ -40,39 +40,16 @@ func (d *doc) matches(q string) bool {
 	return false
 }
 
-// zoneCache loads each IANA time zone once. An unknown or empty name is UTC.
-type zoneCache struct {
-	mu sync.Mutex
-	m  map[string]*time.Location
-}
-
-func (z *zoneCache) get(name string) *time.Location {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if loc, ok := z.m[name]; ok {
-		return loc
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil || name == "" {
-		loc = time.UTC
-	}
-	if z.m == nil {
-		z.m = map[string]*time.Location{}
-	}
-	z.m[name] = loc
-	return loc
-}
-
 // docOf reads a system's doc from an acl snapshot; nil if the system does
 // not exist (any more).
-func docOf(snap *acl.Snapshot, id uint32, zones *zoneCache) *doc {
+func docOf(snap *acl.Snapshot, id uint32) *doc {
 	sys, ok := snap.System(acl.SystemID(id))
 	if !ok {
 		return nil
 	}
 	emails := snap.Emails(sys.ID)
 	gws := snap.Gateways(sys.ID)
-	d := &doc{id: id, name: fold(sys.Name), monitored: sys.Monitored, loc: zones.get(sys.Timezone),
+	d := &doc{id: id, name: fold(sys.Name), monitored: sys.Monitored, loc: acl.Zone(sys.Timezone),
 		keys: make([]string, 0, 1+len(emails)+len(gws))}
 	d.keys = append(d.keys, fold(sys.GUID))
 	for _, e := range emails {
@@ -100,7 +77,7 @@ type baseIndex struct {
 
 // buildBase indexes every existing system of snap, with up to GOMAXPROCS
 // goroutines reading the snapshot.
-func buildBase(snap *acl.Snapshot, zones *zoneCache) *baseIndex {
+func buildBase(snap *acl.Snapshot) *baseIndex {
 	start := time.Now()
 	all := snap.AllSystems().ToArray()
 	b := &baseIndex{seq: snap.Seq(), unmon: roaring.New()}
@@ -117,7 +94,7 @@ func buildBase(snap *acl.Snapshot, zones *zoneCache) *baseIndex {
 			defer wg.Done()
 			out := make([]*doc, 0, hi-lo)
 			for _, id := range all[lo:hi] {
-				if d := docOf(snap, id, zones); d != nil {
+				if d := docOf(snap, id); d != nil {
 					out = append(out, d)
 				}
 			}
@@ -180,7 +157,7 @@ func newCatalogue(b *baseIndex) *catalogue {
 }
 
 // withChanges returns the catalogue with the systems ids re-read from snap.
-func (c *catalogue) withChanges(snap *acl.Snapshot, ids *roaring.Bitmap, zones *zoneCache) *catalogue {
+func (c *catalogue) withChanges(snap *acl.Snapshot, ids *roaring.Bitmap) *catalogue {
 	nc := &catalogue{base: c.base, delta: make(map[uint32]deltaDoc, len(c.delta)+int(ids.GetCardinality())),
 		n: c.n, seq: max(c.seq, snap.Seq())}
 	for id, d := range c.delta {
@@ -190,7 +167,7 @@ func (c *catalogue) withChanges(snap *acl.Snapshot, ids *roaring.Bitmap, zones *
 	it := ids.Iterator()
 	for it.HasNext() {
 		id := it.Next()
-		d := docOf(snap, id, zones)
+		d := docOf(snap, id)
 		nc.delta[id] = deltaDoc{doc: d, seq: snap.Seq()}
 		nc.n = max(nc.n, id+1)
 		if unmon := d != nil && !d.monitored; unmon != c.unmon.Contains(id) {

@@ -70,7 +70,7 @@ func TestChangesThroughPendingDeltaAndRebuild(t *testing.T) {
 // built from a newer snapshot drops it.
 func TestRebaseKeepsNewerDeltaDocs(t *testing.T) {
 	f := newFleet(t, harnessOpts{})
-	old := buildBase(f.x.Snapshot(), &f.svc.zones)
+	old := buildBase(f.x.Snapshot())
 	sys, _ := f.x.Snapshot().System(f.sys[2])
 	f.apply(acl.Event{Kind: acl.KindSystemPut, System: f.sys[2], GUID: sys.GUID, Name: "Renamed", Address: sys.Address,
 		Timezone: sys.Timezone, Monitored: false, Org: sys.Org})
@@ -82,7 +82,7 @@ func TestRebaseKeepsNewerDeltaDocs(t *testing.T) {
 	if kept := cat.rebased(old); len(kept.delta) != 1 || !kept.unmon.Contains(uint32(f.sys[2])) || !kept.deltaIDs.Contains(uint32(f.sys[2])) {
 		t.Fatalf("rebased on an older base: delta %d", len(kept.delta))
 	}
-	fresh := buildBase(f.x.Snapshot(), &f.svc.zones)
+	fresh := buildBase(f.x.Snapshot())
 	if dropped := cat.rebased(fresh); len(dropped.delta) != 0 || !dropped.unmon.Contains(uint32(f.sys[2])) || dropped.base.text.name(uint32(f.sys[2])) != "renamed" {
 		t.Fatalf("rebased on a newer base: delta %d", len(dropped.delta))
 	}

@@ -81,11 +81,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 			s.OnACLChange(c)
 		}
 	}})
-	var zones zoneCache
-	h.live = live.New(func(id uint32) *time.Location {
-		sys, _ := h.x.Snapshot().System(acl.SystemID(id))
-		return zones.get(sys.Timezone)
-	})
+	h.live = live.New(func(id uint32) *time.Location { return h.x.Snapshot().SystemZone(acl.SystemID(id)) })
 	if ho.store {
 		h.store = storetest.Open(t)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -376,7 +375,7 @@ func (s *Service) Telemetry(ctx context.Context, caller acl.AccountID, ref strin
 	if len(tq.Panel) > 64 {
 		return Telemetry{}, fmt.Errorf("%w: panel label longer than 64 bytes", ErrBadRequest)
 	}
-	loc := s.zones.get(sys.Timezone)
+	loc := acl.Zone(sys.Timezone)
 	out := Telemetry{System: sys.ID, Panel: tq.Panel, Step: step, From: tq.From.UTC(), To: tq.To.UTC(), Timezone: loc.String()}
 	if level == levelRaw {
 		if tq.To.Sub(tq.From) > s.opts.MaxRawRange {
@@ -607,7 +606,7 @@ func (s *Service) PanelsOn(ctx context.Context, caller acl.AccountID, ref, date 
 	if err != nil {
 		return PanelDay{}, err
 	}
-	loc := s.zones.get(sys.Timezone)
+	loc := acl.Zone(sys.Timezone)
 	var day time.Time
 	if date == "" {
 		y, m, d := s.opts.Now().In(loc).Date()
@@ -691,10 +690,6 @@ type FleetEnergyQuery struct {
 	Sort   string
 	Limit  int
 	Cursor string
-	// Pushdown forces how the caller's bitmap reaches ClickHouse: "array"
-	// or "bitmap"; "" chooses by size (Options.ArrayParamMax). Benchmarks
-	// compare the two with it.
-	Pushdown string
 }
 
 // SystemEnergy is one system's energy over the range.
@@ -781,14 +776,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	}
 	tiles := planFleetTiles(from, to, wm, s.cumWatermark())
 	out.Until = tilesEnd(tiles, from)
-	arrayMax := s.opts.ArrayParamMax
-	switch fq.Pushdown {
-	case "array":
-		arrayMax = math.MaxInt
-	case "bitmap":
-		arrayMax = -1
-	}
-	set := pushdown(bm, "ids", arrayMax)
+	set := pushdown(bm, "ids", s.opts.ArrayParamMax)
 	out.Pushdown = set.kind
 	groups, args := groupTiles(tiles, []any{set.arg, clickhouse.Named("lim", strconv.Itoa(limit+1))})
 	// In the default order (-energy) the systems without energy come last:

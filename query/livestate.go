@@ -79,14 +79,6 @@ type liveView struct {
 	sums sumCache // summaries' live part by caller bitmap
 }
 
-func emptyLiveView() *liveView {
-	lv := &liveView{}
-	for i := range lv.byStatus {
-		lv.byStatus[i] = roaring.New()
-	}
-	return lv
-}
-
 // liveVals are one system's summed live values, packed in 16 bytes so a
 // summary reads one cache line per system.
 type liveVals struct {

@@ -112,7 +112,7 @@ func (r resolved) total() int { return r.base.card() + len(r.over) }
 
 // resolve selects the systems of within (the caller's bitmap) matching q
 // (folded) in the states of mask (0: all).
-func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneCache) resolved {
+func (v view) resolve(within *roaring.Bitmap, q string, mask uint8) resolved {
 	if within.IsEmpty() {
 		return resolved{base: &roaringSet{b: roaring.New(), owned: true}}
 	}
@@ -150,7 +150,7 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 	it := cand.Iterator()
 	for it.HasNext() {
 		id := it.Next()
-		d := v.doc(id, zones)
+		d := v.doc(id)
 		if d == nil || !d.matches(q) {
 			continue
 		}
@@ -181,13 +181,13 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, zones *zoneC
 
 // doc returns the newest doc of a system the base cannot answer for: the
 // delta's, else one read from the request's snapshot.
-func (v view) doc(id uint32, zones *zoneCache) *doc {
+func (v view) doc(id uint32) *doc {
 	if !v.pend.ids.Contains(id) {
 		if d, ok := v.cat.delta[id]; ok && d.doc != nil {
 			return d.doc
 		}
 	}
-	return docOf(v.snap, id, zones)
+	return docOf(v.snap, id)
 }
 
 // filterStatus keeps the base ids in the states of mask.
@@ -396,7 +396,7 @@ func (s *Service) Locations(caller acl.AccountID, lq LocationsQuery) (LocationsP
 	}
 	v := s.view()
 	within := v.snap.Systems(caller, acl.PermView)
-	r := v.resolve(within, q, mask, &s.zones)
+	r := v.resolve(within, q, mask)
 	items := v.page(r, sp, cur, limit+1)
 	page.Total = r.total()
 	r.base.release()

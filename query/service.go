@@ -59,10 +59,6 @@ type Options struct {
 	// serialized groupBitmap (see pushdown.go for the measurements behind
 	// the default, 32).
 	ArrayParamMax int
-	// NoSummaryCache computes every fleet summary in full instead of
-	// keeping its live part per caller bitmap and live view (benchmarks
-	// measure the cold path with it).
-	NoSummaryCache bool
 }
 
 func (o *Options) setDefaults() {
@@ -125,7 +121,6 @@ type Service struct {
 	pmu  sync.Mutex // serializes writers of pend
 	live atomic.Pointer[liveView]
 
-	zones   zoneCache
 	wake    chan struct{}
 	rebuilt chan *baseIndex
 
@@ -173,7 +168,7 @@ func New(opts Options) (*Service, error) {
 		wake: make(chan struct{}, 1), rebuilt: make(chan *baseIndex, 1)}
 	s.pend.Store(noPending)
 	snap := opts.ACL.Snapshot()
-	b := buildBase(snap, &s.zones)
+	b := buildBase(snap)
 	s.cat.Store(newCatalogue(b))
 	s.m.observeBase(b)
 	s.m.observeCatalogue(s.cat.Load())
@@ -233,7 +228,7 @@ func (s *Service) foldLoop(ctx context.Context) {
 		rebuildWG.Add(1)
 		go func() {
 			defer rebuildWG.Done()
-			b := buildBase(s.opts.ACL.Snapshot(), &s.zones)
+			b := buildBase(s.opts.ACL.Snapshot())
 			select {
 			case s.rebuilt <- b:
 			case <-ctx.Done():
@@ -279,7 +274,7 @@ func (s *Service) fold() {
 	// The snapshot is at least as new as every change in p: OnChange runs
 	// after the index published it.
 	snap := s.opts.ACL.Snapshot()
-	cat := s.cat.Load().withChanges(snap, p.ids, &s.zones)
+	cat := s.cat.Load().withChanges(snap, p.ids)
 	// Publish the catalogue before dropping the pending ids: a request
 	// reads pending first, so it sees each change in one or the other.
 	s.cat.Store(cat)
@@ -324,12 +319,10 @@ func (s *Service) RefreshLive() {
 			lv.ordering(k)
 		}
 	}
-	if !s.opts.NoSummaryCache {
-		v := view{cat: s.cat.Load(), pend: noPending, live: lv}
-		for _, bm := range s.hotBitmaps() {
-			e := lv.sumEntry(bm)
-			e.unmon, e.corr = v.cat.unmon, v.unmonCorrection(bm)
-		}
+	v := view{cat: s.cat.Load(), pend: noPending, live: lv}
+	for _, bm := range s.hotBitmaps() {
+		e := lv.sumEntry(bm)
+		e.unmon, e.corr = v.cat.unmon, v.unmonCorrection(bm)
 	}
 	s.live.Store(lv)
 	s.m.liveBuild.Observe(time.Since(start).Seconds())

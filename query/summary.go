@@ -45,18 +45,17 @@ type Summary struct {
 func (s *Service) FleetSummary(caller acl.AccountID) Summary {
 	start := time.Now()
 	v := s.view()
-	cache := !s.opts.NoSummaryCache
 	var sum Summary
 	if base, rest, ok := splitParts(v.snap.SystemsParts(caller, acl.PermView)); ok {
 		s.noteHot(base)
-		sum = v.summarize(base, cache)
+		sum = v.summarize(base, true)
 		if !rest.IsEmpty() {
 			sum.merge(v.summarize(rest, false))
 		}
 	} else {
 		within := v.snap.Systems(caller, acl.PermView)
 		s.noteHot(within)
-		sum = v.summarize(within, cache)
+		sum = v.summarize(within, true)
 	}
 	s.m.observe("fleet_summary_compute", time.Since(start))
 	return sum

@@ -28,7 +28,7 @@ func (s *Service) System(caller acl.AccountID, ref string) (SystemDetail, error)
 	var d SystemDetail
 	if s.opts.Live != nil {
 		if sl, ok := s.opts.Live.Live(id); ok {
-			loc := s.zones.get(sys.Timezone)
+			loc := acl.Zone(sys.Timezone)
 			now := s.opts.Now()
 			d.EnergyMWh, d.LastSeen, d.Panels = sl.EnergyOn(localDay(now, loc)), sl.LastSeen, sl.Panels
 			st = StatusOffline

@@ -115,22 +115,17 @@ func createDemo(ctx context.Context, support *bench.API) error {
 	tokens := map[string]string{}
 	for _, a := range demoAccounts {
 		var reg struct {
+			Account struct {
+				ID uint32 `json:"id"`
+			} `json:"account"`
 			Token string `json:"token"`
 		}
 		if err := support.Call(ctx, "POST", "/v1/accounts", map[string]any{"email": a.email, "name": a.name, "password": demoPassword}, &reg); err != nil {
 			return err
 		}
-		var outbox struct {
-			Items []struct {
-				Body string `json:"body"`
-			} `json:"items"`
-		}
-		if err := support.Call(ctx, "GET", "/v1/outbox?to="+a.email, nil, &outbox); err != nil || len(outbox.Items) == 0 {
-			return fmt.Errorf("no verification code for %s: %v", a.email, err)
-		}
-		body := outbox.Items[0].Body
-		i := strings.Index(body, "code is ")
-		if err := as(reg.Token).Call(ctx, "POST", "/v1/accounts/verify", map[string]any{"code": body[i+8 : i+18]}, nil); err != nil {
+		// Demo addresses receive no mail: support vouches for them, as it
+		// may for any account.
+		if err := support.Call(ctx, "POST", "/v1/accounts/verify", map[string]any{"account": reg.Account.ID}, nil); err != nil {
 			return err
 		}
 		tokens[a.email] = reg.Token

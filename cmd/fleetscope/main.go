@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fleetscope/fleetscope/internal/envflag"
 	"github.com/fleetscope/fleetscope/store"
 	"github.com/fleetscope/fleetscope/store/engine"
 )
@@ -83,37 +84,36 @@ func logLevel() slog.Level {
 	return l
 }
 
-// envFlags is a FlagSet whose flags default to their environment twins.
+// envFlags is a FlagSet whose flags have environment twins (package
+// envflag): prefix + the flag's name in upper case, parsed by the flag's own
+// parser, a bad value an error naming the variable. Each subcommand has its
+// own prefix, so that `serve` and `engine` on one host read their own
+// FLEETSCOPE_ADDR and FLEETSCOPE_ENGINE_ADDR.
 type envFlags struct {
 	*flag.FlagSet
+	prefix string
 }
+
+// envPrefixes are the subcommands' twin prefixes.
+var envPrefixes = map[string]string{"serve": "FLEETSCOPE_", "engine": "FLEETSCOPE_ENGINE_"}
 
 func newFlags(name string) envFlags {
-	return envFlags{flag.NewFlagSet(name, flag.ContinueOnError)}
-}
-
-// envName is the environment twin of a flag: FLEETSCOPE_ + upper-case name.
-func envName(flagName string) string {
-	return "FLEETSCOPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func (f envFlags) String(name, def, help string) *string {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		def = v
+	prefix, ok := envPrefixes[name]
+	if !ok {
+		prefix = "FLEETSCOPE_" + strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(name)) + "_"
 	}
-	return f.FlagSet.String(name, def, help+" (env "+envName(name)+")")
+	return envFlags{flag.NewFlagSet(name, flag.ContinueOnError), prefix}
 }
 
-func (f envFlags) Bool(name string, def bool, help string) *bool {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		def = v == "1" || strings.EqualFold(v, "true") || strings.EqualFold(v, "yes")
-	}
-	return f.FlagSet.Bool(name, def, help+" (env "+envName(name)+")")
+// Parse applies the environment twins, then the command line (which wins).
+func (f envFlags) Parse(args []string) error {
+	f.FlagSet.VisitAll(func(fl *flag.Flag) { fl.Usage += " (env " + envflag.Name(f.prefix, fl.Name) + ")" })
+	return envflag.Parse(f.FlagSet, f.prefix, args)
 }
 
-func (f envFlags) Int(name string, def int, help string) *int {
-	if v, ok := os.LookupEnv(envName(name)); ok {
-		fmt.Sscan(v, &def)
-	}
-	return f.FlagSet.Int(name, def, help+" (env "+envName(name)+")")
+// Bytes defines a size flag that takes units (8MiB, 2GiB).
+func (f envFlags) Bytes(name string, def int64, help string) *int64 {
+	p := new(int64)
+	envflag.BytesVar(f.FlagSet, p, name, def, help)
+	return p
 }

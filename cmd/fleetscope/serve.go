@@ -28,6 +28,7 @@ import (
 	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/graceful"
+	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
 	"github.com/fleetscope/fleetscope/rollup"
 	"github.com/fleetscope/fleetscope/store"
@@ -49,57 +50,33 @@ type serveConfig struct {
 func parseServe(args []string) (serveConfig, error) {
 	fs := newFlags("serve")
 	var c serveConfig
-	addr := fs.String("addr", "127.0.0.1:8080", "HTTP listen address")
-	data := fs.String("data", "./data", "data directory: the embedded engine (DATA/engine) and the write-ahead log (DATA/wal)")
-	ch := fs.String("clickhouse", "", "ClickHouse DSN: empty = embedded engine; clickhouse://user:pass@host:9000/db?cluster=name[&secure=true] for a server or cluster; http://127.0.0.1:8123 for `fleetscope engine`")
-	demo := fs.Bool("demo", false, "create a demo fleet (once) and a gateway simulator feeding it, and print tokens to try it with")
-	node := fs.Int("node-id", 0, "this node's id in access-control event stamps, 1–65535, distinct per node sharing a ClickHouse; 0 = a random id kept in DATA/node-id")
-	rollup := fs.Bool("rollup", true, "run the rollup worker on this node (idempotent; on several nodes it only repeats work)")
-	debugAddr := fs.String("debug-addr", "", "serve Go's /debug/pprof profiles on this address (keep it on loopback); empty = off")
-	maxBody := fs.Int("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body in bytes, before and after decompression")
-	maxReadings := fs.Int("ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
-	retention := fs.String("retention", ingest.DefaultMaxAge.String(), "how old a reading may be and still be accepted")
-	backlog := fs.String("ingest-max-backlog", "2GiB", "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
-	batchRows := fs.Int("ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
-	flushEvery := fs.String("ingest-flush-interval", ingest.DefaultFlushInterval.String(), "longest a reading waits for its insert batch to fill")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.data, "data", "./data", "data directory: the embedded engine (DATA/engine) and the write-ahead log (DATA/wal)")
+	fs.StringVar(&c.clickhouse, "clickhouse", "", "ClickHouse DSN: empty = embedded engine; clickhouse://user:pass@host:9000/db?cluster=name[&secure=true] for a server or cluster; http://127.0.0.1:8123 for `fleetscope engine`")
+	fs.BoolVar(&c.demo, "demo", false, "create a demo fleet (once) and a gateway simulator feeding it, and print tokens to try it with")
+	fs.IntVar(&c.nodeID, "node-id", 0, "this node's id, 1–65535, distinct per node sharing a ClickHouse; 0 = a random id kept in DATA/node-id")
+	fs.BoolVar(&c.rollup, "rollup", true, "run the rollup worker on this node (idempotent; on several nodes it only repeats work)")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's /debug/pprof profiles on this address (keep it on loopback); empty = off")
+	maxBody := fs.Bytes("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body, before and after decompression (units: KiB, MiB, GiB)")
+	fs.IntVar(&c.ingest.MaxReadings, "ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
+	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted")
+	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
+	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
+	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.addr, c.data, c.clickhouse = *addr, *data, *ch
-	c.demo, c.nodeID, c.rollup, c.debugAddr = *demo, *node, *rollup, *debugAddr
-	var err error
-	c.ingest.MaxBodySize, c.ingest.MaxReadings, c.ingest.BatchRows = *maxBody, *maxReadings, *batchRows
-	if c.ingest.Retention, err = time.ParseDuration(*retention); err != nil {
-		return c, fmt.Errorf("--retention: %w", err)
+	if *maxBody <= 0 || *maxBody > 1<<30 {
+		return c, errors.New("--ingest-max-body: 1 byte to 1GiB")
 	}
-	if c.ingest.FlushInterval, err = time.ParseDuration(*flushEvery); err != nil {
-		return c, fmt.Errorf("--ingest-flush-interval: %w", err)
-	}
-	if c.ingest.MaxBacklog, err = parseBytes(*backlog); err != nil {
-		return c, fmt.Errorf("--ingest-max-backlog: %w", err)
-	}
-	if c.ingest.MaxBodySize <= 0 || c.ingest.MaxReadings <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
+	c.ingest.MaxBodySize, c.ingest.MaxBacklog = int(*maxBody), *backlog
+	if c.ingest.MaxReadings <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
 		return c, errors.New("limits must be positive (none means unlimited)")
 	}
 	if c.nodeID < 0 || c.nodeID > 65535 {
 		return c, errors.New("--node-id: 1–65535")
 	}
 	return c, nil
-}
-
-// parseBytes reads "512MiB", "2GiB", "1048576".
-func parseBytes(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}}
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			v, err := strconv.ParseInt(strings.TrimSpace(n), 10, 64)
-			return v * u.mult, err
-		}
-	}
-	return strconv.ParseInt(s, 10, 64)
 }
 
 // server is a running `fleetscope serve`: its components and HTTP routes.
@@ -119,7 +96,6 @@ type server struct {
 	changes aclChanges
 	http    *fasthttp.Server
 	start   time.Time
-	zones   zoneCache
 }
 
 // serveGCPercent is the garbage collector's target when GOGC is not set.
@@ -220,9 +196,9 @@ func (s *server) open(ctx context.Context) error {
 		return err
 	}
 	go s.acl.RunExpiry(ctx, 0)
-	s.zones.snapshot = s.acl.Snapshot
 	io := cfg.ingest
-	io.Dir, io.Store, io.Gateways, io.Zones = filepath.Join(cfg.data, "wal"), s.store, gatewayKeys{s.acl}, s.zones.zone
+	io.Dir, io.Store, io.Gateways = filepath.Join(cfg.data, "wal"), s.store, gatewayKeys{s.acl}
+	io.Zones = func(id uint32) *time.Location { return s.acl.Snapshot().SystemZone(acl.SystemID(id)) }
 	io.Registerer, io.Logger = s.reg, s.log
 	if s.ingest, err = ingest.Open(octx, io); err != nil {
 		return err
@@ -240,7 +216,7 @@ func (s *server) open(ctx context.Context) error {
 	s.api = api.New(api.Options{
 		ACL: s.acl, Log: s.aclLog, Query: q, Ingest: s.ingest.Handle,
 		Metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})),
-		Ready:   s.ready, Outbox: &api.OutboxMailer{Store: s.store, Logger: s.log},
+		Ready:   s.ready, Outbox: mail.NewOutbox(s.store, mail.OutboxOptions{Logger: s.log, Metrics: mail.NewMetrics(s.reg)}),
 		Registerer: s.reg, Logger: s.log,
 	})
 	if tok := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"); tok != "" {
@@ -369,36 +345,4 @@ type gatewayKeys struct{ x *acl.Index }
 func (g gatewayKeys) Gateway(key []byte) (ingest.Gateway, bool) {
 	gw, monitored, ok := g.x.Snapshot().AuthenticateGateway(key)
 	return ingest.Gateway{ID: uint32(gw.ID), System: uint32(gw.System), Monitored: monitored}, ok
-}
-
-// zoneCache gives each system's time zone, loading each zone once.
-type zoneCache struct {
-	snapshot func() *acl.Snapshot
-	mu       sync.Mutex
-	byName   map[string]*time.Location
-}
-
-func (z *zoneCache) zone(system uint32) *time.Location {
-	sys, ok := z.snapshot().System(acl.SystemID(system))
-	if !ok {
-		return time.UTC
-	}
-	return z.load(sys.Timezone)
-}
-
-func (z *zoneCache) load(name string) *time.Location {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if loc, ok := z.byName[name]; ok {
-		return loc
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		loc = time.UTC
-	}
-	if z.byName == nil {
-		z.byName = map[string]*time.Location{}
-	}
-	z.byName[name] = loc
-	return loc
 }
