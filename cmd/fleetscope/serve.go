@@ -157,7 +157,9 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	if cfg.clickhouse != "" {
 		mode = "server"
 	}
-	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID)
+	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID,
+		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_backlog", cfg.ingest.MaxBacklog,
+		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String())
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
 	if cfg.demo {
 		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {
