@@ -31,6 +31,10 @@
 // data directory run in parallel, so the engine keeps a pool of sessions and
 // hands them out first come, first served. A second process cannot open the
 // same directory; that is what `fleetscope engine` is for.
+//
+// Loading the library needs cgo (dlopen). A build without cgo still compiles
+// this package, and Open answers ErrUnavailable, so such a binary runs
+// against a ClickHouse server only.
 package engine
 
 import (
@@ -131,7 +135,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 }
 
 // Open loads the engine library (once per process) and opens the sessions.
+// In a build without cgo it returns ErrUnavailable.
 func Open(opts Options) (*Engine, error) {
+	if err := available(); err != nil {
+		return nil, err
+	}
 	opts.setDefaults()
 	if opts.Dir == "" {
 		return nil, errors.New("engine: no data directory")
@@ -328,7 +336,7 @@ func (e *Engine) kill(tag string) {
 	e.m.cancels.Inc()
 	e.ctlMu.Lock()
 	defer e.ctlMu.Unlock()
-	if e.control.c == nil {
+	if !e.control.isOpen() {
 		return
 	}
 	res, err := e.control.query("KILL QUERY WHERE startsWith(query, {tag:String}) ASYNC FORMAT Null", "TSV",
