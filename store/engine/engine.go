@@ -4,14 +4,17 @@
 // fleetscope reaches ClickHouse only through clickhouse-go, so the embedded
 // engine speaks the protocol clickhouse-go's HTTP transport speaks: in process
 // through an http.RoundTripper (no socket; see Engine.RoundTripper), or on a
-// loopback port for other fleetscope processes (Engine.HandleHTTP behind a
-// fasthttp server, which `fleetscope engine` runs).
+// port for other fleetscope processes and operators' tools
+// (Engine.HTTPHandler behind a fasthttp server, which `fleetscope engine`
+// runs, with ClickHouse's authentication and read-only GET).
 //
 // What the bridge does with a request:
-//   - the statement comes from the `query` URL parameter or the body; when
-//     both are present the body is the data of an INSERT, which is streamed
-//     into a memfd and inserted with `FROM INFILE '/proc/self/fd/N'`, because
-//     binary data inlined in the statement text is cut by the engine;
+//   - the statement comes from the `query` URL parameter, the body, or both
+//     (the body continues the parameter's text, as in ClickHouse); when the
+//     parameter is an `INSERT … FORMAT F` the body is its data, which is
+//     streamed into a memfd and inserted with `FROM INFILE
+//     '/proc/self/fd/N'`, because binary data inlined in the statement text
+//     is cut by the engine;
 //   - `param_<name>` parameters are bound by the engine to {name:Type}
 //     placeholders, never spliced into the text;
 //   - every other unknown URL parameter is a setting, applied to the session
