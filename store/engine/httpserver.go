@@ -38,8 +38,8 @@ func CheckExposure(addr net.Addr, password string) error {
 	return fmt.Errorf("%w (listening on %s)", ErrPasswordRequired, addr)
 }
 
-// User is the only user of the HTTP interface, as in a fresh ClickHouse.
-const User = "default"
+// defaultUser is the only user of the HTTP interface, as in a fresh ClickHouse.
+const defaultUser = "default"
 
 // HTTPOptions configure the ClickHouse HTTP interface that Engine.HTTPHandler
 // serves. The zero value is valid: no password, no /metrics.
@@ -214,7 +214,7 @@ func (h *httpHandler) authenticate(ctx *fasthttp.RequestCtx) (bool, *Error) {
 	if methods > 1 {
 		return false, authFailed("use one of basic authentication, X-ClickHouse-User/X-ClickHouse-Key headers or user/password parameters, not several")
 	}
-	if user != "" && user != User {
+	if user != "" && user != defaultUser {
 		return false, authFailed("there is no user " + strconv.Quote(user) + "; the engine's user is default")
 	}
 	if !h.hasPass {
