@@ -2,51 +2,88 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/store/engine"
 )
 
+// engineEnvPrefix prefixes the environment twins of `fleetscope engine`'s
+// flags: they are its own, so that a serve and an engine started from one
+// environment do not fight over FLEETSCOPE_ADDR.
+const engineEnvPrefix = "FLEETSCOPE_ENGINE_"
+
 // runEngine serves the embedded engine's ClickHouse HTTP interface, so that
 // several fleetscope processes (`serve --clickhouse http://ADDR`) share one
 // engine: chDB lets only one process open a data directory.
 func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := newFlags("engine")
-	addr := fs.String("addr", "127.0.0.1:8123", "listen address of the ClickHouse HTTP interface (keep it on loopback: it has no authentication)")
-	data := fs.String("data", "./data", "data directory; the engine's files live in DATA/engine")
-	sessions := fs.Int("sessions", 0, "engine sessions (statements run at once); 0 = default")
+	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8123", envHelp("addr", "listen address of the ClickHouse HTTP interface; beyond loopback it needs --password"))
+	data := fs.String("data", "./data", envHelp("data", "data directory; the engine's files live in DATA/engine"))
+	password := fs.String("password", "", envHelp("password", "password of user default, which clients send as ClickHouse's do (--clickhouse http://default:PASS@HOST:8123); prefer the environment variable, which ps does not show"))
+	sessions := fs.Int("sessions", 0, envHelp("sessions", "engine sessions (statements run at once); 0 = default"))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := applyEnvTwins(fs, engineEnvName); err != nil {
+		return err
+	}
+	// Listen before opening the engine: a busy port or a refused address
+	// fails in milliseconds, not after loading the library.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("engine: listen: %w", err)
+	}
+	defer ln.Close()
+	if err := engine.CheckExposure(ln.Addr(), *password); err != nil {
+		return fmt.Errorf("%w: set --password or %sPASSWORD, or listen on 127.0.0.1", err, engineEnvPrefix)
+	}
+	if *password == "" {
+		log.Warn("engine has no password: every local user and process can run any statement; set --password or "+engineEnvPrefix+"PASSWORD",
+			"addr", ln.Addr().String())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promauto.With(reg).NewGauge(prometheus.GaugeOpts{
+		Namespace: "fleetscope", Name: "build_info",
+		Help:        "Build of this fleetscope process; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version(), "chdb": engine.Version},
+	}).Set(1)
 	eng, err := engine.Open(engine.Options{
 		Dir: filepath.Join(*data, "engine"), Sessions: *sessions,
-		Registerer: prometheus.NewRegistry(), Logger: log,
+		Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("engine: listen: %w", err)
-	}
 	srv := &fasthttp.Server{
-		Handler: eng.HandleHTTP,
+		// Statements are cancelled when ctx ends (SIGINT/SIGTERM), so that
+		// shutdown does not wait for long queries; writers retry from their
+		// WAL.
+		Handler: eng.HTTPHandler(engine.HTTPOptions{Password: *password, Metrics: reg, Context: ctx, Registerer: reg}),
 		Name:    "fleetscope-engine",
 		// INSERT data arrives as one body; a flusher's batch is tens of MB.
 		MaxRequestBodySize: 1 << 30,
 		ReadTimeout:        5 * time.Minute,
 		IdleTimeout:        time.Minute,
+		CloseOnShutdown:    true,
 		Logger:             slogPrintf{log},
 	}
-	log.Info("engine serving the ClickHouse HTTP interface", "addr", ln.Addr().String(), "data", *data, "version", eng.Version())
+	log.Info("engine serving the ClickHouse HTTP interface", "addr", ln.Addr().String(), "data", *data,
+		"version", eng.Version(), "password", *password != "")
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -58,6 +95,37 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.ShutdownWithContext(sctx)
+}
+
+// engineEnvName is the environment twin of an engine flag:
+// FLEETSCOPE_ENGINE_ + upper-case name.
+func engineEnvName(flagName string) string {
+	return engineEnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envHelp(flagName, help string) string {
+	return help + " (env " + engineEnvName(flagName) + ")"
+}
+
+// applyEnvTwins sets each flag not given on the command line from its
+// environment twin (envName of the flag's name), through the flag's own
+// parser, so a bad value stops start-up with an error naming the variable.
+func applyEnvTwins(fs *flag.FlagSet, envName func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := envName(f.Name)
+		if v, ok := os.LookupEnv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
 }
 
 // slogPrintf adapts slog to fasthttp's Printf logger.

@@ -4,14 +4,17 @@
 // fleetscope reaches ClickHouse only through clickhouse-go, so the embedded
 // engine speaks the protocol clickhouse-go's HTTP transport speaks: in process
 // through an http.RoundTripper (no socket; see Engine.RoundTripper), or on a
-// loopback port for other fleetscope processes (Engine.HandleHTTP behind a
-// fasthttp server, which `fleetscope engine` runs).
+// port for other fleetscope processes and operators' tools
+// (Engine.HTTPHandler behind a fasthttp server, which `fleetscope engine`
+// runs, with ClickHouse's authentication and read-only GET).
 //
 // What the bridge does with a request:
-//   - the statement comes from the `query` URL parameter or the body; when
-//     both are present the body is the data of an INSERT, which is streamed
-//     into a memfd and inserted with `FROM INFILE '/proc/self/fd/N'`, because
-//     binary data inlined in the statement text is cut by the engine;
+//   - the statement comes from the `query` URL parameter, the body, or both
+//     (the body continues the parameter's text, as in ClickHouse); when the
+//     parameter is an `INSERT … FORMAT F` the body is its data, which is
+//     streamed into a memfd and inserted with `FROM INFILE
+//     '/proc/self/fd/N'`, because binary data inlined in the statement text
+//     is cut by the engine;
 //   - `param_<name>` parameters are bound by the engine to {name:Type}
 //     placeholders, never spliced into the text;
 //   - every other unknown URL parameter is a setting, applied to the session
@@ -31,6 +34,10 @@
 // data directory run in parallel, so the engine keeps a pool of sessions and
 // hands them out first come, first served. A second process cannot open the
 // same directory; that is what `fleetscope engine` is for.
+//
+// Loading the library needs cgo (dlopen). A build without cgo still compiles
+// this package, and Open answers ErrUnavailable, so such a binary runs
+// against a ClickHouse server only.
 package engine
 
 import (
@@ -131,7 +138,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 }
 
 // Open loads the engine library (once per process) and opens the sessions.
+// In a build without cgo it returns ErrUnavailable.
 func Open(opts Options) (*Engine, error) {
+	if err := available(); err != nil {
+		return nil, err
+	}
 	opts.setDefaults()
 	if opts.Dir == "" {
 		return nil, errors.New("engine: no data directory")
@@ -328,7 +339,7 @@ func (e *Engine) kill(tag string) {
 	e.m.cancels.Inc()
 	e.ctlMu.Lock()
 	defer e.ctlMu.Unlock()
-	if e.control.c == nil {
+	if !e.control.isOpen() {
 		return
 	}
 	res, err := e.control.query("KILL QUERY WHERE startsWith(query, {tag:String}) ASYNC FORMAT Null", "TSV",

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/valyala/fasthttp"
 )
 
 // maxStatementSize bounds a statement read from a request body. Statements
@@ -88,18 +84,27 @@ func decodeRequest(params url.Values, contentType string, body io.Reader) (*stat
 		if err := decodeMultipart(st, params, mp["boundary"], body, external); err != nil {
 			return nil, err
 		}
-	} else if q := params.Get("query"); q != "" {
+	} else if q := params.Get("query"); q != "" && insertFormatRe.MatchString(q) {
 		st.sql = q
 		st.data = readerSource{body}
 	} else {
+		// As in ClickHouse, the body continues the query parameter's text
+		// (often it is the whole statement, or nothing).
 		b, err := io.ReadAll(io.LimitReader(body, maxStatementSize+1))
 		if err != nil {
 			return nil, fmt.Errorf("engine: read statement: %w", err)
 		}
-		if len(b) > maxStatementSize {
+		if len(q)+len(b) > maxStatementSize {
 			return nil, badRequest("statement longer than %d bytes", maxStatementSize)
 		}
-		st.sql = string(b)
+		switch {
+		case q == "":
+			st.sql = string(b)
+		case len(b) == 0:
+			st.sql = q
+		default:
+			st.sql = q + "\n" + string(b)
+		}
 	}
 	for k, vs := range params {
 		v := vs[0]
@@ -176,7 +181,8 @@ func decodeMultipart(st *statement, params url.Values, boundary string, body io.
 }
 
 // errorStatus picks the HTTP status for an engine error the way ClickHouse
-// does for the common cases; clickhouse-go only needs it to be non-200.
+// does for the common cases (src/Server/HTTP/exceptionCodeToHTTPStatus.cpp);
+// clickhouse-go only needs it to be non-200.
 func errorStatus(e *Error) int {
 	switch e.Name {
 	case "UNKNOWN_TABLE", "UNKNOWN_DATABASE":
@@ -187,6 +193,12 @@ func errorStatus(e *Error) int {
 		return http.StatusBadRequest
 	case "NOT_IMPLEMENTED":
 		return http.StatusNotImplemented
+	case "REQUIRED_PASSWORD":
+		return http.StatusUnauthorized
+	case "AUTHENTICATION_FAILED", "ACCESS_DENIED", "READONLY":
+		// ClickHouse answers READONLY with 500; a refused statement is the
+		// caller's to fix, and must not be retried.
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
@@ -277,49 +289,4 @@ func (b *answerBody) Close() error {
 		b.a = nil
 	}
 	return nil
-}
-
-// HandleHTTP serves the ClickHouse HTTP interface on a fasthttp server, for
-// `fleetscope engine`. GET /ping answers "Ok." like ClickHouse.
-func (e *Engine) HandleHTTP(ctx *fasthttp.RequestCtx) {
-	if string(ctx.Path()) == "/ping" {
-		ctx.SetBodyString("Ok.\n")
-		return
-	}
-	params := url.Values{}
-	ctx.QueryArgs().VisitAll(func(k, v []byte) { params.Add(string(k), string(v)) })
-	st, err := decodeRequest(params, string(ctx.Request.Header.ContentType()), bytes.NewReader(ctx.PostBody()))
-	if err != nil {
-		writeFastError(ctx, asEngineError(err))
-		return
-	}
-	a, err := e.run(requestContext(ctx), st)
-	if err != nil {
-		writeFastError(ctx, asEngineError(err))
-		return
-	}
-	defer a.free()
-	ctx.SetContentType("application/octet-stream")
-	ctx.SetBody(a.body)
-}
-
-// requestContext is cancelled when the client connection goes away, so an
-// abandoned statement is killed.
-func requestContext(ctx *fasthttp.RequestCtx) context.Context {
-	c, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-c.Done():
-		}
-		cancel()
-	}()
-	return c
-}
-
-func writeFastError(ctx *fasthttp.RequestCtx, e *Error) {
-	ctx.SetStatusCode(errorStatus(e))
-	ctx.Response.Header.Set("X-ClickHouse-Exception-Code", strconv.Itoa(e.Code))
-	ctx.SetContentType("text/plain; charset=UTF-8")
-	ctx.SetBodyString(e.Message + "\n")
 }

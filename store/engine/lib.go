@@ -1,3 +1,5 @@
+//go:build cgo
+
 package engine
 
 /*
@@ -106,47 +108,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"unsafe"
 )
-
-// Version is the chDB release whose libchdb.so fleetscope is built and tested
-// against; `make engine` installs exactly this one.
-const Version = "26.5.3"
-
-// ErrNotInstalled reports that the embedded engine's library was not found.
-// Its message tells the operator what to run.
-var ErrNotInstalled = errors.New("engine: libchdb.so not found: run `make engine` (or set FLEETSCOPE_ENGINE_LIB, or use --clickhouse to point at a ClickHouse server)")
 
 var (
 	loadOnce sync.Once
 	loadErr  error
 )
 
-// LibraryPath returns where the engine library is looked for:
-// FLEETSCOPE_ENGINE_LIB if set, else the install cache that `make engine`
-// fills ($XDG_CACHE_HOME or ~/.cache, then fleetscope/chdb/<Version>).
-func LibraryPath() string {
-	if p := os.Getenv("FLEETSCOPE_ENGINE_LIB"); p != "" {
-		return p
-	}
-	return filepath.Join(CacheDir(), "libchdb.so")
-}
-
-// CacheDir is the directory `make engine` installs the library into.
-func CacheDir() string {
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "fleetscope", "chdb", Version)
-}
+// available reports whether this build can load the engine: with cgo it can.
+func available() error { return nil }
 
 // load opens the library once per process. Later calls return the first
 // outcome: dlopen of a 560 MB library is not something to retry in a loop.
@@ -202,6 +175,9 @@ func openSession(dir string) (*session, error) {
 	}
 	return &session{c: c}, nil
 }
+
+// isOpen reports whether the session still has its connection.
+func (s *session) isOpen() bool { return s.c != nil }
 
 func (s *session) close() {
 	if s.c != nil {

@@ -24,13 +24,32 @@ func badRequest(format string, args ...any) *Error {
 // that the next statement sets or resets it whatever it wants.
 const unknownValue = "\x00unknown"
 
+// readonlySetting is the setting a GET request's statement runs under (2:
+// read, and change other settings).
+const readonlySetting = "readonly"
+
 // prepare brings the session's settings and current database to what st
-// asks for, with at most one SET and one USE.
+// asks for, with at most one SET and one USE — plus, when readonly is
+// involved, one SET to lift it before and one to apply it after: it decides
+// whether the other settings may change, and chDB lets a statement run
+// under readonly reset it (`SETTINGS readonly = DEFAULT`), so its cached
+// value is never trusted.
 func (s *session) prepare(st *statement) error {
+	if _, ok := s.settings[readonlySetting]; ok {
+		res, err := s.query("SET "+readonlySetting+" = DEFAULT", "TSV", nil)
+		res.free()
+		if err != nil {
+			return err
+		}
+		delete(s.settings, readonlySetting)
+	}
 	var assigns []string
 	for k, v := range st.settings {
 		if !identRe.MatchString(k) {
 			return badRequest("invalid setting name %q", k)
+		}
+		if k == readonlySetting {
+			continue
 		}
 		if cur, ok := s.settings[k]; !ok || cur != v {
 			assigns = append(assigns, k+" = "+quoteString(v))
@@ -50,13 +69,17 @@ func (s *session) prepare(st *statement) error {
 				s.settings = make(map[string]string)
 			}
 			for k := range st.settings {
-				s.settings[k] = unknownValue
+				if k != readonlySetting {
+					s.settings[k] = unknownValue
+				}
 			}
 			return err
 		}
 		s.settings = make(map[string]string, len(st.settings))
 		for k, v := range st.settings {
-			s.settings[k] = v
+			if k != readonlySetting {
+				s.settings[k] = v
+			}
 		}
 	}
 	if st.database != s.database {
@@ -73,6 +96,18 @@ func (s *session) prepare(st *statement) error {
 			return err
 		}
 		s.database = st.database
+	}
+	if v, ok := st.settings[readonlySetting]; ok {
+		if s.settings == nil {
+			s.settings = make(map[string]string)
+		}
+		// Lifted again before the next statement, whatever this one did.
+		s.settings[readonlySetting] = unknownValue
+		res, err := s.query("SET "+readonlySetting+" = "+quoteString(v), "TSV", nil)
+		res.free()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
