@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,26 +15,19 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/store/engine"
+	"github.com/fleetscope/fleetscope/store/engine/chhttp"
 )
-
-// engineEnvPrefix prefixes the environment twins of `fleetscope engine`'s
-// flags: they are its own, so that a serve and an engine started from one
-// environment do not fight over FLEETSCOPE_ADDR.
-const engineEnvPrefix = "FLEETSCOPE_ENGINE_"
 
 // runEngine serves the embedded engine's ClickHouse HTTP interface, so that
 // several fleetscope processes (`serve --clickhouse http://ADDR`) share one
 // engine: chDB lets only one process open a data directory.
 func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8123", envHelp("addr", "listen address of the ClickHouse HTTP interface; beyond loopback it needs --password"))
-	data := fs.String("data", "./data", envHelp("data", "data directory; the engine's files live in DATA/engine"))
-	password := fs.String("password", "", envHelp("password", "password of user default, which clients send as ClickHouse's do (--clickhouse http://default:PASS@HOST:8123); prefer the environment variable, which ps does not show"))
-	sessions := fs.Int("sessions", 0, envHelp("sessions", "engine sessions (statements run at once); 0 = default"))
+	fs := newFlags("engine")
+	addr := fs.String("addr", "127.0.0.1:8123", "listen address of the ClickHouse HTTP interface; beyond loopback it needs --password")
+	data := fs.String("data", "./data", "data directory; the engine's files live in DATA/engine")
+	password := fs.String("password", "", "password of user default, which clients send as ClickHouse's do (--clickhouse http://default:PASS@HOST:8123); prefer the environment variable, which ps does not show")
+	sessions := fs.Int("sessions", 0, "engine sessions (statements run at once); 0 = default")
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := applyEnvTwins(fs, engineEnvName); err != nil {
 		return err
 	}
 	// Listen before opening the engine: a busy port or a refused address
@@ -47,11 +37,11 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 		return fmt.Errorf("engine: listen: %w", err)
 	}
 	defer ln.Close()
-	if err := engine.CheckExposure(ln.Addr(), *password); err != nil {
-		return fmt.Errorf("%w: set --password or %sPASSWORD, or listen on 127.0.0.1", err, engineEnvPrefix)
+	if err := chhttp.CheckExposure(ln.Addr(), *password); err != nil {
+		return fmt.Errorf("%w: set --password or %sPASSWORD, or listen on 127.0.0.1", err, envPrefixes["engine"])
 	}
 	if *password == "" {
-		log.Warn("engine has no password: every local user and process can run any statement; set --password or "+engineEnvPrefix+"PASSWORD",
+		log.Warn("engine has no password: every local user and process can run any statement; set --password or "+envPrefixes["engine"]+"PASSWORD",
 			"addr", ln.Addr().String())
 	}
 	reg := prometheus.NewRegistry()
@@ -73,7 +63,7 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 		// Statements are cancelled when ctx ends (SIGINT/SIGTERM), so that
 		// shutdown does not wait for long queries; writers retry from their
 		// WAL.
-		Handler: eng.HTTPHandler(engine.HTTPOptions{Password: *password, Metrics: reg, Context: ctx, Registerer: reg}),
+		Handler: chhttp.Handler(eng, chhttp.Options{Password: *password, Metrics: reg, Context: ctx, Registerer: reg}),
 		Name:    "fleetscope-engine",
 		// INSERT data arrives as one body; a flusher's batch is tens of MB.
 		MaxRequestBodySize: 1 << 30,
@@ -95,37 +85,6 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.ShutdownWithContext(sctx)
-}
-
-// engineEnvName is the environment twin of an engine flag:
-// FLEETSCOPE_ENGINE_ + upper-case name.
-func engineEnvName(flagName string) string {
-	return engineEnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-func envHelp(flagName, help string) string {
-	return help + " (env " + engineEnvName(flagName) + ")"
-}
-
-// applyEnvTwins sets each flag not given on the command line from its
-// environment twin (envName of the flag's name), through the flag's own
-// parser, so a bad value stops start-up with an error naming the variable.
-func applyEnvTwins(fs *flag.FlagSet, envName func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
-			return
-		}
-		name := envName(f.Name)
-		if v, ok := os.LookupEnv(name); ok {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, serr)
-			}
-		}
-	})
-	return err
 }
 
 // slogPrintf adapts slog to fasthttp's Printf logger.

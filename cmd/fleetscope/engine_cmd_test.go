@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/fleetscope/fleetscope/store"
-	"github.com/fleetscope/fleetscope/store/engine"
+	"github.com/fleetscope/fleetscope/store/engine/chhttp"
 )
 
 // Start-up refuses to serve beyond loopback without a password, and reads
@@ -45,10 +45,10 @@ func TestEngineStartupRefusals(t *testing.T) {
 			}
 		}
 	}
-	f(nil, []string{"--addr", "0.0.0.0:0"}, engine.ErrPasswordRequired, "--password", "FLEETSCOPE_ENGINE_PASSWORD")
-	f(nil, []string{"--addr", "[::]:0"}, engine.ErrPasswordRequired, "--password")
-	f(map[string]string{"FLEETSCOPE_ENGINE_ADDR": "0.0.0.0:0"}, nil, engine.ErrPasswordRequired, "FLEETSCOPE_ENGINE_PASSWORD")
-	f(map[string]string{"FLEETSCOPE_ENGINE_ADDR": "0.0.0.0:0", "FLEETSCOPE_ENGINE_PASSWORD": ""}, nil, engine.ErrPasswordRequired)
+	f(nil, []string{"--addr", "0.0.0.0:0"}, chhttp.ErrPasswordRequired, "--password", "FLEETSCOPE_ENGINE_PASSWORD")
+	f(nil, []string{"--addr", "[::]:0"}, chhttp.ErrPasswordRequired, "--password")
+	f(map[string]string{"FLEETSCOPE_ENGINE_ADDR": "0.0.0.0:0"}, nil, chhttp.ErrPasswordRequired, "FLEETSCOPE_ENGINE_PASSWORD")
+	f(map[string]string{"FLEETSCOPE_ENGINE_ADDR": "0.0.0.0:0", "FLEETSCOPE_ENGINE_PASSWORD": ""}, nil, chhttp.ErrPasswordRequired)
 	f(map[string]string{"FLEETSCOPE_ENGINE_SESSIONS": "many"}, nil, nil, "FLEETSCOPE_ENGINE_SESSIONS")
 }
 

@@ -5,7 +5,7 @@
 // engine speaks the protocol clickhouse-go's HTTP transport speaks: in process
 // through an http.RoundTripper (no socket; see Engine.RoundTripper), or on a
 // port for other fleetscope processes and operators' tools
-// (Engine.HTTPHandler behind a fasthttp server, which `fleetscope engine`
+// (package chhttp behind a fasthttp server, which `fleetscope engine`
 // runs, with ClickHouse's authentication and read-only GET).
 //
 // What the bridge does with a request:

@@ -26,7 +26,6 @@ static void (*p_destroy)(chdb_result *);
 static char *(*p_buffer)(chdb_result *);
 static size_t (*p_length)(chdb_result *);
 static uint64_t (*p_rows_read)(chdb_result *);
-static uint64_t (*p_rows_written)(chdb_result *);
 static const char *(*p_error)(chdb_result *);
 static void (*p_set_signal_handlers)(int);
 
@@ -49,7 +48,6 @@ static const char *fs_load(const char *path) {
 	FS_SYM(p_buffer, "chdb_result_buffer");
 	FS_SYM(p_length, "chdb_result_length");
 	FS_SYM(p_rows_read, "chdb_result_rows_read");
-	FS_SYM(p_rows_written, "chdb_result_rows_written");
 	FS_SYM(p_error, "chdb_result_error");
 	FS_SYM(p_set_signal_handlers, "chdb_set_signal_handlers_enabled");
 	return NULL;
@@ -99,7 +97,6 @@ static void fs_destroy(chdb_result *r) { p_destroy(r); }
 static char *fs_buffer(chdb_result *r) { return p_buffer(r); }
 static size_t fs_length(chdb_result *r) { return p_length(r); }
 static uint64_t fs_rows_read(chdb_result *r) { return p_rows_read(r); }
-static uint64_t fs_rows_written(chdb_result *r) { return p_rows_written(r); }
 static const char *fs_error(chdb_result *r) { return p_error(r); }
 */
 import "C"
@@ -208,7 +205,6 @@ func (r result) err() error {
 	return nil
 }
 
-func (r result) rowsWritten() uint64 { return uint64(C.fs_rows_written(r.r)) }
 func (r result) rowsRead() uint64    { return uint64(C.fs_rows_read(r.r)) }
 
 func (r result) free() {

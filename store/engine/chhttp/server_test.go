@@ -1,4 +1,4 @@
-package engine_test
+package chhttp_test
 
 import (
 	"bufio"
@@ -23,11 +23,12 @@ import (
 	"github.com/fleetscope/fleetscope/internal/storetest"
 	"github.com/fleetscope/fleetscope/store"
 	"github.com/fleetscope/fleetscope/store/engine"
+	"github.com/fleetscope/fleetscope/store/engine/chhttp"
 )
 
 // serveHTTP serves the shared engine's ClickHouse HTTP interface on a
 // loopback port, as `fleetscope engine` does, and returns its address.
-func serveHTTP(t *testing.T, opts engine.HTTPOptions, tweak ...func(*fasthttp.Server)) (string, *engine.Engine) {
+func serveHTTP(t *testing.T, opts chhttp.Options, tweak ...func(*fasthttp.Server)) (string, *engine.Engine) {
 	t.Helper()
 	e := storetest.Engine(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,7 +36,7 @@ func serveHTTP(t *testing.T, opts engine.HTTPOptions, tweak ...func(*fasthttp.Se
 		t.Fatal(err)
 	}
 	srv := &fasthttp.Server{
-		Handler:            e.HTTPHandler(opts),
+		Handler:            chhttp.Handler(e, opts),
 		MaxRequestBodySize: 64 << 20,
 		ReadTimeout:        time.Minute,
 		IdleTimeout:        time.Minute,
@@ -101,7 +102,7 @@ func testDB(t *testing.T, e *engine.Engine) string {
 // operators' tools send: GET runs read-only statements, POST runs any, the
 // body is the statement or an INSERT's data, TabSeparated is the default.
 func TestHTTPInterface(t *testing.T) {
-	addr, e := serveHTTP(t, engine.HTTPOptions{})
+	addr, e := serveHTTP(t, chhttp.Options{})
 	db := testDB(t, e)
 	exec(t, e, "INSERT INTO "+db+".t VALUES (7)")
 	base := "http://" + addr
@@ -175,8 +176,8 @@ func TestHTTPInterface(t *testing.T) {
 // refused.
 func TestHTTPAuthentication(t *testing.T) {
 	const pass = "s3cret:pa$$"
-	withPass, _ := serveHTTP(t, engine.HTTPOptions{Password: pass})
-	noPass, _ := serveHTTP(t, engine.HTTPOptions{})
+	withPass, _ := serveHTTP(t, chhttp.Options{Password: pass})
+	noPass, _ := serveHTTP(t, chhttp.Options{})
 	c := &http.Client{}
 	f := func(addr, path string, hdr map[string]string, status int, code string) {
 		t.Helper()
@@ -227,7 +228,7 @@ func TestHTTPAuthentication(t *testing.T) {
 // engine with a password, and a wrong one is refused.
 func TestHTTPClickHouseGoCarriesDSNPassword(t *testing.T) {
 	const pass = "p@ss w0rd"
-	addr, e := serveHTTP(t, engine.HTTPOptions{Password: pass})
+	addr, e := serveHTTP(t, chhttp.Options{Password: pass})
 	db := fmt.Sprintf("http_dsn_%d", time.Now().UnixNano())
 	t.Cleanup(func() { _, _ = e.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db, nil, nil) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -255,7 +256,7 @@ func TestHTTPClickHouseGoCarriesDSNPassword(t *testing.T) {
 // No goroutine outlives its request: 10 000 statements leave the count
 // where it was.
 func TestHTTPRequestsLeaveNoGoroutines(t *testing.T) {
-	addr, _ := serveHTTP(t, engine.HTTPOptions{})
+	addr, _ := serveHTTP(t, chhttp.Options{})
 	const workers, perWorker = 4, 2500
 	tr := &http.Transport{MaxIdleConnsPerHost: workers}
 	c := &http.Client{Transport: tr}
@@ -324,7 +325,7 @@ func settledGoroutines(target int) int {
 // A client that disconnects mid-statement gets the statement cancelled: it
 // leaves system.processes within moments, not when it would have ended.
 func TestHTTPDisconnectCancelsStatement(t *testing.T) {
-	addr, e := serveHTTP(t, engine.HTTPOptions{})
+	addr, e := serveHTTP(t, chhttp.Options{})
 	marker := fmt.Sprint(time.Now().UnixNano())
 	running := func() string {
 		return exec(t, e, "SELECT count() FROM system.processes WHERE position(query, concat('fs-cancel-', '"+marker+"')) > 0")
@@ -357,7 +358,7 @@ func TestHTTPDisconnectCancelsStatement(t *testing.T) {
 // The disconnect watch neither eats pipelined requests nor ends a statement
 // that runs longer than the server's ReadTimeout.
 func TestHTTPPipeliningAndLongStatements(t *testing.T) {
-	addr, _ := serveHTTP(t, engine.HTTPOptions{}, func(s *fasthttp.Server) { s.ReadTimeout = 300 * time.Millisecond })
+	addr, _ := serveHTTP(t, chhttp.Options{}, func(s *fasthttp.Server) { s.ReadTimeout = 300 * time.Millisecond })
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +386,7 @@ func TestHTTPPipeliningAndLongStatements(t *testing.T) {
 func TestHTTPMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	addr, _ := serveHTTP(t, engine.HTTPOptions{Metrics: reg, Registerer: reg})
+	addr, _ := serveHTTP(t, chhttp.Options{Metrics: reg, Registerer: reg})
 	c := &http.Client{}
 	call(t, c, "GET", "http://"+addr+q("DROP TABLE nothing"), "", nil)
 	r := call(t, c, "GET", "http://"+addr+"/metrics", "", nil)
@@ -402,8 +403,8 @@ func TestHTTPMetrics(t *testing.T) {
 func TestCheckExposure(t *testing.T) {
 	f := func(ip, password string, refused bool) {
 		t.Helper()
-		err := engine.CheckExposure(&net.TCPAddr{IP: net.ParseIP(ip), Port: 8123}, password)
-		if got := errors.Is(err, engine.ErrPasswordRequired); got != refused {
+		err := chhttp.CheckExposure(&net.TCPAddr{IP: net.ParseIP(ip), Port: 8123}, password)
+		if got := errors.Is(err, chhttp.ErrPasswordRequired); got != refused {
 			t.Fatalf("CheckExposure(%s, %q) = %v; want refused %v", ip, password, err, refused)
 		}
 	}

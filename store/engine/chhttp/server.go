@@ -1,4 +1,9 @@
-package engine
+// Package chhttp serves an embedded engine (package engine) over
+// ClickHouse's HTTP interface on fasthttp: what `fleetscope engine` runs so
+// that several fleetscope processes, and operators' tools, share one
+// engine. It is apart from package engine so that the engine — which every
+// fleetscope process links through package store — carries no HTTP server.
+package chhttp
 
 import (
 	"bytes"
@@ -13,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/fleetscope/fleetscope/store/engine"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,9 +47,9 @@ func CheckExposure(addr net.Addr, password string) error {
 // defaultUser is the only user of the HTTP interface, as in a fresh ClickHouse.
 const defaultUser = "default"
 
-// HTTPOptions configure the ClickHouse HTTP interface that Engine.HTTPHandler
+// Options configure the ClickHouse HTTP interface that Engine.HTTPHandler
 // serves. The zero value is valid: no password, no /metrics.
-type HTTPOptions struct {
+type Options struct {
 	// Password of user default. Given, every statement needs it (HTTP basic
 	// auth, X-ClickHouse-User/X-ClickHouse-Key headers, or user/password URL
 	// parameters). Empty, requests need no credentials, a non-empty password
@@ -71,7 +77,7 @@ const (
 )
 
 type httpHandler struct {
-	e        *Engine
+	e        *engine.Engine
 	ctx      context.Context
 	hasPass  bool
 	passHash [sha256.Size]byte
@@ -101,7 +107,7 @@ type httpHandler struct {
 // A statement runs under a context that ends with the request: when the
 // client disconnects mid-statement it is cancelled (KILL QUERY), and no
 // goroutine outlives the request.
-func (e *Engine) HTTPHandler(opts HTTPOptions) fasthttp.RequestHandler {
+func Handler(e *engine.Engine, opts Options) fasthttp.RequestHandler {
 	h := &httpHandler{e: e, ctx: opts.Context, hasPass: opts.Password != ""}
 	if h.ctx == nil {
 		h.ctx = context.Background()
@@ -141,7 +147,7 @@ func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
 	case !readOnly && !ctx.IsPost():
 		h.refused.WithLabelValues(refusedMethod).Inc()
 		ctx.Response.Header.Set("Allow", "GET, HEAD, POST")
-		writeFastError(ctx, &Error{Code: 36, Name: "BAD_ARGUMENTS", Message: "Code: 36. DB::Exception: HTTP method " +
+		writeFastError(ctx, &engine.Error{Code: 36, Name: "BAD_ARGUMENTS", Message: "Code: 36. DB::Exception: HTTP method " +
 			string(ctx.Method()) + " is not allowed; use GET (read-only) or POST. (BAD_ARGUMENTS)"}, http.StatusMethodNotAllowed)
 		return
 	case readOnly && !ctx.QueryArgs().Has("query") && len(ctx.Request.Body()) == 0:
@@ -157,44 +163,43 @@ func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
 	}
 	if !authed && fromWebPage(ctx) {
 		h.refused.WithLabelValues(refusedWebPage).Inc()
-		writeFastError(ctx, &Error{Code: 497, Name: "ACCESS_DENIED", Message: "Code: 497. DB::Exception: default: " +
+		writeFastError(ctx, &engine.Error{Code: 497, Name: "ACCESS_DENIED", Message: "Code: 497. DB::Exception: default: " +
 			"requests from a web page (Origin or Sec-Fetch-Site header) are refused unless the engine has a password " +
 			"(fleetscope engine --password) and the request carries it. (ACCESS_DENIED)"}, 0)
 		return
 	}
 	params := url.Values{}
 	ctx.QueryArgs().VisitAll(func(k, v []byte) { params.Add(string(k), string(v)) })
-	st, err := decodeRequest(params, string(ctx.Request.Header.ContentType()), bytes.NewReader(ctx.PostBody()))
+	req, err := engine.DecodeRequest(params, string(ctx.Request.Header.ContentType()), bytes.NewReader(ctx.PostBody()))
 	if err != nil {
-		writeFastError(ctx, asEngineError(err), 0)
+		writeFastError(ctx, engine.AsError(err), 0)
 		return
 	}
 	if readOnly {
-		if rerr := checkReadOnly(st.sql); rerr != nil {
+		if rerr := req.MakeReadOnly(); rerr != nil {
 			h.refused.WithLabelValues(refusedReadOnly).Inc()
 			writeFastError(ctx, rerr, 0)
 			return
 		}
-		st.settings[readonlySetting] = "2"
 	}
 	sctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 	stop := watchDisconnect(ctx.Conn(), cancel)
-	a, err := h.e.run(sctx, st)
+	body, free, err := h.e.Serve(sctx, req)
 	stop()
 	if err != nil {
-		writeFastError(ctx, asEngineError(err), 0)
+		writeFastError(ctx, engine.AsError(err), 0)
 		return
 	}
-	defer a.free()
+	defer free()
 	ctx.SetContentType("application/octet-stream")
-	ctx.SetBody(a.body)
+	ctx.SetBody(body)
 }
 
 // authenticate checks the request's credentials. It reports whether the
 // request carried the configured password; with no password configured a
 // request without credentials passes unauthenticated.
-func (h *httpHandler) authenticate(ctx *fasthttp.RequestCtx) (bool, *Error) {
+func (h *httpHandler) authenticate(ctx *fasthttp.RequestCtx) (bool, *engine.Error) {
 	user, pass, methods := "", "", 0
 	if v := ctx.Request.Header.Peek("Authorization"); len(v) > 0 {
 		methods++
@@ -224,7 +229,7 @@ func (h *httpHandler) authenticate(ctx *fasthttp.RequestCtx) (bool, *Error) {
 		return false, nil
 	}
 	if pass == "" {
-		return false, &Error{Code: 194, Name: "REQUIRED_PASSWORD", Message: "Code: 194. DB::Exception: default: " +
+		return false, &engine.Error{Code: 194, Name: "REQUIRED_PASSWORD", Message: "Code: 194. DB::Exception: default: " +
 			"Authentication failed: password required (basic auth, X-ClickHouse-Key or the password parameter). (REQUIRED_PASSWORD)"}
 	}
 	// Hashes have equal lengths, so the comparison time does not tell the
@@ -236,8 +241,8 @@ func (h *httpHandler) authenticate(ctx *fasthttp.RequestCtx) (bool, *Error) {
 	return true, nil
 }
 
-func authFailed(why string) *Error {
-	return &Error{Code: 516, Name: "AUTHENTICATION_FAILED", Message: "Code: 516. DB::Exception: default: Authentication failed: " +
+func authFailed(why string) *engine.Error {
+	return &engine.Error{Code: 516, Name: "AUTHENTICATION_FAILED", Message: "Code: 516. DB::Exception: default: Authentication failed: " +
 		why + ". (AUTHENTICATION_FAILED)"}
 }
 
@@ -271,9 +276,9 @@ func fromWebPage(ctx *fasthttp.RequestCtx) bool {
 
 // writeFastError answers e the way ClickHouse does: its text, and its code
 // in X-ClickHouse-Exception-Code. status 0 means errorStatus(e).
-func writeFastError(ctx *fasthttp.RequestCtx, e *Error, status int) {
+func writeFastError(ctx *fasthttp.RequestCtx, e *engine.Error, status int) {
 	if status == 0 {
-		status = errorStatus(e)
+		status = e.HTTPStatus()
 	}
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.Set("X-ClickHouse-Exception-Code", strconv.Itoa(e.Code))
