@@ -6,7 +6,7 @@
 //
 // # Using it
 //
-// The HTTP layer turns a request into an Op (GrantRole, Commission,
+// The HTTP layer (package api) turns a request into an Op (GrantRole, Commission,
 // PutMember, ...) and calls Index.Do, which authorizes it against the
 // current state (DESIGN §4 "who may do what"), expands it into Events,
 // hands them to persistence and applies them. At start-up persistence feeds

@@ -3,7 +3,6 @@ package acl
 import (
 	"crypto/sha256"
 	"errors"
-	"math/bits"
 	"slices"
 	"testing"
 	"time"
@@ -172,8 +171,6 @@ func (h *harness) wantSystems(acct AccountID, p Perm, want ...SystemID) {
 		h.t.Fatalf("Systems(%d, %s) = %v, want %v", acct, p, got, w)
 	}
 }
-
-func onePerm(p Perm) bool { return bits.OnesCount16(uint16(p)) == 1 }
 
 // secret returns the SHA-256 of s: the hash the HTTP layer hands over for a
 // gateway key, a token secret or a verification code.

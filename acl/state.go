@@ -273,17 +273,3 @@ func (o *orgRec) orgRolePerms(name string) Perm {
 	}
 	return 0
 }
-
-// insertTight inserts v at i, growing a full s by exactly one element rather
-// than doubling it: after a replay, two million grant slices and a million
-// role sets would otherwise keep up to half their capacity unused.
-func insertTight[S ~[]E, E any](s S, i int, v E) S {
-	if len(s) < cap(s) {
-		return slices.Insert(s, i, v)
-	}
-	n := make(S, len(s)+1)
-	copy(n, s[:i])
-	n[i] = v
-	copy(n[i+1:], s[i:])
-	return n
-}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,8 +18,11 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api"
+	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/storetest"
 	"github.com/fleetscope/fleetscope/mail"
+	"github.com/fleetscope/fleetscope/query"
+	"github.com/fleetscope/fleetscope/store"
 )
 
 const supportToken = "test-support-token"
@@ -28,22 +32,70 @@ var codeRe = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
 
 // apiServer runs the acl API over real HTTP on the embedded engine.
 type apiServer struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	x    *acl.Index
 	api  *api.Server
+	// handler is the server's handler, for requests made in process.
+	handler fasthttp.RequestHandler
 }
 
-func startAPI(t *testing.T) *apiServer {
+func startAPI(t testing.TB) *apiServer { return startServer(t, apiOptions{}) }
+
+// startStack is startAPI with the query service and ingest behind it: every
+// endpoint answers.
+func startStack(t *testing.T) *apiServer { return startServer(t, apiOptions{stack: true}) }
+
+// startStackTB is startStack for a fuzz target.
+func startStackTB(tb testing.TB) *apiServer { return startServer(tb, apiOptions{stack: true}) }
+
+// apiOptions choose what a test server has behind it.
+type apiOptions struct {
+	stack  bool                    // the query service and ingest
+	ingest fasthttp.RequestHandler // POST /v1/ingest, without stack
+	store  *store.Store            // nil: a fresh database on the embedded engine
+}
+
+func startAPIWith(t *testing.T, tweak func(*apiOptions)) *apiServer {
+	var o apiOptions
+	tweak(&o)
+	return startServer(t, o)
+}
+
+func startServer(t testing.TB, o apiOptions) *apiServer {
 	t.Helper()
-	s := storetest.Open(t)
-	x := acl.New(acl.Options{Node: 1})
+	s := o.store
+	if s == nil {
+		s = storetest.Open(t)
+	}
+	var changes atomic.Pointer[query.Service]
+	x := acl.New(acl.Options{Node: 1, OnChange: func(c acl.Change) {
+		if q := changes.Load(); q != nil {
+			q.OnACLChange(c)
+		}
+	}})
 	l, err := acl.OpenLog(context.Background(), x, acl.LogOptions{Store: s, Logger: storetest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	srv := api.New(api.Options{ACL: x, Log: l, Outbox: mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()}), Logger: storetest.Logger()})
+	opts := api.Options{ACL: x, Log: l, Outbox: mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()}), Logger: storetest.Logger()}
+	opts.Ingest = o.ingest
+	if o.stack {
+		ing, err := ingest.Open(context.Background(), ingest.Options{Dir: t.TempDir(), Store: s, Gateways: api.Gateways(x), Logger: storetest.Logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ing.Close(context.Background()) })
+		q, err := query.New(query.Options{Store: s, ACL: x, Live: ing.Live(), Logger: storetest.Logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(q.Close)
+		changes.Store(q)
+		opts.Query, opts.Ingest = q, ing.Handle
+	}
+	srv := api.New(opts)
 	if _, err := srv.EnsureSupport(supportToken); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +106,7 @@ func startAPI(t *testing.T) *apiServer {
 	hs := &fasthttp.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown() })
-	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, api: srv}
+	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, api: srv, handler: srv.Handler()}
 }
 
 type reply struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
 )
@@ -277,3 +278,14 @@ func (s *Server) readyz(c *call) error {
 
 // errNoService answers endpoints of a part this server was built without.
 var errNoService = errors.New("api: endpoint not configured on this node")
+
+// Gateways authenticates ingest keys against the access-control state, for
+// ingest.Options.Gateways.
+func Gateways(x *acl.Index) ingest.GatewayAuth { return gatewayKeys{x} }
+
+type gatewayKeys struct{ x *acl.Index }
+
+func (g gatewayKeys) Gateway(key []byte) (ingest.Gateway, bool) {
+	gw, monitored, ok := g.x.Snapshot().AuthenticateGateway(key)
+	return ingest.Gateway{ID: uint32(gw.ID), System: uint32(gw.System), Monitored: monitored}, ok
+}

@@ -161,16 +161,6 @@ func (d *dedup) takeDirty(gws []uint32) ([]checkpoint, error) {
 	return out, nil
 }
 
-// markDirty puts windows back for the next checkpoint (their write failed).
-func (d *dedup) markDirty(cps []checkpoint) {
-	for _, cp := range cps {
-		w := d.window(cp.gateway)
-		w.mu.Lock()
-		w.dirty = true
-		w.mu.Unlock()
-	}
-}
-
 var errBadCheckpoint = errors.New("ingest: bad seq window checkpoint")
 
 // restore loads a persisted window (start-up), merging with what is there.

@@ -233,20 +233,6 @@ func (c *catalogue) systems() int {
 	return n
 }
 
-// loc returns a system's time zone as the catalogue knows it.
-func (c *catalogue) loc(id uint32) *time.Location {
-	if d, ok := c.delta[id]; ok {
-		if d.doc != nil {
-			return d.doc.loc
-		}
-		return time.UTC
-	}
-	if id < uint32(len(c.base.zone)) {
-		return c.base.zones[c.base.zone[id]]
-	}
-	return time.UTC
-}
-
 // pending holds the systems acl reported changed that the catalogue does
 // not include yet. Requests read their docs from their own acl snapshot,
 // so search never lags the access state. fresh collects the changes that

@@ -9,22 +9,13 @@
 //
 // New(Options{Store, ACL, Live, ...}) builds the catalogue from the acl
 // index's snapshot and starts the background work; acl.Options.OnChange must
-// call Service.OnACLChange (see New for the start-up order); the serve
-// wiring authenticates the bearer token and calls the Handle* methods with
-// the caller, {id} in ctx.UserValue("id"):
-//
-//	GET /v1/locations              HandleLocations     view
-//	GET /v1/fleet/summary          HandleFleetSummary  view
-//	GET /v1/systems/{id}           HandleSystem        view
-//	GET /v1/systems/{id}/telemetry HandleTelemetry     view and data
-//	GET /v1/systems/{id}/panels    HandlePanels        view and data
-//	GET /v1/fleet/energy           HandleFleetEnergy   view and data
-//
-// {id} is the numeric id or the GUID (a numeric GUID loses to an id the
-// caller may see). Data without view — a member role can be so — is no
-// access at all. Times in query strings are Unix ms or RFC 3339; lists
-// answer {"items", "total", "next_cursor"}; errors {"error": {"code",
-// "message"}} with 400, 404 or 503 (with Retry-After).
+// call Service.OnACLChange (see New for the start-up order). Package api
+// serves the methods over HTTP (locations, summary, system detail,
+// telemetry, panels, fleet energy); this package knows nothing of HTTP.
+// A system reference is the numeric id or the GUID (a numeric GUID loses to
+// an id the caller may see). Data without view — a member role can be so —
+// is no access at all. Errors wrap ErrBadRequest, ErrNotFound or
+// ErrUnavailable; anything else is a bug.
 //
 // # Catalogue and search index
 //
@@ -90,7 +81,7 @@
 //
 // # Live state and status
 //
-// Every Options.LiveRefresh (1 s) the ingest live state of every system is
+// Every Options.LiveRefresh (1 s) the live state (package live) of every system is
 // copied into a live view: packed arrays of power, energy and panels, last
 // seen, and a status bitmap per state. Sorts, status filters, summaries and
 // the rows of a page read one view, so a page is consistent with itself;
@@ -113,7 +104,7 @@
 //
 // # History
 //
-// The rollup worker (package ingest) keeps 1 min, 15 min, 1 h and 1 day
+// The rollup worker (package rollup) keeps 1 min, 15 min, 1 h and 1 day
 // rollups and a watermark per level. A range is served by tiles: the
 // coarsest level allowed covers the whole buckets under its watermark, the
 // edges and the stretch past the watermark are planned again one level
@@ -129,22 +120,16 @@
 // left out for a fleet (they would need a scan of the readings table) and
 // the answer says up to when it counts ("until").
 //
-// Measured (fleetscope bench query, bench/query.go): fleet energy is bound
-// by the layout of the day rollup, ordered by (system_id, ts) in granules of
-// 8,192 rows (~260 systems' months): an installer's ids are spread over the
-// whole table, so the primary key cannot prune, and every granule holding
-// one of them is read. 30 days of a 200 k-system installer, in tables
-// holding 400 k systems, take ~385 ms (p50), far over DESIGN's 100 ms; even
-// a 1,000-system installer touches most granules (~180 ms). A table of
-// cumulative energy per (day, system), ordered by day, reads two rows per
-// system: ~99 ms for the same 200 k systems. That is a schema change for
-// the store and rollup owners, not made here.
+// The cumulative table (system_energy_cum, kept by package rollup) holds
+// each system's energy up to the end of every day, and the energy of the
+// 7 and 30 days before it, so whole days of a fleet are one or two rows per
+// system however the readings are laid out; `fleetscope bench query` and
+// the README's benchmark section have the figures.
 //
 // # Metrics
 //
-// fleetscope_query_requests_total{endpoint,code}, _request_duration_seconds
-// {endpoint}, _stage_duration_seconds{stage}, _result_items{endpoint},
-// _result_total{kind}, _fleet_energy_duration_seconds{pushdown},
-// _index_systems, _index_bytes{part}, _index_build_seconds,
-// _index_delta_systems, _live_view_build_seconds.
+// fleetscope_query_stage_duration_seconds{stage}, _result_total{kind},
+// _fleet_energy_duration_seconds{pushdown}, _index_systems,
+// _index_bytes{part}, _index_build_seconds, _index_delta_systems,
+// _live_view_build_seconds; requests are counted by package api.
 package query

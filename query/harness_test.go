@@ -254,15 +254,6 @@ func (h *harness) locations(caller acl.AccountID, params url.Values) locPage {
 	return p
 }
 
-// ids returns the ids of a page's items, in order.
-func (p locPage) ids() []uint32 {
-	out := make([]uint32, len(p.Items))
-	for i, it := range p.Items {
-		out[i] = it.ID
-	}
-	return out
-}
-
 // all pages through a query and returns every item in order, checking
 // that each page reports the same total.
 func (h *harness) all(caller acl.AccountID, params url.Values) []locItem {

@@ -29,12 +29,11 @@ func TestMembersAgree(t *testing.T) {
 		cutAt := uint32(rng.IntN(int(n) + 10))
 		lo, hi := uint32(rng.IntN(int(n))), uint32(rng.IntN(int(n)+70))
 		type seen struct {
-			card  int
-			tail  []uint32
-			ids   []uint32
-			rng   []uint32
-			has   []bool
-			split uint32
+			card int
+			tail []uint32
+			ids  []uint32
+			rng  []uint32
+			has  []bool
 		}
 		var got []seen
 		for _, s := range sets {

@@ -11,7 +11,7 @@ import (
 	"github.com/fleetscope/fleetscope/rollup"
 )
 
-// History plans. The rollup worker (package ingest) computes closed buckets
+// History plans. The rollup worker (package rollup) computes closed buckets
 // of each level — 1 min from raw readings, 15 min from 1 min, 1 h from 15
 // min, 1 day from 1 h — and records per level a watermark: every bucket
 // before it is computed. A range is answered by tiles: the coarsest level

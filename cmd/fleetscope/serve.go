@@ -199,7 +199,7 @@ func (s *server) open(ctx context.Context) error {
 	}
 	go s.acl.RunExpiry(ctx, 0)
 	io := cfg.ingest
-	io.Dir, io.Store, io.Gateways = filepath.Join(cfg.data, "wal"), s.store, gatewayKeys{s.acl}
+	io.Dir, io.Store, io.Gateways = filepath.Join(cfg.data, "wal"), s.store, api.Gateways(s.acl)
 	io.Zones = func(id uint32) *time.Location { return s.acl.Snapshot().SystemZone(acl.SystemID(id)) }
 	io.Registerer, io.Logger = s.reg, s.log
 	if s.ingest, err = ingest.Open(octx, io); err != nil {
@@ -339,12 +339,4 @@ func persistedNodeID(dir string) (int, error) {
 		return 0, fmt.Errorf("node id: %w", err)
 	}
 	return id, nil
-}
-
-// gatewayKeys authenticates ingest keys against the access-control state.
-type gatewayKeys struct{ x *acl.Index }
-
-func (g gatewayKeys) Gateway(key []byte) (ingest.Gateway, bool) {
-	gw, monitored, ok := g.x.Snapshot().AuthenticateGateway(key)
-	return ingest.Gateway{ID: uint32(gw.ID), System: uint32(gw.System), Monitored: monitored}, ok
 }

@@ -9,11 +9,6 @@ import (
 // helloQuery is what clickhouse-go asks first on an HTTP connection.
 const helloQuery = "SELECT displayName(), version(), revision(), timezone()"
 
-// helloRevision is the Native revision clickhouse-go decodes the hello
-// answer with (its ClientTCPProtocolVersion); the answer must carry block
-// info and per-column custom-serialization flags.
-const helloRevision = 54460
-
 // prepareHello asks the engine for its name, version and time zone and
 // encodes the hello answer once. It reports revision 0: chDB writes
 // revision-0 Native, and clickhouse-go decodes later answers with the

@@ -205,7 +205,7 @@ func (r result) err() error {
 	return nil
 }
 
-func (r result) rowsRead() uint64    { return uint64(C.fs_rows_read(r.r)) }
+func (r result) rowsRead() uint64 { return uint64(C.fs_rows_read(r.r)) }
 
 func (r result) free() {
 	if r.r != nil {

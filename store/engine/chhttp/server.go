@@ -169,7 +169,9 @@ func (h *httpHandler) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	params := url.Values{}
-	ctx.QueryArgs().VisitAll(func(k, v []byte) { params.Add(string(k), string(v)) })
+	for k, v := range ctx.QueryArgs().All() {
+		params.Add(string(k), string(v))
+	}
 	req, err := engine.DecodeRequest(params, string(ctx.Request.Header.ContentType()), bytes.NewReader(ctx.PostBody()))
 	if err != nil {
 		writeFastError(ctx, engine.AsError(err), 0)
