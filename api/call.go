@@ -72,17 +72,6 @@ func (c *call) body(b []byte) error {
 // snapshot is the acl state this request reads.
 func (c *call) snapshot() *acl.Snapshot { return c.s.x.Snapshot() }
 
-// bearer returns the token of an Authorization: Bearer header.
-func bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
-	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
-		return nil, false
-	}
-	tok := bytes.TrimSpace(h[len(prefix):])
-	return tok, len(tok) > 0
-}
-
 // systemParam resolves {id} — a numeric id or a GUID — to a system the
 // caller may view; anything else is not found, so ids cannot be probed.
 func (c *call) systemParam(s *acl.Snapshot) (acl.SystemID, error) {

@@ -245,7 +245,7 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, endpoint string, err error) {
 
 // authenticate resolves the request's bearer token to an account.
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (acl.AccountID, error) {
-	tok, ok := bearer(ctx)
+	tok, ok := reply.Bearer(ctx)
 	if !ok {
 		return 0, errUnauthorized
 	}

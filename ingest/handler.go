@@ -56,7 +56,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		ctx.Response.Header.Set("Retry-After", "5")
 		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
 	}
-	key, ok := bearer(ctx)
+	key, ok := reply.Bearer(ctx)
 	if !ok {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="fleetscope ingest"`)
 		return reply.Error(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing gateway key: send Authorization: Bearer <key>")
@@ -204,17 +204,6 @@ func decodeError(ctx *fasthttp.RequestCtx, err error) int {
 		return reply.Error(ctx, fasthttp.StatusRequestEntityTooLarge, "too_large", err.Error())
 	}
 	return reply.Error(ctx, fasthttp.StatusBadRequest, "malformed", err.Error())
-}
-
-// bearer returns the token of an Authorization: Bearer header.
-func bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
-	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
-		return nil, false
-	}
-	tok := bytes.TrimSpace(h[len(prefix):])
-	return tok, len(tok) > 0
 }
 
 // mediaType is the Content-Type without parameters (compare it with

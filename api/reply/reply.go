@@ -2,10 +2,12 @@
 // JSON objects, lists as {"items", "total", "next_cursor"}, and errors as
 // {"error": {"code", "message"}}. It is the one writer every endpoint uses —
 // the ingest hot path included, which imports it without the rest of the
-// HTTP layer — so every answer is valid JSON whatever a message echoes.
+// HTTP layer — so every answer is valid JSON whatever a message echoes; and
+// it has the one parser of the bearer credential every endpoint reads.
 package reply
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 
@@ -64,4 +66,19 @@ func Error(ctx *fasthttp.RequestCtx, status int, code, msg string) int {
 	ctx.SetContentType(ContentType)
 	ctx.SetBody(b)
 	return status
+}
+
+// Bearer returns the credential of an `Authorization: Bearer <token>`
+// header, the scheme case-insensitive. Every authenticated endpoint reads
+// its caller with it — the gateways' ingest key as the accounts' tokens —
+// so there is one parser of it. The token aliases the request's header:
+// it must not be retained after the handler returns.
+func Bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
+		return nil, false
+	}
+	tok := bytes.TrimSpace(h[len(prefix):])
+	return tok, len(tok) > 0
 }
