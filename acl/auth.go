@@ -88,8 +88,15 @@ func (s *Snapshot) AuthenticateGateway(key []byte) (g Gateway, monitored bool, o
 	// One lookup of the gateway and its system's record: this runs on
 	// every ingest request.
 	rec := s.gateway(GatewayID(n))
+	if rec == nil {
+		return Gateway{}, false, false
+	}
 	hash := sha256.Sum256(secret)
-	if rec == nil || subtle.ConstantTimeCompare(rec.hash[:], hash[:]) != 1 {
+	current := subtle.ConstantTimeCompare(rec.hash[:], hash[:]) == 1
+	// After a rotation the previous key works until its grace ends, so the
+	// gateway can be reconfigured without losing data.
+	previous := rec.rekey && s.asOf < rec.prevUntil && subtle.ConstantTimeCompare(rec.prevHash[:], hash[:]) == 1
+	if !current && !previous {
 		return Gateway{}, false, false
 	}
 	return Gateway{ID: GatewayID(n), System: rec.sys, Serial: rec.serial}, s.systems.get(uint32(rec.sys)).monitored, true

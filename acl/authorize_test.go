@@ -72,9 +72,9 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{"share without manage_users may grant viewer", func(f *F) error {
 			return f.try(f.sharer, GrantRole{System: f.sys, To: email("new@example.test"), Role: RoleViewer})
 		}, nil},
-		{"share without manage_users may grant data", func(f *F) error {
+		{"share without data may not grant data: no escalation (DESIGN §4)", func(f *F) error {
 			return f.try(f.sharer, GrantRole{System: f.sys, To: email("new@example.test"), Role: RoleData})
-		}, nil},
+		}, ErrForbidden},
 		{"share without manage_users may revoke a viewer", func(f *F) error {
 			return f.try(f.sharer, RevokeGrant{System: f.sys, From: email("friend@example.test")})
 		}, nil},
@@ -98,9 +98,18 @@ func TestWhoMayDoWhat(t *testing.T) {
 		{"user may grant user", func(f *F) error {
 			return f.try(f.family, GrantRole{System: f.sys, To: email("new@example.test"), Role: RoleUser})
 		}, nil},
-		{"user may grant installer", func(f *F) error {
+		{"user may not grant installer: it carries add_gateway, delete_device and firmware, which a user lacks", func(f *F) error {
 			return f.try(f.family, GrantRole{System: f.sys, To: email("new@example.test"), Role: RoleInstaller})
+		}, ErrForbidden},
+		{"installer may grant installer", func(f *F) error {
+			return f.try(f.inst, GrantRole{System: f.sys, To: email("new@example.test"), Role: RoleInstaller})
 		}, nil},
+		{"nobody grants itself a role, not even one it may grant others", func(f *F) error {
+			return f.try(f.inst, GrantRole{System: f.sys, To: email("inst@example.test"), Role: RoleViewer})
+		}, ErrForbidden},
+		{"an admin may not grant itself either", func(f *F) error {
+			return f.try(f.partner, GrantRole{System: f.sys, To: email("partner@example.test"), Role: RoleInstaller})
+		}, ErrForbidden},
 		{"installer may revoke a user", func(f *F) error {
 			return f.try(f.inst, RevokeGrant{System: f.sys, From: email("family@example.test")})
 		}, nil},

@@ -114,12 +114,22 @@ func (st *state) export(yield func(Event) bool) {
 		if g.deleted {
 			return emit(Event{Kind: KindGatewayDelete, Stamp: g.stamp(), System: g.sys, Gateway: GatewayID(id)})
 		}
+		if g.rekey {
+			return emit(Event{Kind: KindGatewayRekey, Stamp: g.stamp(), System: g.sys, Gateway: GatewayID(id), Serial: g.serial,
+				Hash: g.hash, PrevHash: g.prevHash, Expires: g.prevUntil})
+		}
 		return emit(Event{Kind: KindGatewayPut, Stamp: g.stamp(), System: g.sys, Gateway: GatewayID(id), Serial: g.serial, Hash: g.hash})
 	})
 	st.tokens.each(func(_ uint32, t *tokenRec) bool {
 		if t.revoked {
 			return emit(Event{Kind: KindTokenDelete, Stamp: t.stamp(), Token: t.id})
 		}
-		return emit(Event{Kind: KindTokenPut, Stamp: t.stamp(), Account: t.acct, Token: t.id, Hash: t.hash})
+		if t.hlc != 0 {
+			emit(Event{Kind: KindTokenPut, Stamp: t.stamp(), Account: t.acct, Token: t.id, Hash: t.hash})
+		}
+		if t.metaHLC != 0 {
+			emit(Event{Kind: KindTokenMeta, Stamp: t.metaStamp(), Token: t.id, Expires: t.expires, Name: t.agent})
+		}
+		return ok
 	})
 }

@@ -194,7 +194,7 @@ func TestExportIsCanonical(t *testing.T) {
 				orig.Actor = Platform
 				switch {
 				case ok && orig == ev:
-				case ok && ev.Kind == KindGatewayDelete && orig.Kind == KindGatewayPut && orig.Gateway == ev.Gateway && orig.System == ev.System:
+				case ok && ev.Kind == KindGatewayDelete && (orig.Kind == KindGatewayPut || orig.Kind == KindGatewayRekey) && orig.Gateway == ev.Gateway && orig.System == ev.System:
 				default:
 					t.Fatalf("exported %+v, which no applied event accounts for (same stamp: %+v %v)", ev, orig, ok)
 				}

@@ -3,7 +3,9 @@ package acl
 import (
 	"crypto/subtle"
 	"fmt"
+	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Credentials: account tokens, password hashes, verification codes — and
@@ -18,6 +20,11 @@ import (
 //   - a token, keyed by its id: last-writer-wins among TokenPuts, and a
 //     TokenDelete is absorbing, like a system deletion — a revoked token never
 //     authenticates again, whatever arrives later;
+//   - a token's expiry and client (TokenMeta), a second register of the
+//     token: last-writer-wins, gone with a revocation. A token stops
+//     authenticating once the state's time reaches its expiry; one without
+//     an expiry register (issued before tokens had one) expires
+//     DefaultTokenTTL after it was issued;
 //   - an account's password hash, pending verification code and name, one
 //     register each: last-writer-wins.
 
@@ -81,13 +88,31 @@ func checkCode(hash [32]byte, expires int64) error {
 type tokenRec struct {
 	id      string
 	hash    [32]byte
-	hlc     uint64
+	hlc     uint64 // the put's (0: only the meta register is known yet) or the revocation's
 	acct    AccountID
 	node    uint16
 	revoked bool
+	// The meta register (TokenMeta); metaHLC 0 = none.
+	agent    string
+	expires  int64 // Unix ms
+	metaHLC  uint64
+	metaNode uint16
 }
 
-func (t *tokenRec) stamp() Stamp { return Stamp{t.hlc, t.node} }
+func (t *tokenRec) stamp() Stamp     { return Stamp{t.hlc, t.node} }
+func (t *tokenRec) metaStamp() Stamp { return Stamp{t.metaHLC, t.metaNode} }
+
+// DefaultTokenTTL is how long a token without an expiry register lives
+// after it was issued: the default session lifetime (DESIGN §5).
+const DefaultTokenTTL = 30 * 24 * time.Hour
+
+// expiry is when the token stops authenticating (Unix ms).
+func (t *tokenRec) expiry() int64 {
+	if t.metaHLC != 0 {
+		return t.expires
+	}
+	return t.stamp().Time().Add(DefaultTokenTTL).UnixMilli()
+}
 
 func (st *state) tokenKey(tid uint32) string { return st.tokens.get(tid).id }
 
@@ -151,33 +176,76 @@ func (w *writer) cred(ev Event) {
 	}
 }
 
-// token folds a TokenPut or TokenDelete into the state.
+// token folds a TokenPut, TokenDelete or TokenMeta into the state.
 func (w *writer) token(ev Event) {
 	tid := w.st.tokenIx.get(ev.Token, w.st.tokenKey)
+	var old *tokenRec
 	if tid != 0 {
-		old := w.st.tokens.get(tid)
+		old = w.st.tokens.get(tid)
 		switch {
-		case old.revoked && (ev.Kind == KindTokenPut || !ev.Stamp.After(old.stamp())):
+		case old.revoked && (ev.Kind != KindTokenDelete || !ev.Stamp.After(old.stamp())):
 			// Revocation is final. Of several revocations the tombstone keeps
 			// the greatest stamp: the same on every node, so that the
 			// state's export (Snapshot.Export) is a function of the events.
 			return
-		case !old.revoked && ev.Kind == KindTokenPut && !ev.Stamp.After(old.stamp()):
+		case ev.Kind == KindTokenPut && !ev.Stamp.After(old.stamp()):
 			return // an older put loses
+		case ev.Kind == KindTokenMeta && !ev.Stamp.After(old.metaStamp()):
+			return
 		}
 	}
-	t := &tokenRec{id: ev.Token, hlc: ev.Stamp.HLC, node: ev.Stamp.Node, revoked: ev.Kind == KindTokenDelete}
-	if !t.revoked {
-		t.acct, t.hash = ev.Account, ev.Hash
+	t := &tokenRec{id: ev.Token}
+	if old != nil {
+		*t = *old
 	}
-	if tid != 0 {
+	switch ev.Kind {
+	case KindTokenDelete:
+		t = &tokenRec{id: ev.Token, hlc: ev.Stamp.HLC, node: ev.Stamp.Node, revoked: true}
+	case KindTokenPut:
+		t.acct, t.hash, t.hlc, t.node = ev.Account, ev.Hash, ev.Stamp.HLC, ev.Stamp.Node
+	case KindTokenMeta:
+		t.agent, t.expires, t.metaHLC, t.metaNode = ev.Name, ev.Expires, ev.Stamp.HLC, ev.Stamp.Node
+	}
+	if old != nil && old.acct != 0 && (t.revoked || old.acct != t.acct) {
+		w.tokenList(old.acct, tid, false)
+	}
+	if tid == 0 {
+		w.st.nextTID++
+		tid = w.st.nextTID
+		w.st.tokens.set(tid, t, w.gen()) // before the index, which reads the key from it
+		w.st.tokenIx.set(ev.Token, tid, w.st.tokenKey, w.gen())
+	} else {
 		w.st.tokens.set(tid, t, w.gen())
+	}
+	if !t.revoked && t.acct != 0 && (old == nil || old.acct != t.acct) {
+		w.tokenList(t.acct, tid, true)
+	}
+}
+
+// tokenList adds a token to or removes it from its account's list (the
+// tokens whose put names the account and that are not revoked), for
+// listing and revoking an account's sessions. Lists are replaced, never
+// changed.
+func (w *writer) tokenList(acct AccountID, tid uint32, on bool) {
+	var cur []uint32
+	if p := w.st.acctTokens.get(uint32(acct)); p != nil {
+		cur = *p
+	}
+	i, found := slices.BinarySearch(cur, tid)
+	var next []uint32
+	switch {
+	case on && !found:
+		next = slices.Insert(slices.Clone(cur), i, tid)
+	case !on && found:
+		next = slices.Delete(slices.Clone(cur), i, i+1)
+	default:
 		return
 	}
-	w.st.nextTID++
-	tid = w.st.nextTID
-	w.st.tokens.set(tid, t, w.gen()) // before the index, which reads the key from it
-	w.st.tokenIx.set(ev.Token, tid, w.st.tokenKey, w.gen())
+	if len(next) == 0 {
+		w.st.acctTokens.set(uint32(acct), nil, w.gen())
+		return
+	}
+	w.st.acctTokens.set(uint32(acct), &next, w.gen())
 }
 
 // registered returns the credentials of a registered account, or nil.
@@ -195,13 +263,16 @@ func (s *Snapshot) registered(acct AccountID) (*credRec, bool) {
 // token of an account not registered (yet) is not found. Whether the
 // account may act is for the caller to ask (Account, or the ops' checks):
 // an unverified account authenticates, to verify itself.
+//
+// A token that has expired (its expiry at or before the state's time) is
+// not found either.
 func (s *Snapshot) Token(id string) (AccountID, [32]byte, bool) {
 	tid := s.tokenIx.get(id, s.tokenKey)
 	if tid == 0 {
 		return 0, [32]byte{}, false
 	}
 	t := s.tokens.get(tid)
-	if t.revoked {
+	if t.revoked || t.hlc == 0 || t.expiry() <= s.asOf {
 		return 0, [32]byte{}, false
 	}
 	if _, ok := s.registered(t.acct); !ok {
@@ -253,10 +324,15 @@ func (s *Snapshot) mustBeRegistered(acct AccountID) error {
 // HTTP layer generates id and secret, returns fst_<id>_<secret> once and
 // passes here the id and the SHA-256 of the secret. The account itself
 // (verified or not) or Platform may. The id must never have been used.
+// ExpiresAt (after the snapshot's time; zero: DefaultTokenTTL from now) is
+// when it stops authenticating unless TouchToken moves it; Agent names the
+// client it was issued to (a browser's User-Agent), for the session list.
 type IssueToken struct {
-	Account AccountID
-	ID      string
-	Hash    [32]byte
+	Account   AccountID
+	ID        string
+	Hash      [32]byte
+	ExpiresAt time.Time
+	Agent     string
 }
 
 func (op IssueToken) plan(s *Snapshot, a actor) ([]Event, error) {
@@ -269,7 +345,129 @@ func (op IssueToken) plan(s *Snapshot, a actor) ([]Event, error) {
 	if err := s.newToken(op.ID, op.Hash); err != nil {
 		return nil, err
 	}
-	return []Event{{Kind: KindTokenPut, Account: op.Account, Token: op.ID, Hash: op.Hash}}, nil
+	meta, err := s.tokenMeta(op.ID, op.ExpiresAt, op.Agent)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{{Kind: KindTokenPut, Account: op.Account, Token: op.ID, Hash: op.Hash}, meta}, nil
+}
+
+// tokenMeta is the TokenMeta event of a token expiring at expiresAt.
+func (s *Snapshot) tokenMeta(id string, expiresAt time.Time, agent string) (Event, error) {
+	exp := expiresAt.UnixMilli()
+	if expiresAt.IsZero() {
+		exp = s.asOf + DefaultTokenTTL.Milliseconds()
+	}
+	if exp <= s.asOf || expiresAt.UTC().Year() > 9999 {
+		return Event{}, fmt.Errorf("%w: token expiring at %s, not in the future", ErrInvalid, time.UnixMilli(exp).UTC().Format(time.RFC3339))
+	}
+	agent = clip(agent, maxName)
+	if err := checkText("token client", agent, maxName); err != nil {
+		agent = "" // a client that sends control characters is named by nothing
+	}
+	return Event{Kind: KindTokenMeta, Token: id, Expires: exp, Name: agent}, nil
+}
+
+// clip cuts s to at most n bytes at a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// TouchToken moves a token's expiry (a sliding session: the HTTP layer
+// touches a token as it is used, at most about once a day). Its account or
+// Platform may; the token must authenticate.
+type TouchToken struct {
+	ID        string
+	ExpiresAt time.Time
+}
+
+func (op TouchToken) plan(s *Snapshot, a actor) ([]Event, error) {
+	tid := s.tokenIx.get(op.ID, s.tokenKey)
+	acct, _, ok := s.Token(op.ID)
+	if !ok || a.id != acct && a.id != Platform {
+		return nil, fmt.Errorf("%w: token %q", ErrNotFound, op.ID)
+	}
+	meta, err := s.tokenMeta(op.ID, op.ExpiresAt, s.tokens.get(tid).agent)
+	if err != nil {
+		return nil, err
+	}
+	return []Event{meta}, nil
+}
+
+// RevokeSessions revokes every token of an account but Keep ("" keeps
+// none): a password change keeps the session that made it, a reset keeps
+// none, a changed support token keeps the new one. The account itself,
+// support or Platform may.
+type RevokeSessions struct {
+	Account AccountID
+	Keep    string
+}
+
+func (op RevokeSessions) plan(s *Snapshot, a actor) ([]Event, error) {
+	if a.id != op.Account && a.id != Platform && !a.support() {
+		return nil, fmt.Errorf("%w: account %d", ErrNotFound, op.Account)
+	}
+	var evs []Event
+	for _, sess := range s.Sessions(op.Account) {
+		if sess.ID != op.Keep {
+			evs = append(evs, Event{Kind: KindTokenDelete, Token: sess.ID})
+		}
+	}
+	return evs, nil
+}
+
+// Session is an account token as its holder sees it in the session list.
+type Session struct {
+	ID      string
+	Account AccountID
+	Created time.Time // when it was issued
+	Touched time.Time // when its expiry was last moved (issue or TouchToken)
+	Expires time.Time
+	Agent   string
+}
+
+// Sessions lists an account's tokens that authenticate, oldest first.
+func (s *Snapshot) Sessions(acct AccountID) []Session {
+	p := s.acctTokens.get(uint32(acct))
+	if p == nil {
+		return nil
+	}
+	var out []Session
+	for _, tid := range *p {
+		t := s.tokens.get(tid)
+		if sess, ok := s.session(t); ok {
+			out = append(out, sess)
+		}
+	}
+	slices.SortFunc(out, func(a, b Session) int { return a.Created.Compare(b.Created) })
+	return out
+}
+
+// SessionOf returns the session of a token that authenticates.
+func (s *Snapshot) SessionOf(id string) (Session, bool) {
+	tid := s.tokenIx.get(id, s.tokenKey)
+	if tid == 0 {
+		return Session{}, false
+	}
+	return s.session(s.tokens.get(tid))
+}
+
+func (s *Snapshot) session(t *tokenRec) (Session, bool) {
+	if _, _, ok := s.Token(t.id); !ok {
+		return Session{}, false
+	}
+	sess := Session{ID: t.id, Account: t.acct, Created: t.stamp().Time(), Touched: t.stamp().Time(),
+		Expires: time.UnixMilli(t.expiry()).UTC(), Agent: t.agent}
+	if t.metaHLC != 0 {
+		sess.Touched = t.metaStamp().Time()
+	}
+	return sess, true
 }
 
 // newToken checks a token to issue: well-formed, and its id never used.
@@ -291,11 +489,24 @@ type RevokeToken struct {
 }
 
 func (op RevokeToken) plan(s *Snapshot, a actor) ([]Event, error) {
-	acct, _, ok := s.Token(op.ID)
+	// An expired token can be revoked too (it is still listed nowhere, but
+	// its holder may log out with it).
+	acct, ok := s.tokenAccount(op.ID)
 	if !ok || a.id != acct && a.id != Platform && !a.support() {
 		return nil, fmt.Errorf("%w: token %q", ErrNotFound, op.ID)
 	}
 	return []Event{{Kind: KindTokenDelete, Token: op.ID}}, nil
+}
+
+// tokenAccount returns the account of a token that is not revoked,
+// expired or not.
+func (s *Snapshot) tokenAccount(id string) (AccountID, bool) {
+	tid := s.tokenIx.get(id, s.tokenKey)
+	if tid == 0 {
+		return 0, false
+	}
+	t := s.tokens.get(tid)
+	return t.acct, !t.revoked && t.hlc != 0
 }
 
 // SetPassword sets or replaces an account's password hash (nil: the account

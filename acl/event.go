@@ -34,13 +34,15 @@ const (
 	KindPasswordSet          // Account, PasswordHash: the account's password hash ("" = no password)
 	KindCodeSet              // Account, Hash, Expires: the account's pending verification code (zero Hash = none)
 	KindAccountName          // Account, Name: the account's display name
+	KindTokenMeta            // Token, Expires, Name: when the account token stops authenticating (sliding: written again as it is used) and the client it was issued to
+	KindGatewayRekey         // System, Gateway, Serial, Hash, PrevHash, Expires: a GatewayPut with a new ingest key, the previous one still accepted until Expires
 	numKinds
 )
 
 var kindNames = [...]string{"", "account_register", "account_verify", "account_support",
 	"org_put", "member_put", "member_delete", "role_put", "role_delete", "system_put",
 	"system_delete", "owner_set", "grant_put", "grant_delete", "gateway_put", "gateway_delete",
-	"token_put", "token_delete", "password_set", "code_set", "account_name"}
+	"token_put", "token_delete", "password_set", "code_set", "account_name", "token_meta", "gateway_rekey"}
 
 func (k Kind) String() string {
 	if k == 0 || k >= numKinds {
@@ -73,7 +75,9 @@ type Event struct {
 	Name    string    // the org's, member role's, system's or account's name
 	Perms   Perm      // the member role's permissions, within MemberPerms (RolePut)
 	// Expires is Unix ms: when the grant stops counting (GrantPut; 0 =
-	// never), when the verification code stops being accepted (CodeSet).
+	// never), when the verification code stops being accepted (CodeSet),
+	// when the token stops authenticating (TokenMeta), when the previous
+	// ingest key stops being accepted (GatewayRekey).
 	Expires int64
 
 	Verified  bool // AccountVerify
@@ -90,6 +94,9 @@ type Event struct {
 	// key (GatewayPut), the token's secret (TokenPut), the verification code
 	// (CodeSet; zero: no code pending).
 	Hash [32]byte
+	// PrevHash is the gateway's previous ingest key hash, accepted until
+	// Expires (GatewayRekey).
+	PrevHash [32]byte
 	// PasswordHash is the account's salted password hash as the HTTP layer
 	// computes it (PBKDF2 with its parameters and salt), opaque bytes up to
 	// MaxPasswordHash long; "" = no password (PasswordSet). A string rather
@@ -150,6 +157,10 @@ func (e Event) used() Event {
 		u.Account, u.Hash, u.Expires = e.Account, e.Hash, e.Expires
 	case KindAccountName:
 		u.Account, u.Name = e.Account, e.Name
+	case KindTokenMeta:
+		u.Token, u.Expires, u.Name = e.Token, e.Expires, e.Name
+	case KindGatewayRekey:
+		u.System, u.Gateway, u.Serial, u.Hash, u.PrevHash, u.Expires = e.System, e.Gateway, e.Serial, e.Hash, e.PrevHash, e.Expires
 	}
 	return u
 }
@@ -258,6 +269,25 @@ func (e Event) Validate() error {
 		if err == nil {
 			err = checkText("account name", e.Name, maxName)
 		}
+	case KindTokenMeta:
+		err = checkTokenID(e.Token)
+		if err == nil && e.Expires <= 0 {
+			err = fmt.Errorf("%w: token without an expiry", ErrInvalid)
+		}
+		if err == nil {
+			err = checkText("token client", e.Name, maxName)
+		}
+	case KindGatewayRekey:
+		err = checkGateway(e.Gateway)
+		if err == nil {
+			err = checkSerial(e.Serial)
+		}
+		if err == nil && (e.Hash == ([32]byte{}) || e.PrevHash == ([32]byte{})) {
+			err = fmt.Errorf("%w: gateway key rotation without both key hashes", ErrInvalid)
+		}
+		if err == nil && e.Expires <= 0 {
+			err = fmt.Errorf("%w: gateway key rotation without an end of grace", ErrInvalid)
+		}
 	}
 	return err
 }
@@ -311,7 +341,7 @@ func checkSystemText(guid, name, address, tz string) error {
 //	         strings as uvarint length + bytes, bools as one byte 0/1,
 //	         Expires as uvarint (Unix ms, 0 = never),
 //	         a Principal as byte 0 + e-mail string, or byte 1 + org uvarint,
-//	         Hash as its 32 bytes, PasswordHash as uvarint length + bytes
+//	         Hash (and PrevHash) as its 32 bytes, PasswordHash as uvarint length + bytes
 //	         (any bytes, not necessarily UTF-8).
 //
 // Decoding accepts exactly what encoding produces (minimal varints, bools 0
@@ -425,6 +455,17 @@ func (e Event) AppendBinary(b []byte) ([]byte, error) {
 	case KindAccountName:
 		uv(uint64(e.Account))
 		str(e.Name)
+	case KindTokenMeta:
+		str(e.Token)
+		uv(uint64(e.Expires))
+		str(e.Name)
+	case KindGatewayRekey:
+		uv(uint64(e.System))
+		uv(uint64(e.Gateway))
+		str(e.Serial)
+		b = append(b, e.Hash[:]...)
+		b = append(b, e.PrevHash[:]...)
+		uv(uint64(e.Expires))
 	}
 	return b, nil
 }
@@ -521,6 +562,17 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 	case KindAccountName:
 		ev.Account = AccountID(id())
 		ev.Name = d.str(maxName)
+	case KindTokenMeta:
+		ev.Token = d.str(maxTokenID)
+		ev.Expires = int64(d.uvarint(1<<63 - 1))
+		ev.Name = d.str(maxName)
+	case KindGatewayRekey:
+		ev.System = SystemID(id())
+		ev.Gateway = GatewayID(id())
+		ev.Serial = d.str(maxShort)
+		ev.Hash = d.hash()
+		ev.PrevHash = d.hash()
+		ev.Expires = int64(d.uvarint(1<<63 - 1))
 	default:
 		if d.err == nil {
 			return fmt.Errorf("%w: event kind %d", ErrInvalid, uint8(ev.Kind))

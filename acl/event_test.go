@@ -54,6 +54,10 @@ var sampleEvents = []Event{
 	{Kind: KindCodeSet, Stamp: st, Actor: 42, Account: 42},
 	{Kind: KindAccountName, Stamp: st, Actor: Platform, Account: 42, Name: "Jürgen Sonnenschein"},
 	{Kind: KindAccountName, Stamp: st, Actor: 42, Account: 42},
+	{Kind: KindTokenMeta, Stamp: st, Actor: 42, Token: "a1b2c3", Expires: 1772367300000, Name: "Mozilla/5.0 (X11; Linux x86_64) Chrome/156"},
+	{Kind: KindTokenMeta, Stamp: st, Actor: Platform, Token: "x9", Expires: 1},
+	{Kind: KindGatewayRekey, Stamp: st, Actor: 7, System: 3, Gateway: 12, Serial: "CC:A0:00:11:22:33",
+		Hash: sha256.Sum256([]byte("new")), PrevHash: sha256.Sum256([]byte("old")), Expires: 1772367300000},
 }
 
 func TestEventRoundTrip(t *testing.T) {

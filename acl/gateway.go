@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Gateways (DESIGN §3): a gateway belongs to one system, is known to people
@@ -73,11 +74,17 @@ type gwRec struct {
 	sys     SystemID
 	node    uint16
 	deleted bool
+	// A rotation (GatewayRekey) keeps the previous key hash, accepted until
+	// prevUntil (Unix ms); rekey says the register is one, for Export.
+	rekey     bool
+	prevHash  [32]byte
+	prevUntil int64
 }
 
 func (g *gwRec) stamp() Stamp { return Stamp{g.hlc, g.node} }
 
-// gateway folds a GatewayPut or GatewayDelete into the state.
+// gateway folds a GatewayPut, GatewayRekey or GatewayDelete into the state:
+// one register, whose latest event wins.
 func (w *writer) gateway(ev Event) {
 	id := uint32(ev.Gateway)
 	w.st.gwMax = max(w.st.gwMax, id)
@@ -86,9 +93,12 @@ func (w *writer) gateway(ev Event) {
 		return
 	}
 	g := &gwRec{hlc: ev.Stamp.HLC, node: ev.Stamp.Node, sys: ev.System, deleted: true}
-	if ev.Kind == KindGatewayPut {
+	if ev.Kind == KindGatewayPut || ev.Kind == KindGatewayRekey {
 		if s := w.st.systems.get(uint32(ev.System)); s == nil || !s.deleted {
 			g.serial, g.hash, g.deleted = ev.Serial, ev.Hash, false
+			if ev.Kind == KindGatewayRekey {
+				g.rekey, g.prevHash, g.prevUntil = true, ev.PrevHash, ev.Expires
+			}
 		} // else: the system is gone for good, and its gateways with it
 	}
 	if old != nil && !old.deleted {
@@ -283,4 +293,36 @@ func (op RemoveGateway) plan(s *Snapshot, a actor) ([]Event, error) {
 		return nil, fmt.Errorf("%w: gateway %q on system %d", ErrNotFound, serial, op.System)
 	}
 	return evs, nil
+}
+
+// RotateGatewayKey gives a system's gateway (by serial) a new ingest key
+// (POST /v1/systems/{id}/gateways/{serial}/key): the gateway keeps its id —
+// and so its seq window — and the previous key keeps working until Grace,
+// so that the gateway can be reconfigured without losing a reading. A key
+// older than the previous one stops at once. Needs add_gateway on the
+// system. The caller generates the key and passes its SHA-256.
+type RotateGatewayKey struct {
+	System  SystemID
+	Serial  string
+	KeyHash [32]byte
+	Grace   time.Time // when the previous key stops; after the snapshot's time
+}
+
+func (op RotateGatewayKey) plan(s *Snapshot, a actor) ([]Event, error) {
+	if _, err := s.needOnSystem(a, PermAddGateway, op.System); err != nil {
+		return nil, err
+	}
+	g, ok := s.GatewayBySerial(op.System, op.Serial)
+	if !ok {
+		return nil, fmt.Errorf("%w: gateway %q on system %d", ErrNotFound, NormalizeSerial(op.Serial), op.System)
+	}
+	if op.KeyHash == ([32]byte{}) {
+		return nil, fmt.Errorf("%w: gateway without an ingest key hash", ErrInvalid)
+	}
+	if op.Grace.UnixMilli() <= s.asOf {
+		return nil, fmt.Errorf("%w: grace ending at %s, not in the future", ErrInvalid, op.Grace.UTC().Format(time.RFC3339))
+	}
+	rec := s.gateway(g.ID)
+	return []Event{{Kind: KindGatewayRekey, System: op.System, Gateway: g.ID, Serial: g.Serial, Hash: op.KeyHash,
+		PrevHash: rec.hash, Expires: op.Grace.UnixMilli()}}, nil
 }

@@ -141,3 +141,40 @@ func (p Principal) check() error {
 	}
 	return nil
 }
+
+// ReservedDomain is the platform's own e-mail domain: the support account
+// is support@fleetscope.local, made from configuration only, and no address
+// of the domain can be registered — else whoever registered it first would
+// be the one a later configured support account is promoted from.
+const ReservedDomain = "fleetscope.local"
+
+// SupportEmail is the e-mail of the platform support account.
+const SupportEmail = "support@" + ReservedDomain
+
+func reservedEmail(email string) bool {
+	return strings.HasSuffix(NormalizeEmail(email), "@"+ReservedDomain)
+}
+
+// checkGUID accepts a system's external id (the barcode's): 1 to 64
+// letters, digits and - _ . :, not all digits — an all-digit GUID would be
+// read as a system id by every endpoint that takes either.
+func checkGUID(guid string) error {
+	if guid == "" || len(guid) > 64 {
+		return fmt.Errorf("%w: GUID of %d characters (1 to 64)", ErrInvalid, len(guid))
+	}
+	digits := true
+	for i := 0; i < len(guid); i++ {
+		c := guid[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.', c == ':':
+			digits = false
+		default:
+			return fmt.Errorf("%w: GUID %q: only letters, digits and - _ . :", ErrInvalid, guid)
+		}
+	}
+	if digits {
+		return fmt.Errorf("%w: GUID %q is all digits, which reads as a system id; add a letter or a separator", ErrInvalid, guid)
+	}
+	return nil
+}

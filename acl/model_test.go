@@ -1,6 +1,8 @@
 package acl
 
 import (
+	"crypto/sha256"
+
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"errors"
@@ -74,6 +76,7 @@ type truth struct {
 	activeAcc map[AccountID]bool
 	gateway   map[GatewayID]Event
 	tokenPut  map[string]Event
+	tokenMeta map[string]Event
 	tokenDel  map[string]bool
 	password  map[AccountID]Event
 	code      map[AccountID]Event
@@ -93,7 +96,7 @@ func (m *model) eval() *truth {
 		support: map[AccountID]Event{}, orgName: map[OrgID]Event{}, member: map[mMemberKey]Event{},
 		role: map[mRoleKey]Event{}, sysPut: map[SystemID]Event{}, sysDel: map[SystemID]bool{},
 		owner: map[SystemID]Event{}, grant: map[mGrantKey]Event{}, activeAcc: map[AccountID]bool{},
-		gateway: map[GatewayID]Event{}, tokenPut: map[string]Event{}, tokenDel: map[string]bool{},
+		gateway: map[GatewayID]Event{}, tokenPut: map[string]Event{}, tokenMeta: map[string]Event{}, tokenDel: map[string]bool{},
 		password: map[AccountID]Event{}, code: map[AccountID]Event{}, name: map[AccountID]Event{}}
 	for _, ev := range m.events {
 		switch ev.Kind {
@@ -119,10 +122,12 @@ func (m *model) eval() *truth {
 			keepLatest(t.owner, ev.System, ev)
 		case KindGrantPut, KindGrantDelete:
 			keepLatest(t.grant, mGrantKey{ev.System, ev.Grantee}, ev)
-		case KindGatewayPut, KindGatewayDelete:
+		case KindGatewayPut, KindGatewayDelete, KindGatewayRekey:
 			keepLatest(t.gateway, ev.Gateway, ev)
 		case KindTokenPut:
 			keepLatest(t.tokenPut, ev.Token, ev)
+		case KindTokenMeta:
+			keepLatest(t.tokenMeta, ev.Token, ev)
 		case KindTokenDelete:
 			t.tokenDel[ev.Token] = true
 		case KindPasswordSet:
@@ -248,7 +253,7 @@ func (t *truth) gateways(sys SystemID) []Gateway {
 	}
 	var out []Gateway
 	for id, ev := range t.gateway {
-		if ev.Kind == KindGatewayPut && ev.System == sys {
+		if ev.Kind != KindGatewayDelete && ev.System == sys {
 			out = append(out, Gateway{ID: id, System: sys, Serial: ev.Serial})
 		}
 	}
@@ -263,18 +268,93 @@ func (t *truth) gateways(sys SystemID) []Gateway {
 
 func (t *truth) gatewayOf(id GatewayID) (Gateway, [32]byte, bool) {
 	ev, ok := t.gateway[id]
-	if !ok || ev.Kind != KindGatewayPut || !t.live(ev.System) {
+	if !ok || ev.Kind == KindGatewayDelete || !t.live(ev.System) {
 		return Gateway{}, [32]byte{}, false
 	}
 	return Gateway{ID: id, System: ev.System, Serial: ev.Serial}, ev.Hash, true
 }
 
+// acceptsKey: the gateway's current key, or after a rotation its previous
+// one until the grace ends.
+func (t *truth) acceptsKey(id GatewayID, hash [32]byte) bool {
+	_, h, ok := t.gatewayOf(id)
+	if !ok {
+		return false
+	}
+	ev := t.gateway[id]
+	return h == hash || ev.Kind == KindGatewayRekey && ev.PrevHash == hash && t.asOf < ev.Expires
+}
+
+// token: a put, no revocation at all, a registered account, and not
+// expired — by its expiry register, else DefaultTokenTTL after the put.
 func (t *truth) token(id string) (AccountID, [32]byte, bool) {
 	ev, ok := t.tokenPut[id]
 	if _, reg := t.reg[ev.Account]; !ok || !reg || t.tokenDel[id] {
 		return 0, [32]byte{}, false
 	}
+	exp := ev.Stamp.Time().Add(DefaultTokenTTL).UnixMilli()
+	if m, ok := t.tokenMeta[id]; ok {
+		exp = m.Expires
+	}
+	if exp <= t.asOf {
+		return 0, [32]byte{}, false
+	}
 	return ev.Account, ev.Hash, true
+}
+
+// mayGrant is DESIGN §4's answer, by brute force, to whether actor may
+// make op: see the rules' package doc and its no-escalation paragraph.
+func (t *truth) mayGrant(actor AccountID, op GrantRole) bool {
+	if !t.activeAcc[actor] || !t.live(op.System) {
+		return false
+	}
+	have := t.perms(actor, op.System)
+	if !have.Has(PermView) || op.Role < RoleViewer || op.Role > RoleAdmin {
+		return false
+	}
+	to := op.To
+	to.Email = NormalizeEmail(to.Email)
+	if to.IsOrg() {
+		if _, ok := t.orgName[to.Org]; !ok {
+			return false
+		}
+	} else if o, ok := t.owner[op.System]; ok && o.Email == to.Email {
+		return false // the owner's grant moves only by transfer
+	}
+	if exp := op.ExpiresAt; !exp.IsZero() && (exp.UnixMilli() <= t.asOf || exp.UTC().Year() > 9999) {
+		return false
+	}
+	needs := func(r Role) bool {
+		switch r {
+		case RoleViewer, RoleData:
+			return have.Has(PermShare) || have.Has(PermManageUsers)
+		case RoleUser, RoleInstaller:
+			return have.Has(PermManageUsers)
+		}
+		return have.Has(PermAdmin)
+	}
+	if !needs(op.Role) {
+		return false
+	}
+	if old := t.grantRole(op.System, to); old != RoleNone && !needs(old) {
+		return false // replacing a grant is revoking it too
+	}
+	if t.support[actor].Support {
+		return true
+	}
+	email := t.reg[actor].Email
+	if !have.Has(PermAdmin) && op.Role.Perms()&^have != 0 {
+		return false // no escalation
+	}
+	if !to.IsOrg() && to.Email == email {
+		return false // nobody grants itself
+	}
+	if to.IsOrg() && !have.Has(PermAdmin) {
+		if m, ok := t.member[mMemberKey{to.Org, email}]; ok && m.Kind == KindMemberPut {
+			return false // nor its own organization
+		}
+	}
+	return true
 }
 
 func (t *truth) members(org OrgID) []string {
@@ -312,6 +392,10 @@ func uToken(i int) string  { return fmt.Sprintf("t%d", i) }
 // uHash returns one of a few non-zero hashes, so that keys, token secrets
 // and codes collide and a code sent matches the pending one now and then.
 func uHash(i int) [32]byte { return [32]byte{0: byte(1 + i%uHashes)} }
+
+// keyHash is the hash of the gateway key secret "k<i>", so that the model
+// can present keys to AuthenticateGateway.
+func keyHash(i int) [32]byte { return sha256.Sum256([]byte(fmt.Sprintf("k%d", i%uHashes))) }
 
 var checkPerms = func() []Perm {
 	var ps []Perm
@@ -421,6 +505,15 @@ func check(t *testing.T, s *Snapshot, tr *truth, step int) {
 			fail("Gateway(%d) = %+v %v key %x %v, brute force %+v %v key %x", id, g, ok, h, hok, wg, wok, wh)
 		}
 	}
+	for id := range ids {
+		for h := range uHashes {
+			key := fmt.Sprintf("fsk_%d_k%d", id, h)
+			_, _, ok := s.AuthenticateGateway([]byte(key))
+			if want := tr.acceptsKey(id, keyHash(h)); ok != want {
+				fail("AuthenticateGateway(%s) = %v, brute force %v", key, ok, want)
+			}
+		}
+	}
 	for sys := SystemID(0); sys < uSystems; sys++ {
 		want := tr.gateways(sys)
 		if got := s.Gateways(sys); !slices.Equal(got, want) {
@@ -501,7 +594,7 @@ func (g *gen) event() Event {
 	acct := AccountID(1 + r.IntN(uAccounts))
 	org := OrgID(1 + r.IntN(uOrgs))
 	sys := SystemID(r.IntN(uSystems))
-	switch n := r.IntN(125); {
+	switch n := r.IntN(133); {
 	case n < 5:
 		ev.Kind, ev.Account, ev.Email = KindAccountRegister, acct, uEmail(r.IntN(uEmails))
 	case n < 13:
@@ -535,7 +628,7 @@ func (g *gen) event() Event {
 	case n < 100:
 		ev.Kind, ev.System, ev.Grantee = KindGrantDelete, sys, g.principal()
 	case n < 108:
-		ev.Kind, ev.System, ev.Gateway, ev.Serial, ev.Hash = KindGatewayPut, sys, GatewayID(1+r.IntN(uGateways)), uSerial(r.IntN(uSerials)), uHash(r.IntN(uHashes))
+		ev.Kind, ev.System, ev.Gateway, ev.Serial, ev.Hash = KindGatewayPut, sys, GatewayID(1+r.IntN(uGateways)), uSerial(r.IntN(uSerials)), keyHash(r.IntN(uHashes))
 	case n < 111:
 		ev.Kind, ev.System, ev.Gateway = KindGatewayDelete, sys, GatewayID(1+r.IntN(uGateways))
 	case n < 115:
@@ -553,8 +646,18 @@ func (g *gen) event() Event {
 		if r.IntN(4) > 0 {
 			ev.Hash, ev.Expires = uHash(r.IntN(uHashes)), g.now().Add(time.Duration(r.IntN(8000)-2000)*time.Millisecond).UnixMilli()
 		}
-	default:
+	case n < 125:
 		ev.Kind, ev.Account, ev.Name = KindAccountName, acct, []string{"", "Ana", "Bo"}[r.IntN(3)]
+	case n < 129:
+		ev.Kind, ev.Token, ev.Name = KindTokenMeta, uToken(r.IntN(uTokens)), []string{"", "curl/8"}[r.IntN(2)]
+		ev.Expires = g.now().Add(time.Duration(r.IntN(8000)-2000) * time.Millisecond).UnixMilli()
+		if ev.Expires <= 0 {
+			ev.Expires = 1
+		}
+	default:
+		ev.Kind, ev.System, ev.Gateway, ev.Serial = KindGatewayRekey, sys, GatewayID(1+r.IntN(uGateways)), uSerial(r.IntN(uSerials))
+		ev.Hash, ev.PrevHash = keyHash(r.IntN(uHashes)), keyHash(r.IntN(uHashes))
+		ev.Expires = g.now().Add(time.Duration(r.IntN(8000)-2000) * time.Millisecond).UnixMilli()
 	}
 	ev.Stamp = g.stamp()
 	return ev
@@ -597,13 +700,20 @@ func (g *gen) actor(s *Snapshot, op Op) AccountID {
 		case RevokeToken:
 			owner, _, _ := s.Token(op.ID)
 			ok = a == owner
+		case TouchToken:
+			owner, _, _ := s.Token(op.ID)
+			ok = a == owner
+		case RevokeSessions:
+			ok = a == op.Account
+		case RotateGatewayKey:
+			ok = s.Can(a, PermAddGateway, op.System)
 		}
 		if ok {
 			cands = append(cands, a)
 		}
 	}
 	switch op.(type) {
-	case IssueToken, SetVerificationCode, RevokeToken:
+	case IssueToken, SetVerificationCode, RevokeToken, TouchToken, RevokeSessions:
 		if g.r.IntN(3) == 0 {
 			return Platform
 		}
@@ -621,8 +731,8 @@ func (g *gen) op(s *Snapshot) Op {
 	r := g.r
 	sys := SystemID(r.IntN(uSystems))
 	acct := AccountID(1 + r.IntN(uAccounts))
-	k := r.IntN(14)
-	if k == 8 || k == 9 {
+	k := r.IntN(17)
+	if k == 8 || k == 9 || k == 16 {
 		var where []SystemID // where someone may add a gateway
 		for a := AccountID(1); a <= uAccounts; a++ {
 			s.Systems(a, PermAddGateway).Iterate(func(x uint32) bool {
@@ -640,7 +750,7 @@ func (g *gen) op(s *Snapshot) Op {
 		if r.IntN(3) == 0 {
 			id = GatewayID(1 + r.IntN(uGateways))
 		}
-		return AddGateway{Gateway: id, System: sys, Serial: strings.ToLower(uSerial(r.IntN(uSerials))), KeyHash: uHash(r.IntN(uHashes))}
+		return AddGateway{Gateway: id, System: sys, Serial: strings.ToLower(uSerial(r.IntN(uSerials))), KeyHash: keyHash(r.IntN(uHashes))}
 	case 9:
 		serial := uSerial(r.IntN(uSerials))
 		if gws := s.Gateways(sys); len(gws) > 0 && r.IntN(2) == 0 {
@@ -649,7 +759,25 @@ func (g *gen) op(s *Snapshot) Op {
 		return RemoveGateway{System: sys, Serial: serial}
 	case 10:
 		// Token ids are never reused: draw from more than the events use.
-		return IssueToken{Account: acct, ID: uToken(r.IntN(4 * uTokens)), Hash: uHash(r.IntN(uHashes))}
+		op := IssueToken{Account: acct, ID: uToken(r.IntN(4 * uTokens)), Hash: uHash(r.IntN(uHashes)), Agent: "test/1"}
+		if r.IntN(2) == 0 {
+			op.ExpiresAt = g.now().Add(time.Duration(r.IntN(6000)-1000) * time.Millisecond)
+		}
+		return op
+	case 14:
+		return TouchToken{ID: uToken(r.IntN(4 * uTokens)), ExpiresAt: g.now().Add(time.Duration(r.IntN(6000)-1000) * time.Millisecond)}
+	case 15:
+		op := RevokeSessions{Account: acct}
+		if r.IntN(2) == 0 {
+			op.Keep = uToken(r.IntN(4 * uTokens))
+		}
+		return op
+	case 16:
+		serial := uSerial(r.IntN(uSerials))
+		if gws := s.Gateways(sys); len(gws) > 0 && r.IntN(4) > 0 {
+			serial = gws[r.IntN(len(gws))].Serial
+		}
+		return RotateGatewayKey{System: sys, Serial: serial, KeyHash: keyHash(r.IntN(uHashes)), Grace: g.now().Add(time.Duration(r.IntN(6000)-1000) * time.Millisecond)}
 	case 11:
 		return RevokeToken{ID: uToken(r.IntN(4 * uTokens))}
 	case 12:
@@ -726,6 +854,7 @@ func testModel(t *testing.T) {
 	}
 	var kept []keptSnap
 	rejects := map[string]int{}
+	grants := [2]int{}
 	for step := range *flagOps {
 		switch n := r.IntN(100); {
 		case n < 6: // time passes
@@ -735,10 +864,28 @@ func testModel(t *testing.T) {
 		case n < 18: // a user operation, authorized or refused
 			var evs []Event
 			op := g.op(x.Snapshot())
-			_, err := x.Do(g.actor(x.Snapshot(), op), op, func(e []Event) error {
+			actor := g.actor(x.Snapshot(), op)
+			// Grants are checked against the rules' oracle, self-grants and
+			// grants to the actor's own organizations among them.
+			var oracle *bool
+			if gr, ok := op.(GrantRole); ok {
+				if acc, ok := x.Snapshot().Account(actor); ok && r.IntN(4) == 0 {
+					gr.To = EmailPrincipal(acc.Email)
+				}
+				if r.IntN(5) == 0 {
+					gr.ExpiresAt = now.Add(time.Duration(r.IntN(4000)-2000) * time.Millisecond)
+				}
+				op = gr
+				want := m.eval().mayGrant(actor, gr)
+				oracle = &want
+			}
+			_, err := x.Do(actor, op, func(e []Event) error {
 				evs = append(evs, e...)
 				return nil
 			})
+			if oracle != nil && *oracle != (err == nil) {
+				t.Fatalf("step %d: %+v by %d: %v, the rules say allowed=%v", step, op, actor, err, *oracle)
+			}
 			if err != nil && testing.Verbose() {
 				rejects[fmt.Sprintf("%T: %v", op, sentinel(err))]++
 			}
@@ -763,6 +910,10 @@ func testModel(t *testing.T) {
 			m.events = append(m.events, evs...)
 		}
 		check(t, x.Snapshot(), m.eval(), step)
+		if step%100 == 0 {
+			n := checkGrants(t, x.Snapshot(), m.eval(), now, step)
+			grants[0], grants[1] = grants[0]+n[0], grants[1]+n[1]
+		}
 		if step%50 == 0 {
 			kept = append(kept, keptSnap{x.Snapshot(), dump(x.Snapshot()), step})
 		}
@@ -775,6 +926,52 @@ func testModel(t *testing.T) {
 		}
 	}
 	t.Logf("%d steps, %d events, %d operations accepted; outcomes: %v", *flagOps, len(m.events), accepted, rejects)
+	t.Logf("grants checked against the rules: %d allowed, %d refused", grants[0], grants[1])
+	if grants[0] == 0 || grants[1] == 0 {
+		t.Fatalf("the grant checks never saw both outcomes: %v", grants)
+	}
+}
+
+// checkGrants asks, of every account, to grant every role on every system
+// to every principal — its own e-mail and organizations included, with no
+// expiry, a past one and a future one — and requires Authorize to answer
+// what the rules' oracle says (DESIGN §4, no escalation). It returns how
+// many were allowed and refused.
+func checkGrants(t *testing.T, s *Snapshot, tr *truth, now time.Time, step int) [2]int {
+	t.Helper()
+	var n [2]int
+	var to []Principal
+	for i := range uEmails {
+		to = append(to, EmailPrincipal(uEmail(i)))
+	}
+	for o := range OrgID(uOrgs) {
+		to = append(to, OrgPrincipal(o+1))
+	}
+	for a := AccountID(1); a <= uAccounts; a++ {
+		for sys := SystemID(0); sys < uSystems; sys++ {
+			for r := RoleViewer; r <= RoleAdmin; r++ {
+				for i, p := range to {
+					op := GrantRole{System: sys, To: p, Role: r}
+					switch i % 3 {
+					case 1:
+						op.ExpiresAt = now.Add(time.Hour)
+					case 2:
+						op.ExpiresAt = now.Add(-time.Second)
+					}
+					got := s.Authorize(a, op) == nil
+					if want := tr.mayGrant(a, op); got != want {
+						t.Fatalf("step %d: %+v by %d: allowed=%v, the rules say %v (%v)", step, op, a, got, want, s.Authorize(a, op))
+					}
+					if got {
+						n[0]++
+					} else {
+						n[1]++
+					}
+				}
+			}
+		}
+	}
+	return n
 }
 
 // TestOrderIndependence applies one random set of events in several orders

@@ -108,6 +108,8 @@ type RegisterAccount struct {
 	PasswordHash []byte    // nil: no password
 	TokenID      string    // "": no token
 	TokenHash    [32]byte  // SHA-256 of the token's secret
+	TokenExpires time.Time // zero: DefaultTokenTTL from now (see IssueToken)
+	TokenAgent   string
 	CodeHash     [32]byte  // SHA-256 of the verification code; zero: no code
 	CodeExpires  time.Time // after the snapshot's time, if CodeHash is set
 }
@@ -119,6 +121,9 @@ func (op RegisterAccount) plan(s *Snapshot, _ actor) ([]Event, error) {
 	}
 	if err := checkEmail(email); err != nil {
 		return nil, err
+	}
+	if reservedEmail(email) {
+		return nil, fmt.Errorf("%w: addresses of %s are the platform's and cannot be registered", ErrInvalid, ReservedDomain)
 	}
 	if a := s.accounts.get(uint32(op.Account)); a != nil && a.pid != 0 {
 		return nil, fmt.Errorf("%w: account %d", ErrExists, op.Account)
@@ -143,7 +148,11 @@ func (op RegisterAccount) plan(s *Snapshot, _ actor) ([]Event, error) {
 		if err := s.newToken(op.TokenID, op.TokenHash); err != nil {
 			return nil, err
 		}
-		evs = append(evs, Event{Kind: KindTokenPut, Account: op.Account, Token: op.TokenID, Hash: op.TokenHash})
+		meta, err := s.tokenMeta(op.TokenID, op.TokenExpires, op.TokenAgent)
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, Event{Kind: KindTokenPut, Account: op.Account, Token: op.TokenID, Hash: op.TokenHash}, meta)
 	}
 	if op.CodeHash != ([32]byte{}) {
 		ev, err := s.codeEvent(op.Account, op.CodeHash, op.CodeExpires)
@@ -400,6 +409,16 @@ func (op Commission) plan(s *Snapshot, a actor) ([]Event, error) {
 	if err := checkSystemText(op.GUID, op.Name, op.Address, op.Timezone); err != nil {
 		return nil, err
 	}
+	if err := checkGUID(op.GUID); err != nil {
+		return nil, err
+	}
+	tz := op.Timezone
+	if tz == "" {
+		tz = "UTC"
+	}
+	if _, ok := LoadZone(tz); !ok {
+		return nil, fmt.Errorf("%w: timezone %q is not an IANA time zone name (e.g. Europe/Berlin, UTC)", ErrInvalid, tz)
+	}
 	if err := checkSystem(op.System); err != nil {
 		return nil, err
 	}
@@ -411,7 +430,7 @@ func (op Commission) plan(s *Snapshot, a actor) ([]Event, error) {
 	}
 	return []Event{
 		{Kind: KindSystemPut, System: op.System, GUID: op.GUID, Name: op.Name, Address: op.Address,
-			Timezone: op.Timezone, Monitored: op.Monitored, Org: op.Org},
+			Timezone: tz, Monitored: op.Monitored, Org: op.Org},
 		{Kind: KindGrantPut, System: op.System, Grantee: OrgPrincipal(op.Org), Role: RoleInstaller},
 		{Kind: KindOwnerSet, System: op.System, Email: owner},
 	}, nil
@@ -455,6 +474,35 @@ func (s *Snapshot) mayGrant(a actor, r Role, sys SystemID) error {
 	return fmt.Errorf("%w: granting or revoking %s needs %s", ErrForbidden, r, joinPerms(grantNeeds(r)))
 }
 
+// noEscalation enforces DESIGN §4's no-escalation rule on a grant: nobody
+// but an owner, an admin or support grants a role whose permissions exceed
+// what it holds itself on the system (a team member whose customer type
+// caps it at view and manage_users cannot hand anyone installer), and
+// nobody but support grants anything to itself — its own e-mail, or an
+// organization it is a member of when it is not an owner or admin of the
+// system — so that access taken is never access kept after the membership
+// that allowed it goes.
+func (s *Snapshot) noEscalation(a actor, r Role, sys SystemID, to Principal) error {
+	if a.support() {
+		return nil
+	}
+	have := s.Perms(a.id, sys)
+	if !have.Has(PermAdmin) {
+		if beyond := r.Perms() &^ have; beyond != 0 {
+			return fmt.Errorf("%w: %s carries %s, which you do not hold on system %d", ErrForbidden, r, beyond, sys)
+		}
+	}
+	switch {
+	case !to.IsOrg() && a.email != nil && a.email.email == to.Email:
+		return fmt.Errorf("%w: you cannot grant a role to yourself", ErrForbidden)
+	case to.IsOrg() && !have.Has(PermAdmin):
+		if _, member := s.OrgRole(a.id, to.Org); member {
+			return fmt.Errorf("%w: you cannot grant a role to an organization you belong to", ErrForbidden)
+		}
+	}
+	return nil
+}
+
 func joinPerms(ps []Perm) string {
 	s := ps[0].String()
 	for _, p := range ps[1:] {
@@ -496,6 +544,9 @@ func (op GrantRole) plan(s *Snapshot, a actor) ([]Event, error) {
 		if expires <= s.asOf {
 			return nil, fmt.Errorf("%w: expires_at %s is not in the future", ErrInvalid, op.ExpiresAt.UTC().Format(time.RFC3339))
 		}
+		if op.ExpiresAt.UTC().Year() > 9999 {
+			return nil, fmt.Errorf("%w: expires_at beyond the year 9999", ErrInvalid)
+		}
 	}
 	if to.IsOrg() {
 		if _, ok := s.Org(to.Org); !ok {
@@ -507,6 +558,9 @@ func (op GrantRole) plan(s *Snapshot, a actor) ([]Event, error) {
 		return nil, fmt.Errorf("%w: %s owns system %d", ErrOwnerGrant, to, op.System)
 	}
 	if err := s.mayGrant(a, op.Role, op.System); err != nil {
+		return nil, err
+	}
+	if err := s.noEscalation(a, op.Role, op.System, to); err != nil {
 		return nil, err
 	}
 	if g, ok := s.grantOf(r, k); ok && known {

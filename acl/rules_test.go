@@ -526,7 +526,7 @@ func TestCredentialRules(t *testing.T) {
 				evs = append(evs, e...)
 				return nil
 			})
-			if err != nil || len(evs) != 5 {
+			if err != nil || len(evs) != 6 { // register, name, password, token and its expiry, code
 				f.t.Fatalf("register: %d events, %v", len(evs), err)
 			}
 			acc, _ := f.snap().Account(90)

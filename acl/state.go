@@ -34,6 +34,9 @@ type state struct {
 	tokens   ptab[tokenRec]    // by token number (tid), allocated like party ids
 	tokenIx  htab              // token id → tid
 	nextTID  uint32
+	// acctTokens lists each account's tokens (tids, ascending) whose put
+	// names it and that are not revoked — expired ones included.
+	acctTokens ptab[[]uint32]
 }
 
 func (st *state) emailKey(pid uint32) string { return st.emails.get(pid).email }

@@ -227,9 +227,9 @@ func (w *writer) apply(ev Event) {
 		w.ch.system(ev.System)
 	case KindGrantPut, KindGrantDelete:
 		w.grant(ev)
-	case KindGatewayPut, KindGatewayDelete:
+	case KindGatewayPut, KindGatewayDelete, KindGatewayRekey:
 		w.gateway(ev)
-	case KindTokenPut, KindTokenDelete:
+	case KindTokenPut, KindTokenDelete, KindTokenMeta:
 		w.token(ev)
 	case KindPasswordSet, KindCodeSet, KindAccountName:
 		w.cred(ev)
