@@ -580,3 +580,62 @@ func (s *Snapshot) checkCodeHash(acct AccountID, hash [32]byte) error {
 	}
 	return nil
 }
+
+// BurnCode clears an account's pending code without using it: after too
+// many wrong tries (DESIGN §5: five) the code is burnt, so that guessing
+// cannot go on. The account itself or Platform may.
+type BurnCode struct {
+	Account AccountID
+}
+
+func (op BurnCode) plan(s *Snapshot, a actor) ([]Event, error) {
+	if err := selfOrPlatform(a, op.Account, "burn the code of"); err != nil {
+		return nil, err
+	}
+	if _, _, pending := s.VerificationCode(op.Account); !pending {
+		return nil, nil
+	}
+	return []Event{{Kind: KindCodeSet, Account: op.Account}}, nil
+}
+
+// ResetPassword sets a new password with the one-time code mailed to the
+// account's e-mail (POST /v1/accounts/password-reset/confirm): the code
+// must match the pending one before it expires, and it is used up. The
+// code proves the e-mail as a verification code does, so the account is
+// verified too; every session of the account is revoked — whoever knew the
+// old password is signed out. Only Platform plans it: the caller of the
+// endpoint is not authenticated, the code is its credential.
+type ResetPassword struct {
+	Account AccountID
+	Code    [32]byte
+	Hash    []byte // the new password's hash
+}
+
+func (op ResetPassword) plan(s *Snapshot, a actor) ([]Event, error) {
+	if a.id != Platform {
+		return nil, fmt.Errorf("%w: a password reset is made by the platform", ErrForbidden)
+	}
+	if err := s.mustBeRegistered(op.Account); err != nil {
+		return nil, err
+	}
+	if err := s.checkCodeHash(op.Account, op.Code); err != nil {
+		return nil, err
+	}
+	if len(op.Hash) == 0 {
+		return nil, fmt.Errorf("%w: empty password hash", ErrInvalid)
+	}
+	if err := checkPasswordHash(len(op.Hash)); err != nil {
+		return nil, err
+	}
+	evs := []Event{
+		{Kind: KindPasswordSet, Account: op.Account, PasswordHash: string(op.Hash)},
+		{Kind: KindCodeSet, Account: op.Account},
+	}
+	if acc, ok := s.Account(op.Account); ok && !acc.Verified {
+		evs = append(evs, Event{Kind: KindAccountVerify, Account: op.Account, Verified: true})
+	}
+	for _, sess := range s.Sessions(op.Account) {
+		evs = append(evs, Event{Kind: KindTokenDelete, Token: sess.ID})
+	}
+	return evs, nil
+}

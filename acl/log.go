@@ -2,6 +2,8 @@ package acl
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"iter"
@@ -118,6 +120,7 @@ type logMetrics struct {
 	events    prometheus.Gauge
 	logEvents prometheus.Gauge
 	source    *prometheus.GaugeVec
+	idBlocks  *prometheus.CounterVec
 
 	snapSecs   prometheus.Gauge
 	snapBytes  prometheus.Gauge
@@ -136,6 +139,11 @@ func newLogMetrics(reg prometheus.Registerer, pending func() float64) logMetrics
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "snapshot_pending_events",
 		Help: "Events that reached the state since the last snapshot was taken."}, pending)
+	idBlocks := f.NewCounterVec(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "id_blocks_claimed_total",
+		Help: "Blocks of ids this node claimed, by kind (account, org, system, gateway)."}, []string{"kind"})
+	for _, k := range []string{"account", "org", "system", "gateway"} {
+		idBlocks.WithLabelValues(k)
+	}
 	return logMetrics{
 		persisted: counter("events_persisted_total", "Access-control events this node wrote to the event log."),
 		applied:   counter("events_tailed_total", "Access-control events of other nodes applied from the event log."),
@@ -151,6 +159,7 @@ func newLogMetrics(reg prometheus.Registerer, pending func() float64) logMetrics
 		snapEvents: gauge("snapshot_events", "Events (one per register) in the last snapshot stored."),
 		snaps:      counter("snapshots_total", "Snapshots of the state this node stored."),
 		snapErrs:   counter("snapshot_errors_total", "Snapshots that failed (retried at the next interval)."),
+		idBlocks:   idBlocks,
 	}
 }
 
@@ -501,4 +510,52 @@ func (l *Log) Close() error {
 	l.stop()
 	l.wg.Wait()
 	return nil
+}
+
+// IDBlockSize is how many ids a node claims at a time (ClaimIDBlock): ids
+// stay dense — a node that restarts leaves at most a block's remainder
+// unused — and a claim, two statements, is made once per this many
+// creations.
+const IDBlockSize = 64
+
+// ClaimIDBlock claims for this node the first free block of ids of a kind
+// ("account", "org", "system", "gateway") at or after block from, and
+// returns it: the ids [block·IDBlockSize, (block+1)·IDBlockSize) are this
+// node's to hand out, and no other node's. The claim is an insert whose
+// deduplication token names the block — the engine keeps the first of
+// concurrent claims and drops the others — followed by a read of the
+// block's row: the node whose claim it holds owns the block; the others
+// try the next one.
+func (l *Log) ClaimIDBlock(ctx context.Context, what string, from uint32) (uint32, error) {
+	node := strconv.Itoa(int(l.x.Clock().Node()))
+	for block := from; ; block++ {
+		var nonce [12]byte
+		rand.Read(nonce[:])
+		claim := hex.EncodeToString(nonce[:])
+		b := strconv.FormatUint(uint64(block), 10)
+		ictx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": "idblock:" + what + ":" + b}))
+		if err := l.opts.Store.Exec(ictx, "INSERT INTO id_blocks (what, block, node, claim, at) VALUES ({w:String}, {b:UInt32}, {n:UInt16}, {c:String}, now64(3))",
+			clickhouse.Named("w", what), clickhouse.Named("b", b), clickhouse.Named("n", node), clickhouse.Named("c", claim)); err != nil {
+			return 0, fmt.Errorf("acl: claim %s id block %d: %w", what, block, err)
+		}
+		var owner string
+		if err := l.opts.Store.QueryRow(ctx, "SELECT claim FROM id_blocks WHERE what = {w:String} AND block = {b:UInt32} ORDER BY at, claim LIMIT 1",
+			clickhouse.Named("w", what), clickhouse.Named("b", b)).Scan(&owner); err != nil {
+			return 0, fmt.Errorf("acl: read %s id block %d: %w", what, block, store.Transient(err))
+		}
+		if owner == claim {
+			l.m.idBlocks.WithLabelValues(what).Inc()
+			return block, nil
+		}
+	}
+}
+
+// LastIDBlock returns the highest block of a kind any node has claimed
+// (ok false: none yet).
+func (l *Log) LastIDBlock(ctx context.Context, what string) (block uint32, ok bool, err error) {
+	var n uint64
+	if err := l.opts.Store.QueryRow(ctx, "SELECT count(), max(block) FROM id_blocks WHERE what = {w:String}", clickhouse.Named("w", what)).Scan(&n, &block); err != nil {
+		return 0, false, fmt.Errorf("acl: last %s id block: %w", what, store.Transient(err))
+	}
+	return block, n > 0, nil
 }

@@ -610,3 +610,42 @@ func (s *Snapshot) MaxIDs() MaxIDs {
 	m.Gateway = GatewayID(s.gwMax)
 	return m
 }
+
+// Acts reports whether acct may act: it exists, its e-mail is verified and
+// belongs to it. An account that does not act may only verify itself, and
+// sees nothing — not even the organizations it was invited to.
+func (s *Snapshot) Acts(acct AccountID) bool {
+	a, _ := s.acting(acct)
+	return a != nil
+}
+
+// Membership is an organization an account belongs to, with its org role
+// and the permissions it keeps of what the org holds.
+type Membership struct {
+	Org   OrgID
+	Name  string
+	Role  string // OrgAdmin or a member role's name
+	Perms Perm
+}
+
+// Memberships lists the organizations an acting account belongs to, by
+// id; none for one that does not act.
+func (s *Snapshot) Memberships(acct AccountID) []Membership {
+	a, e := s.acting(acct)
+	if a == nil {
+		return nil
+	}
+	var out []Membership
+	for _, m := range e.orgs() {
+		o := s.orgs.get(uint32(m.org))
+		if o == nil {
+			continue
+		}
+		mr, ok := s.memberReg(o, a.pid)
+		if !ok {
+			continue
+		}
+		out = append(out, Membership{Org: m.org, Name: o.name, Role: mr.role, Perms: m.perms})
+	}
+	return out
+}

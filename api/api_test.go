@@ -25,7 +25,7 @@ import (
 	"github.com/fleetscope/fleetscope/store"
 )
 
-const supportToken = "test-support-token"
+const supportToken = "test-support-token-5c8e2f1a9b7d3064"
 
 // codeRe finds a one-time code in a mail's text.
 var codeRe = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
@@ -96,7 +96,7 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 		opts.Query, opts.Ingest = q, ing.Handle
 	}
 	srv := api.New(opts)
-	if _, err := srv.EnsureSupport(supportToken); err != nil {
+	if _, err := srv.EnsureSupport(context.Background(), supportToken); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -322,11 +322,11 @@ func TestOrgSystemGrantsAndGateways(t *testing.T) {
 
 func TestSupportTokenIsIdempotent(t *testing.T) {
 	a := startAPI(t)
-	id1, err := a.api.EnsureSupport(supportToken)
+	id1, err := a.api.EnsureSupport(context.Background(), supportToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id2, err := a.api.EnsureSupport(supportToken)
+	id2, err := a.api.EnsureSupport(context.Background(), supportToken)
 	if err != nil || id1 != id2 {
 		t.Fatalf("support account %d then %d (%v)", id1, id2, err)
 	}

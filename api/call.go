@@ -24,6 +24,9 @@ type call struct {
 	ctx    *fasthttp.RequestCtx
 	s      *Server
 	caller acl.AccountID
+	// tokenID is the id of the session the request came with ("" on open
+	// endpoints).
+	tokenID string
 }
 
 // param is a path placeholder's value.

@@ -69,6 +69,7 @@ var errorTable = []errorClass{
 	{acl.ErrRoleInUse, fasthttp.StatusConflict, "conflict", 0},
 	{acl.ErrLastOrgAdmin, fasthttp.StatusConflict, "conflict", 0},
 	{errTooLarge, fasthttp.StatusRequestEntityTooLarge, "too_large", 0},
+	{errRateLimited, fasthttp.StatusTooManyRequests, "rate_limited", time.Minute},
 	{errNoService, fasthttp.StatusServiceUnavailable, "unavailable", 0},
 	// The engine is unreachable or overloaded: retrying can help.
 	{store.ErrUnavailable, fasthttp.StatusServiceUnavailable, "unavailable", time.Second},

@@ -17,6 +17,7 @@ type metrics struct {
 	items        *prometheus.HistogramVec // endpoint
 	panics       prometheus.Counter
 	authFailures prometheus.Counter
+	early        *prometheus.CounterVec // reason
 }
 
 // latencyBuckets span 50 µs to ~13 s: All Locations answers in well under
@@ -38,6 +39,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Handlers that panicked (answered 500; each is a bug, logged with its stack)."}),
 		authFailures: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "auth_failures_total",
 			Help: "Requests refused with 401: credential missing, unknown, expired or revoked, or a failed login."}),
+		early: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refused_before_body_total",
+			Help: "Requests answered before their body was read, by reason: body_limit (over the endpoint's limit, or no credential), malformed, timeout."},
+			[]string{"reason"}),
 	}
 }
 

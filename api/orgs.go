@@ -4,6 +4,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/mail"
 )
 
 // JSON shapes of organizations.
@@ -46,7 +47,11 @@ func (s *Server) createOrg(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	id := s.nextOrg()
+	n, err := s.ids.take(c.ctx, s.ids.org)
+	if err != nil {
+		return err
+	}
+	id := acl.OrgID(n)
 	ch, err := s.opts.Log.Do(c.caller, acl.CreateOrg{Org: id, Name: req.Name})
 	if err != nil {
 		return err
@@ -64,7 +69,9 @@ func (s *Server) getOrg(c *call) error {
 	snap := c.snapshot()
 	o, found := snap.Org(id)
 	_, member := snap.OrgRole(c.caller, id)
-	if !found || !member && !snap.IsOrgAdmin(c.caller, id) {
+	// A pending member — invited, its e-mail not verified — sees nothing of
+	// the org, not even who else is in it.
+	if !found || !snap.Acts(c.caller) || !member && !snap.IsOrgAdmin(c.caller, id) {
 		return errNotFound
 	}
 	return c.json(fasthttp.StatusOK, orgOf(snap, o))
@@ -88,6 +95,7 @@ func (s *Server) putMember(c *call) error {
 		return err
 	}
 	email := acl.NormalizeEmail(req.Email)
+	s.inviteToOrg(ch.Snapshot, c.caller, org, email, req.Role)
 	for _, m := range ch.Snapshot.Members(org) {
 		if m.Email == email {
 			return c.json(fasthttp.StatusOK, memberJSON{Org: org, Email: m.Email, Role: m.Role, Pending: m.Pending})
@@ -157,4 +165,18 @@ func (s *Server) deleteRole(c *call) error {
 		return err
 	}
 	return c.json(fasthttp.StatusOK, gone)
+}
+
+// inviteToOrg mails the new member who invited it, to which organization,
+// as what, and how to register with the address (DESIGN §5).
+func (s *Server) inviteToOrg(snap *acl.Snapshot, inviter acl.AccountID, org acl.OrgID, email, role string) {
+	o, _ := snap.Org(org)
+	who, _ := snap.Account(inviter)
+	inv := mail.OrgInvitation{To: email, InviterName: who.Name, InviterEmail: who.Email, OrgName: o.Name, Role: role}
+	for _, r := range snap.MemberRoles(org) {
+		if r.Name == role {
+			inv.Permissions = r.Perms.Names()
+		}
+	}
+	s.send(mail.OrgInvitationMail(s.opts.BaseURL, inv))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -19,7 +20,9 @@ import (
 	"github.com/fleetscope/fleetscope/api/reply"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/mail"
+	"github.com/fleetscope/fleetscope/password"
 	"github.com/fleetscope/fleetscope/query"
+	"github.com/fleetscope/fleetscope/ratelimit"
 )
 
 // Options configure the HTTP layer. ACL is required; a nil Log, Query or
@@ -49,6 +52,25 @@ type Options struct {
 	Outbox *mail.Outbox
 	// BaseURL is the dashboard's public address, for links in mail.
 	BaseURL string
+	// SessionTTL is how long a session lives after its last use. Default
+	// 30 days (DESIGN §5).
+	SessionTTL time.Duration
+	// KeyGrace is how long a gateway's previous ingest key keeps working
+	// after a rotation. Default 24 h: time to reconfigure the gateway.
+	KeyGrace time.Duration
+	// Limits are the abuse limits.
+	Limits Limits
+	// Hasher hashes and checks passwords. Nil: one with package password's
+	// defaults.
+	Hasher *password.Hasher
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies []netip.Prefix
+	// CORSOrigins may call the API from a browser page of another origin.
+	CORSOrigins []string
+	// IngestMaxBody is the largest body POST /v1/ingest takes (ingest's
+	// own limit); every other endpoint takes 64 KiB.
+	IngestMaxBody int
 	// CodeTTL is how long a verification code is valid. Default 24 h.
 	CodeTTL time.Duration
 
@@ -71,6 +93,13 @@ func (o *Options) setDefaults() {
 	if o.Mailer == nil && o.Outbox != nil {
 		o.Mailer = o.Outbox
 	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = acl.DefaultTokenTTL
+	}
+	if o.KeyGrace <= 0 {
+		o.KeyGrace = 24 * time.Hour
+	}
+	o.Limits.setDefaults()
 }
 
 // Server is fleetscope's HTTP API: every endpoint, its authentication and
@@ -85,8 +114,12 @@ type Server struct {
 	reqPrefix string        // this process's request-id prefix
 	reqSeq    atomic.Uint64 // request-id counter
 
-	allocMu sync.Mutex
-	alloc   idAlloc
+	ids *idAllocator
+
+	lim         limiters
+	rateMetrics *ratelimit.Metrics
+	hasher      *password.Hasher
+	touching    sync.Map // session ids whose expiry is being moved
 }
 
 // New builds the server and its routes.
@@ -95,7 +128,13 @@ func New(opts Options) *Server {
 	var p [4]byte
 	rand.Read(p[:])
 	s := &Server{opts: opts, x: opts.ACL, m: newMetrics(opts.Registerer), start: opts.Now(), reqPrefix: hex.EncodeToString(p[:])}
-	s.alloc.init(opts.ACL.Snapshot())
+	s.ids = newIDAllocator(opts.Log, opts.ACL)
+	s.rateMetrics = ratelimit.NewMetrics(opts.Registerer)
+	s.lim = newLimiters(opts.Limits, s.rateMetrics, opts.Now)
+	s.hasher = opts.Hasher
+	if s.hasher == nil {
+		s.hasher = password.New(password.Options{Registerer: opts.Registerer})
+	}
 	for _, e := range s.endpoints() {
 		s.router.handle(e.method, e.pattern, s.wrap(e))
 	}
@@ -126,9 +165,16 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/readyz", "readyz", true, s.readyz},
 
 		{"POST", "/v1/accounts", "register", true, s.register},
-		{"POST", "/v1/sessions", "login", true, s.login},
 		{"POST", "/v1/accounts/verify", "verify", false, s.verify},
+		{"POST", "/v1/accounts/verify/resend", "verify_resend", false, s.resendCode},
 		{"GET", "/v1/accounts/me", "me", false, s.me},
+		{"POST", "/v1/accounts/password", "password_change", false, s.changePassword},
+		{"POST", "/v1/accounts/password-reset", "password_reset", true, s.requestReset},
+		{"POST", "/v1/accounts/password-reset/confirm", "password_reset_confirm", true, s.confirmReset},
+		{"POST", "/v1/sessions", "login", true, s.login},
+		{"GET", "/v1/sessions", "sessions", false, s.listSessions},
+		{"DELETE", "/v1/sessions/current", "logout", false, s.logout},
+		{"DELETE", "/v1/sessions/{id}", "session_delete", false, s.revokeSession},
 		{"GET", "/v1/outbox", "outbox", false, s.outbox},
 
 		{"POST", "/v1/orgs", "org_create", false, s.createOrg},
@@ -148,6 +194,7 @@ func (s *Server) endpoints() []endpoint {
 		{"GET", "/v1/systems/{id}/gateways", "gateways", false, s.listGateways},
 		{"POST", "/v1/systems/{id}/gateways", "gateway_add", false, s.addGateway},
 		{"DELETE", "/v1/systems/{id}/gateways/{serial}", "gateway_delete", false, s.removeGateway},
+		{"POST", "/v1/systems/{id}/gateways/{serial}/key", "gateway_key", false, s.rotateGatewayKey},
 		{"GET", "/v1/systems/{id}/audit", "audit", false, s.audit},
 		{"GET", "/v1/systems/{id}/telemetry", "telemetry", false, s.telemetry},
 		{"GET", "/v1/systems/{id}/panels", "panels", false, s.panels},
@@ -211,7 +258,13 @@ func (s *Server) wrap(e endpoint) fasthttp.RequestHandler {
 		c := &call{ctx: ctx, s: s}
 		var err error
 		if !e.open {
-			c.caller, err = s.authenticate(ctx)
+			var who authenticated
+			if who, err = s.authenticate(ctx); err == nil {
+				c.caller, c.tokenID = who.acct, who.tokenID
+				if who.cookie && !ctx.IsGet() && !ctx.IsHead() {
+					err = s.sameOrigin(ctx)
+				}
+			}
 		}
 		if err == nil {
 			err = e.h(c)
@@ -241,19 +294,6 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, endpoint string, err error) {
 		ctx.Response.Header.Set("Retry-After", retryHeader(c.retry))
 	}
 	reply.Error(ctx, c.status, c.code, c.message(err, id))
-}
-
-// authenticate resolves the request's bearer token to an account.
-func (s *Server) authenticate(ctx *fasthttp.RequestCtx) (acl.AccountID, error) {
-	tok, ok := reply.Bearer(ctx)
-	if !ok {
-		return 0, errUnauthorized
-	}
-	id, ok := s.x.Snapshot().Authenticate(tok)
-	if !ok {
-		return 0, errUnauthorized
-	}
-	return id, nil
 }
 
 // healthz says the process is up.

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
+	"github.com/fleetscope/fleetscope/mail"
 )
 
 // JSON shapes of systems, grants and gateways.
@@ -76,20 +77,23 @@ func (s *Server) commission(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	if req.Timezone == "" {
-		req.Timezone = "UTC"
-	}
-	if _, err := time.LoadLocation(req.Timezone); err != nil {
-		return fmt.Errorf("%w: timezone: not an IANA time zone name: %q", acl.ErrInvalid, req.Timezone)
-	}
 	monitored := req.Monitored == nil || *req.Monitored
-	id := s.nextSystem()
+	n, err := s.ids.take(c.ctx, s.ids.system)
+	if err != nil {
+		return err
+	}
+	id := acl.SystemID(n)
 	ch, err := s.opts.Log.Do(c.caller, acl.Commission{System: id, GUID: req.GUID, Name: req.Name, Address: req.Address,
 		Timezone: req.Timezone, Monitored: monitored, Org: req.Org, OwnerEmail: req.OwnerEmail})
 	if err != nil {
 		return err
 	}
 	sys, _ := ch.Snapshot.System(id)
+	// The owner is welcomed (the Tigo article): who installed what, and
+	// how to register with the address to see it.
+	installer, _ := ch.Snapshot.Org(req.Org)
+	s.send(mail.WelcomeMail(s.opts.BaseURL, mail.Welcome{To: sys.Owner, InstallerOrg: installer.Name,
+		SystemName: sys.Name, SystemGUID: sys.GUID, Address: sys.Address}))
 	return c.json(fasthttp.StatusCreated, systemOf(sys))
 }
 
@@ -184,6 +188,12 @@ func (s *Server) grant(c *call) error {
 	if err != nil {
 		return err
 	}
+	if !to.IsOrg() {
+		sys, _ := ch.Snapshot.System(id)
+		who, _ := ch.Snapshot.Account(c.caller)
+		s.send(mail.SystemInvitationMail(s.opts.BaseURL, mail.SystemInvitation{To: to.Email, InviterName: who.Name,
+			InviterEmail: who.Email, SystemName: sys.Name, SystemGUID: sys.GUID, Role: role.String(), Expires: expires}))
+	}
 	for _, g := range ch.Snapshot.Grants(id) {
 		if g.Principal == to {
 			return c.json(fasthttp.StatusCreated, grantOf(id, g))
@@ -245,7 +255,11 @@ func (s *Server) addGateway(c *call) error {
 	if err := c.decode(&req); err != nil {
 		return err
 	}
-	gw := s.nextGateway()
+	n, err := s.ids.take(c.ctx, s.ids.gateway)
+	if err != nil {
+		return err
+	}
+	gw := acl.GatewayID(n)
 	key, hash := acl.NewGatewayKey(gw)
 	ch, err := s.opts.Log.Do(c.caller, acl.AddGateway{Gateway: gw, System: id, Serial: req.Serial, KeyHash: hash})
 	if err != nil {
@@ -329,4 +343,28 @@ func describe(ev acl.Event) string {
 		return "revoked " + ev.Grantee.String()
 	}
 	return strings.ReplaceAll(ev.Kind.String(), "_", " ")
+}
+
+// rotateGatewayKey gives a gateway a new ingest key (POST
+// /v1/systems/{id}/gateways/{serial}/key); the previous key keeps working
+// for Options.KeyGrace, then answers 401. The gateway keeps its id and seq
+// window. The key is shown only here.
+func (s *Server) rotateGatewayKey(c *call) error {
+	snap := c.snapshot()
+	id, err := c.systemParam(snap)
+	if err != nil {
+		return err
+	}
+	g, found := snap.GatewayBySerial(id, c.param("serial"))
+	if !found {
+		return errNotFound
+	}
+	key, hash := acl.NewGatewayKey(g.ID)
+	grace := s.opts.Now().Add(s.opts.KeyGrace)
+	ch, err := s.opts.Log.Do(c.caller, acl.RotateGatewayKey{System: id, Serial: g.Serial, KeyHash: hash, Grace: grace})
+	if err != nil {
+		return err
+	}
+	g, _ = ch.Snapshot.Gateway(g.ID)
+	return c.json(fasthttp.StatusCreated, map[string]any{"gateway": gatewayOf(g), "key": key, "previous_key_valid_until": grace.UTC()})
 }

@@ -435,6 +435,26 @@ var migrations = []migration{
 		// part's index, which at these counts is noise.
 		settings: []tableSetting{{readingsTable, "merge_selector_base = 10"}},
 	},
+	{
+		version: 6, name: "id blocks claimed by nodes",
+		// Two nodes creating accounts, orgs, systems or gateways at once
+		// must never hand out the same id (DESIGN §3). A node claims a
+		// block of ids by inserting a row whose insert deduplication token
+		// names the block: of two claims of one block the engine keeps the
+		// first insert and drops the other (on a cluster ClickHouse Keeper
+		// decides, the table being replicated), and a node owns the block
+		// whose row carries its claim. See acl.Log.ClaimIDBlock.
+		tables: []table{{
+			name: "id_blocks",
+			columns: `
+	what  LowCardinality(String),
+	block UInt32,
+	node  UInt16,
+	claim String,
+	at    DateTime64(3, 'UTC')`,
+			engine: mergeTree, orderBy: "(what, block)", dedup: true,
+		}},
+	},
 }
 
 // readingsTable holds every reading: one row per panel per timestamp,

@@ -74,7 +74,11 @@ func Error(ctx *fasthttp.RequestCtx, status int, code, msg string) int {
 // so there is one parser of it. The token aliases the request's header:
 // it must not be retained after the handler returns.
 func Bearer(ctx *fasthttp.RequestCtx) ([]byte, bool) {
-	h := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	return BearerOf(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+}
+
+// BearerOf is Bearer of an Authorization header's value h.
+func BearerOf(h []byte) ([]byte, bool) {
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
 		return nil, false

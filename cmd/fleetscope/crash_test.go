@@ -18,7 +18,7 @@ import (
 func TestCrashUnderLoadLosesAndDoublesNothing(t *testing.T) {
 	data := t.TempDir()
 	addr := freeAddr(t)
-	const token = "crash-test-support"
+	const token = "crash-test-support-4f9c2a7e1b8d6035"
 	srv := startChild(t, []string{"FLEETSCOPE_SUPPORT_TOKEN=" + token, "FLEETSCOPE_LOG_LEVEL=warn"},
 		"serve", "--addr", addr, "--data", data, "--ingest-flush-interval", "200ms", "--rollup=false")
 	api := &bench.API{Base: "http://" + addr, Token: token}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,10 +43,13 @@ var demoAccounts = []demoAccount{
 func (s *server) startDemo(ctx context.Context, base string) error {
 	support := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN")
 	if support == "" {
-		var b [16]byte
-		crand.Read(b[:])
-		support = "demo-support-" + hex.EncodeToString(b[:])
-		if _, err := s.api.EnsureSupport(support); err != nil {
+		// The demo's own support token, kept in the data directory so that
+		// every start reuses it rather than adding one.
+		var err error
+		if support, err = demoSupportToken(s.cfg.data); err != nil {
+			return err
+		}
+		if _, err := s.api.EnsureSupport(ctx, support); err != nil {
 			return err
 		}
 	}
@@ -243,4 +247,22 @@ func simulate(ctx context.Context, url string, gws []bench.Gateway, warn func(st
 		case <-t.C:
 		}
 	}
+}
+
+// demoSupportToken returns the demo's support token, made on first use and
+// kept in DATA/demo-support-token (readable by the owner only).
+func demoSupportToken(dir string) (string, error) {
+	path := filepath.Join(dir, "demo-support-token")
+	if b, err := os.ReadFile(path); err == nil {
+		if tok := strings.TrimSpace(string(b)); tok != "" {
+			return tok, nil
+		}
+	}
+	var b [16]byte
+	crand.Read(b[:])
+	tok := "demo-support-" + hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo support token: %w", err)
+	}
+	return tok, nil
 }

@@ -21,7 +21,7 @@ func TestEngineOutage(t *testing.T) {
 	waitEngine(t, engineAddr)
 
 	addr := freeAddr(t)
-	const token = "outage-test-support"
+	const token = "outage-test-support-8e1d5b3c7a9f2046"
 	srv := startChild(t, []string{"FLEETSCOPE_SUPPORT_TOKEN=" + token, "FLEETSCOPE_LOG_LEVEL=error"},
 		"serve", "--addr", addr, "--data", t.TempDir(), "--clickhouse", "http://"+engineAddr,
 		"--ingest-max-backlog", "512KiB", "--ingest-flush-interval", "100ms", "--rollup=false")

@@ -45,6 +45,19 @@ type serveConfig struct {
 	debugAddr  string
 
 	ingest ingest.Options // the limits and batching flags
+
+	// Identity and abuse limits (package api).
+	sessionTTL     time.Duration
+	keyGrace       time.Duration
+	limits         api.Limits
+	maxConnsPerIP  int
+	publicURL      string
+	trustedProxies string
+	corsOrigins    string
+	// Mail.
+	smtpURL          string
+	mailFrom         string
+	mailPerRecipient int
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -63,6 +76,22 @@ func parseServe(args []string) (serveConfig, error) {
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
 	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
+	fs.DurationVar(&c.sessionTTL, "session-ttl", 30*24*time.Hour, "how long a session lives after its last use")
+	fs.DurationVar(&c.keyGrace, "key-grace", 24*time.Hour, "how long a gateway's previous ingest key works after a rotation")
+	fs.IntVar(&c.limits.LoginFailures, "login-max-failures", 10, "failed logins per e-mail within --login-window that lock its logins until the window passes")
+	fs.DurationVar(&c.limits.LoginWindow, "login-window", 15*time.Minute, "window of the login limits")
+	fs.IntVar(&c.limits.LoginFailuresPerIP, "login-max-failures-per-ip", 100, "failed logins per client address within --login-window")
+	fs.IntVar(&c.limits.RegistrationsPerIP, "registrations-per-ip", 10, "registrations per client address per hour")
+	fs.IntVar(&c.limits.ResetsPerIP, "resets-per-ip", 10, "password-reset requests per client address per hour")
+	fs.IntVar(&c.limits.ResetsPerEmail, "resets-per-email", 3, "password-reset requests per e-mail per hour")
+	fs.IntVar(&c.limits.CodeTries, "code-tries", 5, "wrong tries that burn a verification or reset code")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 256, "connections one client address may hold open at once")
+	fs.StringVar(&c.publicURL, "public-url", "", "the dashboard's address as users reach it, for links in mail (default: http:// and --addr)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	fs.StringVar(&c.corsOrigins, "cors-origins", "", "browser origins of other sites allowed to call the API (comma-separated, e.g. https://portal.example.com); empty = none")
+	fs.StringVar(&c.smtpURL, "smtp-url", "", "send mail through this SMTP server (smtp://user:pass@host:587 with STARTTLS, smtps://… on 465); empty = the outbox only (support reads it)")
+	fs.StringVar(&c.mailFrom, "mail-from", "", "sender of the mail fleetscope sends (e.g. fleetscope <noreply@example.com>); needed with --smtp-url unless the URL has ?from=")
+	fs.IntVar(&c.mailPerRecipient, "mail-per-recipient", 10, "mails one address may receive per hour (invitations, codes)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -75,6 +104,14 @@ func parseServe(args []string) (serveConfig, error) {
 	}
 	if c.nodeID < 0 || c.nodeID > 65535 {
 		return c, errors.New("--node-id: 1–65535")
+	}
+	if c.sessionTTL <= 0 || c.keyGrace <= 0 || c.maxConnsPerIP <= 0 || c.mailPerRecipient <= 0 || c.limits.LoginWindow <= 0 ||
+		c.limits.LoginFailures <= 0 || c.limits.LoginFailuresPerIP <= 0 || c.limits.RegistrationsPerIP <= 0 ||
+		c.limits.ResetsPerIP <= 0 || c.limits.ResetsPerEmail <= 0 || c.limits.CodeTries <= 0 {
+		return c, errors.New("limits must be positive (none means unlimited)")
+	}
+	if _, err := api.ParseCIDRs(c.trustedProxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	return c, nil
 }
@@ -96,6 +133,7 @@ type server struct {
 	changes aclChanges
 	http    *fasthttp.Server
 	start   time.Time
+	mailM   *mail.Metrics
 }
 
 // serveGCPercent is the garbage collector's target when GOGC is not set.
@@ -137,9 +175,11 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln := graceful.Listen(raw)
+	ln := graceful.Listen(s.api.LimitConnections(raw, cfg.maxConnsPerIP))
 	s.http = &fasthttp.Server{
 		Handler:            s.api.Handler(),
+		HeaderReceived:     s.api.HeaderReceived,
+		ErrorHandler:       s.api.ErrorHandler,
 		Name:               "fleetscope",
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
@@ -215,18 +255,62 @@ func (s *server) open(ctx context.Context) error {
 	}
 	s.query = q
 	s.changes.attach(q)
+	outbox := mail.NewOutbox(s.store, mail.OutboxOptions{Logger: s.log, Metrics: s.mailMetrics()})
+	var mailer mail.Mailer = outbox
+	if cfg.smtpURL != "" {
+		smtp, err := mail.NewSMTP(cfg.smtpURL, mail.SMTPOptions{From: cfg.mailFrom, Logger: s.log, Metrics: s.mailMetrics()})
+		if err != nil {
+			return fmt.Errorf("--smtp-url: %w", err)
+		}
+		// Delivered by SMTP, and still in the outbox for support.
+		mailer = mail.Tee(smtp, outbox)
+	}
+	mailer = mail.Limit(mailer, mail.LimitOptions{Max: cfg.mailPerRecipient, Window: time.Hour, Metrics: s.mailMetrics()})
+	proxies, _ := api.ParseCIDRs(cfg.trustedProxies)
+	var cors []string
+	for _, o := range strings.Split(cfg.corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cors = append(cors, o)
+		}
+	}
 	s.api = api.New(api.Options{
 		ACL: s.acl, Log: s.aclLog, Query: q, Ingest: s.ingest.Handle,
 		Metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})),
-		Ready:   s.ready, Outbox: mail.NewOutbox(s.store, mail.OutboxOptions{Logger: s.log, Metrics: mail.NewMetrics(s.reg)}),
+		Ready:   s.ready, Mailer: mailer, Outbox: outbox, BaseURL: publicURL(cfg),
+		SessionTTL: cfg.sessionTTL, KeyGrace: cfg.keyGrace, Limits: cfg.limits,
+		TrustedProxies: proxies, CORSOrigins: cors, IngestMaxBody: cfg.ingest.MaxBodySize,
 		Registerer: s.reg, Logger: s.log,
 	})
 	if tok := os.Getenv("FLEETSCOPE_SUPPORT_TOKEN"); tok != "" {
-		if _, err := s.api.EnsureSupport(tok); err != nil {
-			return fmt.Errorf("support account: %w", err)
+		if _, err := s.api.EnsureSupport(octx, tok); err != nil {
+			return fmt.Errorf("FLEETSCOPE_SUPPORT_TOKEN: %w", err)
 		}
 	}
 	return nil
+}
+
+// publicURL is the dashboard's address for links in mail: --public-url,
+// or one made of --addr.
+func publicURL(cfg serveConfig) string {
+	if cfg.publicURL != "" {
+		return cfg.publicURL
+	}
+	host, port, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return "http://" + cfg.addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// mailMetrics are the mail package's metrics, one set per registry.
+func (s *server) mailMetrics() *mail.Metrics {
+	if s.mailM == nil {
+		s.mailM = mail.NewMetrics(s.reg)
+	}
+	return s.mailM
 }
 
 // aclChanges forwards acl change notifications (acl.Options.OnChange) to
