@@ -170,7 +170,7 @@ func checkGUID(guid string) error {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_', c == '.', c == ':':
 			digits = false
 		default:
-			return fmt.Errorf("%w: GUID %q: only letters, digits and - _ . :", ErrInvalid, guid)
+			return fmt.Errorf("%w: GUID %q: only letters, digits and the characters - _ . : are allowed", ErrInvalid, guid)
 		}
 	}
 	if digits {

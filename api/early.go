@@ -22,9 +22,6 @@ var earlyPaths = map[string]bool{
 	"/v1/accounts/password-reset/confirm": true, "/v1/openapi.json": true,
 }
 
-// errNoCredential marks a request refused before its body was read.
-var errNoCredential = errors.New("api: no credential")
-
 // HeaderReceived sets a request's body limit from its headers, before the
 // body is read: the ingest limit (Options.IngestMaxBody) for POST /v1/ingest
 // from a gateway whose key authenticates, 64 KiB (maxBody) for every other
