@@ -14,8 +14,9 @@ import (
 
 // doc is what the catalogue knows of one system for search, sort and
 // status: its folded name, the folded keys matched by prefix (GUID, the
-// e-mails of its owner, grantees and invitations, its gateways' serials),
-// whether it is monitored and its time zone. Display fields (name as
+// owner's e-mail, its gateways' serials — and, marked private, the e-mails
+// of its other grantees and invitations), whether it is monitored and its
+// time zone. Display fields (name as
 // written, address, owner, installer) are read from the acl snapshot of the
 // request instead, so they are never stale.
 type doc struct {
@@ -26,13 +27,26 @@ type doc struct {
 	loc       *time.Location
 }
 
+// privateKey marks a key only callers who may share the system match:
+// the e-mail of a grantee other than the owner (DESIGN §5 — a viewer
+// cannot spell out who else has access). Folded text never holds it, and
+// it sorts the private keys apart, before every other key.
+const privateKey = "\x01"
+
 // matches reports whether the doc's name contains q or one of its keys
-// starts with q (q folded; "" matches everything).
-func (d *doc) matches(q string) bool {
+// starts with q (q folded; "" matches everything); private keys count only
+// when private is true.
+func (d *doc) matches(q string, private bool) bool {
 	if q == "" || strings.Contains(d.name, q) {
 		return true
 	}
 	for _, k := range d.keys {
+		if p, ok := strings.CutPrefix(k, privateKey); ok {
+			if private && strings.HasPrefix(p, q) {
+				return true
+			}
+			continue
+		}
 		if strings.HasPrefix(k, q) {
 			return true
 		}
@@ -53,7 +67,11 @@ func docOf(snap *acl.Snapshot, id uint32) *doc {
 		keys: make([]string, 0, 1+len(emails)+len(gws))}
 	d.keys = append(d.keys, fold(sys.GUID))
 	for _, e := range emails {
-		d.keys = append(d.keys, fold(e))
+		if e == sys.Owner {
+			d.keys = append(d.keys, fold(e))
+		} else {
+			d.keys = append(d.keys, privateKey+fold(e))
+		}
 	}
 	for _, g := range gws {
 		d.keys = append(d.keys, fold(g.Serial))

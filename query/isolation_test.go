@@ -90,8 +90,10 @@ func (m *model) perms(a acl.AccountID, id acl.SystemID, now time.Time) acl.Perm 
 	return p
 }
 
-// matches evaluates a search on one system by scanning its strings.
-func (m *model) matches(id acl.SystemID, q string, now time.Time) bool {
+// matches evaluates a search of a on one system by scanning its strings:
+// the e-mails of grantees other than the owner only for a caller who may
+// share the system (DESIGN §5).
+func (m *model) matches(a acl.AccountID, id acl.SystemID, q string, now time.Time) bool {
 	sys := m.systems[id]
 	q = fold(strings.TrimSpace(q))
 	if q == "" || strings.Contains(fold(sys.name), q) || strings.HasPrefix(fold(sys.guid), q) {
@@ -101,8 +103,10 @@ func (m *model) matches(id acl.SystemID, q string, now time.Time) bool {
 	if sys.owner != "" {
 		keys = append(keys, sys.owner)
 	}
+	p := m.perms(a, id, now)
+	mayShare := p.Has(acl.PermView|acl.PermShare) || p.Has(acl.PermView|acl.PermManageUsers)
 	for e, g := range sys.emails {
-		if g.expires.IsZero() || g.expires.After(now) {
+		if (g.expires.IsZero() || g.expires.After(now)) && (mayShare || e == sys.owner) {
 			keys = append(keys, e)
 		}
 	}
@@ -412,7 +416,7 @@ func TestIsolationAgainstBruteForce(t *testing.T) {
 			}
 			var want []uint32
 			for id := range r.m.systems {
-				if r.m.perms(a, id, now).Has(acl.PermView) && r.m.matches(id, q, now) &&
+				if r.m.perms(a, id, now).Has(acl.PermView) && r.m.matches(a, id, q, now) &&
 					(status == "" || strings.Contains(status, r.m.status(id, now))) {
 					want = append(want, uint32(id))
 				}

@@ -112,7 +112,11 @@ func (r resolved) total() int { return r.base.card() + len(r.over) }
 
 // resolve selects the systems of within (the caller's bitmap) matching q
 // (folded) in the states of mask (0: all).
-func (v view) resolve(within *roaring.Bitmap, q string, mask uint8) resolved {
+//
+// private, if not nil, returns the systems on which the caller may match
+// the private keys (other grantees' e-mails): those it holds share or
+// manage_users on.
+func (v view) resolve(within *roaring.Bitmap, q string, mask uint8, private func() *roaring.Bitmap) resolved {
 	if within.IsEmpty() {
 		return resolved{base: &roaringSet{b: roaring.New(), owned: true}}
 	}
@@ -121,7 +125,7 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8) resolved {
 	var base members = &roaringSet{b: within}
 	sp := v.cat.base.text.everywhere()
 	if q != "" {
-		base, sp = v.cat.base.text.match(q, within)
+		base, sp = v.cat.base.text.match(q, within, private)
 	}
 	// Systems the base index cannot answer for are matched one by one:
 	// those changed since it was built (delta), those whose change is still
@@ -151,7 +155,7 @@ func (v view) resolve(within *roaring.Bitmap, q string, mask uint8) resolved {
 	for it.HasNext() {
 		id := it.Next()
 		d := v.doc(id)
-		if d == nil || !d.matches(q) {
+		if d == nil || !d.matches(q, private != nil && private().Contains(id)) {
 			continue
 		}
 		st := StatusNever
@@ -396,7 +400,7 @@ func (s *Service) Locations(caller acl.AccountID, lq LocationsQuery) (LocationsP
 	}
 	v := s.view()
 	within := v.snap.Systems(caller, acl.PermView)
-	r := v.resolve(within, q, mask)
+	r := v.resolve(within, q, mask, sharedBy(v.snap, caller))
 	items := v.page(r, sp, cur, limit+1)
 	page.Total = r.total()
 	r.base.release()
@@ -456,4 +460,17 @@ func (v view) row(id uint32, st Status, ls *acl.Listing) Location {
 		l.PowerDW, l.EnergyMWh, l.Panels, l.LastSeen = int64(lv.power), lv.energy, lv.panels, v.live.lastSeen[id]
 	}
 	return l
+}
+
+// sharedBy returns, computed once on first use, the systems on which
+// caller may see who else has access — those it holds view and share, or
+// view and manage_users, on.
+func sharedBy(snap *acl.Snapshot, caller acl.AccountID) func() *roaring.Bitmap {
+	var set *roaring.Bitmap
+	return func() *roaring.Bitmap {
+		if set == nil {
+			set = roaring.Or(snap.Systems(caller, acl.PermView|acl.PermShare), snap.Systems(caller, acl.PermView|acl.PermManageUsers))
+		}
+		return set
+	}
 }

@@ -483,3 +483,28 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A viewer cannot spell out who else has access (DESIGN §5): other
+// grantees' e-mails match only for callers who hold share or manage_users
+// on the system; the owner's, which every row shows, matches for all.
+func TestGranteeEmailsMatchOnlyForSharers(t *testing.T) {
+	f := newFleet(t, harnessOpts{})
+	guest := f.account("guest@viewer.test")
+	f.grant(f.alice, f.sys[4], acl.EmailPrincipal("guest@viewer.test"), acl.RoleViewer, time.Time{})
+	f.refresh()
+	want := func(caller acl.AccountID, q string, ids ...acl.SystemID) {
+		t.Helper()
+		if got := f.search(caller, q); !slices.Equal(got, u32s(ids...)) && !(len(got) == 0 && len(ids) == 0) {
+			t.Fatalf("q=%q as %d: %v, want %v", q, caller, got, u32s(ids...))
+		}
+	}
+	want(guest, "pending.per")             // an invitation's e-mail: not for a viewer
+	want(guest, "guest@view")              // nor its own grant's, seen as a grantee's
+	want(guest, "ops@acme", f.sys[4])      // the owner's e-mail is on the row anyway
+	want(f.alice, "pending.per", f.sys[4]) // the installer may share: it matches
+	want(f.alice, "guest@", f.sys[4])      // and sees the viewer's
+	want(guest, "solar acme", f.sys[4])    // names match as ever
+	f.grant(f.alice, f.sys[4], acl.EmailPrincipal("guest@viewer.test"), acl.RoleUser, time.Time{})
+	f.refresh()
+	want(guest, "pending.per", f.sys[4]) // a user holds share and manage_users
+}

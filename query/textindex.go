@@ -447,11 +447,39 @@ func (ti *textIndex) buildHeavy(lo, hi, depth int, scratch []uint32) []uint32 {
 // denseSet): its ids are never extracted unless a page scans them.
 //
 // It also returns a stretch of the name order that holds every matching id.
-func (ti *textIndex) match(q string, within *roaring.Bitmap) (members, span) {
+//
+// Private keys (see privateKey) starting with q match only systems of the
+// set private returns, which the caller must hold share or manage_users on
+// (within those); private is called at most once, and only when some
+// private key starts with q.
+func (ti *textIndex) match(q string, within *roaring.Bitmap, private func() *roaring.Bitmap) (members, span) {
 	var m matcher
 	ti.matchName(&m, q, within)
 	ti.addPrefix(&m, q, within)
+	ti.addPrivate(&m, q, private)
 	return m.result(within), m.span
+}
+
+// addPrivate adds to m the ids of private that hold a private key starting
+// with q.
+func (ti *textIndex) addPrivate(m *matcher, q string, private func() *roaring.Bitmap) {
+	if q == "" || len(ti.keys) == 0 || private == nil {
+		return
+	}
+	lo, hi := ti.prefixRange(privateKey + q)
+	if lo >= hi {
+		return
+	}
+	if ti.postings(lo, hi) > heavyPostings {
+		// An exact part: the heavy range's bitmap is the index's, and
+		// within (the caller's view) is wider than private.
+		for _, id := range roaring.And(ti.heavy[uint64(lo)<<32|uint64(hi)], private()).ToArray() {
+			m.add(id)
+		}
+		m.span = ti.everywhere()
+		return
+	}
+	ti.addPostings(m, lo, hi, private())
 }
 
 // matcher collects the parts of one query's answer.
@@ -750,6 +778,11 @@ func (ti *textIndex) addPrefix(m *matcher, q string, within *roaring.Bitmap) {
 		m.span = ti.everywhere() // keys say nothing of names
 		return
 	}
+	ti.addPostings(m, lo, hi, within)
+}
+
+// addPostings adds to m the ids of within in the postings of keys [lo, hi).
+func (ti *textIndex) addPostings(m *matcher, lo, hi int, within *roaring.Bitmap) {
 	loName, hiName := noName, uint32(0)
 	for _, id := range ti.postIDs[ti.postOff[lo]:ti.postOff[hi]] {
 		if within.Contains(id) {

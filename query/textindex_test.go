@@ -76,7 +76,7 @@ func TestTextIndexMatches(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m, _ := ti.match(c.q, c.within)
+			m, _ := ti.match(c.q, c.within, func() *roaring.Bitmap { return c.within })
 			got := m.bitmap().ToArray()
 			if fmt.Sprint(got) != fmt.Sprint(c.want) && !(len(got) == 0 && len(c.want) == 0) {
 				t.Fatalf("match(%q) = %v, want %v", c.q, got, c.want)
@@ -155,7 +155,7 @@ func textIndexAgreesWithScan(t *testing.T, n, queries int, letters string, keys 
 				want.Add(d.id)
 			}
 		}
-		m, sp := ti.match(q, within)
+		m, sp := ti.match(q, within, func() *roaring.Bitmap { return within })
 		kinds[fmt.Sprintf("%T", m)]++
 		if got := m.bitmap(); !got.Equals(want) || m.card() != int(want.GetCardinality()) {
 			t.Fatalf("query %d %q (%T): index %v (card %d), scan %v", i, q, m, got.ToArray(), m.card(), want.ToArray())
