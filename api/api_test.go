@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/acl"
@@ -32,10 +34,12 @@ var codeRe = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
 
 // apiServer runs the acl API over real HTTP on the embedded engine.
 type apiServer struct {
-	t    testing.TB
-	base string
-	x    *acl.Index
-	api  *api.Server
+	t     testing.TB
+	base  string
+	x     *acl.Index
+	log   *acl.Log
+	store *store.Store
+	api   *api.Server
 	// handler is the server's handler, for requests made in process.
 	handler fasthttp.RequestHandler
 }
@@ -54,6 +58,30 @@ type apiOptions struct {
 	stack  bool                    // the query service and ingest
 	ingest fasthttp.RequestHandler // POST /v1/ingest, without stack
 	store  *store.Store            // nil: a fresh database on the embedded engine
+	node   uint16                  // the acl node id; 0: 1
+	clock  *testClock              // nil: the real clock
+	limits api.Limits
+	mailer func(outbox *mail.Outbox) mail.Mailer // nil: the outbox
+	tweak  func(*api.Options)
+}
+
+// testClock is a settable clock the acl index, its expiry and the API
+// share.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 func startAPIWith(t *testing.T, tweak func(*apiOptions)) *apiServer {
@@ -69,7 +97,15 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 		s = storetest.Open(t)
 	}
 	var changes atomic.Pointer[query.Service]
-	x := acl.New(acl.Options{Node: 1, OnChange: func(c acl.Change) {
+	node := o.node
+	if node == 0 {
+		node = 1
+	}
+	now := time.Now
+	if o.clock != nil {
+		now = o.clock.now
+	}
+	x := acl.New(acl.Options{Node: node, Now: now, OnChange: func(c acl.Change) {
 		if q := changes.Load(); q != nil {
 			q.OnACLChange(c)
 		}
@@ -79,7 +115,11 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	opts := api.Options{ACL: x, Log: l, Outbox: mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()}), Logger: storetest.Logger()}
+	outbox := mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()})
+	opts := api.Options{ACL: x, Log: l, Outbox: outbox, Logger: storetest.Logger(), Now: now, Limits: o.limits, Registerer: prometheus.NewRegistry()}
+	if o.mailer != nil {
+		opts.Mailer = o.mailer(outbox)
+	}
 	opts.Ingest = o.ingest
 	if o.stack {
 		ing, err := ingest.Open(context.Background(), ingest.Options{Dir: t.TempDir(), Store: s, Gateways: api.Gateways(x), Logger: storetest.Logger()})
@@ -95,6 +135,9 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 		changes.Store(q)
 		opts.Query, opts.Ingest = q, ing.Handle
 	}
+	if o.tweak != nil {
+		o.tweak(&opts)
+	}
 	srv := api.New(opts)
 	if _, err := srv.EnsureSupport(context.Background(), supportToken); err != nil {
 		t.Fatal(err)
@@ -103,10 +146,10 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &fasthttp.Server{Handler: srv.Handler()}
+	hs := &fasthttp.Server{Handler: srv.Handler(), HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown() })
-	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, api: srv, handler: srv.Handler()}
+	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: srv.Handler()}
 }
 
 type reply struct {

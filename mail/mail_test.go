@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fleetscope/fleetscope/internal/smtptest"
 )
 
 func TestValidate(t *testing.T) {
@@ -55,14 +57,14 @@ func TestComposeSubject(t *testing.T) {
 				t.Fatalf("%q: header line of %d characters: %q", subject, len(line), line)
 			}
 		}
-		p := parseReceived(t, buf.Bytes())
-		if p.subject != subject {
-			t.Fatalf("subject %q, want %q", p.subject, subject)
+		p := smtptest.Parse(t, buf.Bytes())
+		if p.Subject != subject {
+			t.Fatalf("subject %q, want %q", p.Subject, subject)
 		}
-		if raw := p.header.Get("Subject"); strings.Contains(raw, "=?") != wantEncoded {
+		if raw := p.Header.Get("Subject"); strings.Contains(raw, "=?") != wantEncoded {
 			t.Fatalf("%q: raw %q, encoded = %v", subject, raw, !wantEncoded)
 		}
-		if a, err := p.header.AddressList("From"); err != nil || *a[0] != *from {
+		if a, err := p.Header.AddressList("From"); err != nil || *a[0] != *from {
 			t.Fatalf("From %v (%v)", a, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetscope/fleetscope/internal/smtptest"
 	"github.com/fleetscope/fleetscope/internal/storetest"
 )
 
@@ -94,9 +95,9 @@ func TestOutboxLogsNoBody(t *testing.T) {
 // STARTTLS) fails the Send, and support still finds the mail in the outbox.
 func TestTeeRecordsWhenDeliveryFails(t *testing.T) {
 	st := storetest.Open(t)
-	ts := startServer(t, modePlain)
+	ts := smtptest.Start(t, smtptest.Plain)
 	met := NewMetrics(nil)
-	s, err := NewSMTP(smtpURL("smtp", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}, Metrics: met})
+	s, err := NewSMTP(ts.URL("smtp", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}, Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,199 +3,24 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"io"
-	"log"
-	"math/big"
-	"mime"
-	"mime/quotedprintable"
 	"net"
-	"net/mail"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/fleetscope/fleetscope/internal/smtptest"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
-// testServer is a real SMTP server (go-smtp) on 127.0.0.1 that records what
-// it receives.
-type testServer struct {
-	addr  string
-	roots *x509.CertPool // trusts the server's self-signed certificate
-
-	mu    sync.Mutex
-	auths []testAuth // every AUTH PLAIN attempt, accepted or not
-	mails []testMail
-}
-
-type testAuth struct{ user, pass string }
-
-type testMail struct {
-	from string
-	to   []string
-	data []byte
-	tls  bool // the connection was TLS when DATA arrived
-	user string
-}
-
-type serverMode int
-
-const (
-	modeSTARTTLS serverMode = iota // STARTTLS offered, AUTH only after it
-	modePlain                      // no TLS at all, AUTH offered in the clear
-	modeImplicit                   // TLS from the first byte (smtps)
-)
-
-const (
-	testUser = "mailer@fleet.example"
-	testPass = "s3cret pass:word@"
-)
-
-func startServer(t *testing.T, mode serverMode) *testServer {
-	t.Helper()
-	return startServerWith(t, mode, nil)
-}
-
-// startServerWith lets configure change the server before it starts.
-func startServerWith(t *testing.T, mode serverMode, configure func(*smtp.Server)) *testServer {
-	t.Helper()
-	cert, roots := selfSigned(t)
-	ts := &testServer{roots: roots}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &testSession{ts: ts, c: c}, nil
-	}))
-	srv.Domain = "localhost"
-	// The server's complaints about clients that hang up (as ours does
-	// after refusing a server) are noise here; a t.Logf could also outlive
-	// the test.
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}}
-	var l net.Listener
-	var err error
-	switch mode {
-	case modeSTARTTLS:
-		srv.TLSConfig = tlsConf
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	case modePlain:
-		// AUTH in the clear is allowed so that a client that does not
-		// insist on TLS would send its password: the tests check that ours
-		// does not.
-		srv.AllowInsecureAuth = true
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	case modeImplicit:
-		srv.TLSConfig = tlsConf
-		l, err = tls.Listen("tcp", "127.0.0.1:0", tlsConf)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if configure != nil {
-		configure(srv)
-	}
-	ts.addr = l.Addr().String()
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return ts
-}
-
-func (ts *testServer) received() ([]testAuth, []testMail) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]testAuth(nil), ts.auths...), append([]testMail(nil), ts.mails...)
-}
-
-type testSession struct {
-	ts   *testServer
-	c    *smtp.Conn
-	user string
-	m    testMail
-}
-
-func (s *testSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *testSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		s.ts.mu.Lock()
-		s.ts.auths = append(s.ts.auths, testAuth{user, pass})
-		s.ts.mu.Unlock()
-		if user != testUser || pass != testPass {
-			return errors.New("invalid credentials")
-		}
-		s.user = user
-		return nil
-	}), nil
-}
-
-func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.m = testMail{from: from, user: s.user}
-	return nil
-}
-
-func (s *testSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.m.to = append(s.m.to, to)
-	return nil
-}
-
-func (s *testSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.m.data = b
-	_, s.m.tls = s.c.TLSConnectionState()
-	s.ts.mu.Lock()
-	s.ts.mails = append(s.ts.mails, s.m)
-	s.ts.mu.Unlock()
-	return nil
-}
-
-func (s *testSession) Reset()        { s.m = testMail{} }
-func (s *testSession) Logout() error { return nil }
-
-// selfSigned returns a certificate for 127.0.0.1 and localhost and a pool
-// that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "fleetscope test smtp"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+// smtpURL is scheme://user:pass@addr?from=...&extra for a server that is
+// not a smtptest.Server.
+func smtpURL(scheme, addr, extra string) string {
+	return (&smtptest.Server{Addr: addr}).URL(scheme, extra)
 }
 
 func counterValue(t *testing.T, c prometheus.Counter) float64 {
@@ -207,47 +32,10 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// smtpURL is scheme://user:pass@addr?from=...&extra.
-func smtpURL(scheme, addr, extra string) string {
-	u := scheme + "://" + url.UserPassword(testUser, testPass).String() + "@" + addr +
-		"?from=" + url.QueryEscape("fleetscope <noreply@fleet.example>")
-	if extra != "" {
-		u += "&" + extra
-	}
-	return u
-}
-
-// parsed is a received mail decoded as a mail client would.
-type parsed struct {
-	header  mail.Header
-	subject string
-	text    string
-}
-
-func parseReceived(t *testing.T, data []byte) parsed {
-	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("received mail does not parse: %v\n%s", err, data)
-	}
-	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
-	if err != nil {
-		t.Fatalf("subject does not decode: %v", err)
-	}
-	if cte := msg.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
-		t.Fatalf("Content-Transfer-Encoding %q", cte)
-	}
-	body, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
-	if err != nil {
-		t.Fatalf("body does not decode: %v", err)
-	}
-	return parsed{header: msg.Header, subject: subject, text: strings.ReplaceAll(string(body), "\r\n", "\n")}
-}
-
 func TestSMTPSendSTARTTLS(t *testing.T) {
-	ts := startServer(t, modeSTARTTLS)
+	ts := smtptest.Start(t, smtptest.STARTTLS)
 	met := NewMetrics(prometheus.NewRegistry())
-	s, err := NewSMTP(smtpURL("smtp", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}, Metrics: met})
+	s, err := NewSMTP(ts.URL("smtp", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}, Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,21 +50,21 @@ func TestSMTPSendSTARTTLS(t *testing.T) {
 	if err := s.Send(context.Background(), m); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	auths, mails := ts.received()
-	if len(auths) != 1 || auths[0] != (testAuth{testUser, testPass}) {
+	auths, mails := ts.Received()
+	if len(auths) != 1 || auths[0] != (smtptest.Auth{User: smtptest.User, Pass: smtptest.Pass}) {
 		t.Fatalf("auths %+v, want one with the URL's credentials", auths)
 	}
 	if len(mails) != 1 {
 		t.Fatalf("server received %d mails, want 1", len(mails))
 	}
 	got := mails[0]
-	if got.from != "noreply@fleet.example" || len(got.to) != 1 || got.to[0] != m.To {
-		t.Fatalf("envelope from %q to %q", got.from, got.to)
+	if got.From != "noreply@fleet.example" || len(got.To) != 1 || got.To[0] != m.To {
+		t.Fatalf("envelope from %q to %q", got.From, got.To)
 	}
-	if !got.tls || got.user != testUser {
-		t.Fatalf("mail over tls=%v as %q, want TLS and authenticated", got.tls, got.user)
+	if !got.TLS || got.User != smtptest.User {
+		t.Fatalf("mail over tls=%v as %q, want TLS and authenticated", got.TLS, got.User)
 	}
-	for i, line := range bytes.Split(got.data, []byte("\r\n")) {
+	for i, line := range bytes.Split(got.Data, []byte("\r\n")) {
 		if len(line) > 78 {
 			t.Fatalf("line %d is %d bytes: %q", i, len(line), line)
 		}
@@ -286,32 +74,32 @@ func TestSMTPSendSTARTTLS(t *testing.T) {
 			}
 		}
 	}
-	p := parseReceived(t, got.data)
-	if p.subject != m.Subject {
-		t.Fatalf("subject %q, want %q", p.subject, m.Subject)
+	p := smtptest.Parse(t, got.Data)
+	if p.Subject != m.Subject {
+		t.Fatalf("subject %q, want %q", p.Subject, m.Subject)
 	}
-	if raw := p.header.Get("Subject"); !strings.Contains(raw, "=?utf-8?") {
+	if raw := p.Header.Get("Subject"); !strings.Contains(raw, "=?utf-8?") {
 		t.Fatalf("non-ASCII subject not RFC 2047-encoded: %q", raw)
 	}
-	if p.text != m.Text {
-		t.Fatalf("text\n%q\nwant\n%q", p.text, m.Text)
+	if p.Text != m.Text {
+		t.Fatalf("text\n%q\nwant\n%q", p.Text, m.Text)
 	}
-	from, err := p.header.AddressList("From")
+	from, err := p.Header.AddressList("From")
 	if err != nil || len(from) != 1 || from[0].Address != "noreply@fleet.example" || from[0].Name != "fleetscope" {
 		t.Fatalf("From %v (%v)", from, err)
 	}
-	to, err := p.header.AddressList("To")
+	to, err := p.Header.AddressList("To")
 	if err != nil || len(to) != 1 || to[0].Address != m.To {
 		t.Fatalf("To %v (%v)", to, err)
 	}
-	if d, err := p.header.Date(); err != nil || time.Since(d) > time.Minute {
+	if d, err := p.Header.Date(); err != nil || time.Since(d) > time.Minute {
 		t.Fatalf("Date %v (%v)", d, err)
 	}
-	if id := p.header.Get("Message-ID"); !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, "@fleet.example>") {
+	if id := p.Header.Get("Message-ID"); !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, "@fleet.example>") {
 		t.Fatalf("Message-ID %q", id)
 	}
 	for k, want := range map[string]string{"MIME-Version": "1.0", "Content-Type": "text/plain; charset=utf-8", "Auto-Submitted": "auto-generated"} {
-		if v := p.header.Get(k); v != want {
+		if v := p.Header.Get(k); v != want {
 			t.Fatalf("%s %q, want %q", k, v, want)
 		}
 	}
@@ -321,16 +109,16 @@ func TestSMTPSendSTARTTLS(t *testing.T) {
 }
 
 func TestSMTPImplicitTLS(t *testing.T) {
-	ts := startServer(t, modeImplicit)
-	s, err := NewSMTP(smtpURL("smtps", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}})
+	ts := smtptest.Start(t, smtptest.Implicit)
+	s, err := NewSMTP(ts.URL("smtps", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(context.Background(), Message{To: "ana@example.com", Subject: "Hello", Text: "Hi\n"}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	auths, mails := ts.received()
-	if len(auths) != 1 || len(mails) != 1 || !mails[0].tls || parseReceived(t, mails[0].data).text != "Hi\n" {
+	auths, mails := ts.Received()
+	if len(auths) != 1 || len(mails) != 1 || !mails[0].TLS || smtptest.Parse(t, mails[0].Data).Text != "Hi\n" {
 		t.Fatalf("auths %+v mails %+v", auths, mails)
 	}
 }
@@ -340,14 +128,14 @@ func TestSMTPImplicitTLS(t *testing.T) {
 func TestSMTPUTF8Address(t *testing.T) {
 	f := func(serverUTF8 bool) {
 		t.Helper()
-		ts := startServerWith(t, modeSTARTTLS, func(s *smtp.Server) { s.EnableSMTPUTF8 = serverUTF8 })
-		s, err := NewSMTP(smtpURL("smtp", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}})
+		ts := smtptest.StartWith(t, smtptest.STARTTLS, func(s *smtp.Server) { s.EnableSMTPUTF8 = serverUTF8 })
+		s, err := NewSMTP(ts.URL("smtp", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := Message{To: "jürgen@example.com", Subject: "Hallo Jürgen", Text: "Grüße\n"}
 		err = s.Send(context.Background(), m)
-		_, mails := ts.received()
+		_, mails := ts.Received()
 		if !serverUTF8 {
 			if err == nil || len(mails) != 0 {
 				t.Fatalf("without SMTPUTF8: Send %v, %d mails; want an error and none", err, len(mails))
@@ -357,12 +145,12 @@ func TestSMTPUTF8Address(t *testing.T) {
 		if err != nil || len(mails) != 1 {
 			t.Fatalf("with SMTPUTF8: Send %v, %d mails", err, len(mails))
 		}
-		p := parseReceived(t, mails[0].data)
-		if to, err := p.header.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != m.To || mails[0].to[0] != m.To {
-			t.Fatalf("To %v (%v), envelope %v", to, err, mails[0].to)
+		p := smtptest.Parse(t, mails[0].Data)
+		if to, err := p.Header.AddressList("To"); err != nil || len(to) != 1 || to[0].Address != m.To || mails[0].To[0] != m.To {
+			t.Fatalf("To %v (%v), envelope %v", to, err, mails[0].To)
 		}
-		if p.subject != m.Subject || p.text != m.Text {
-			t.Fatalf("subject %q text %q", p.subject, p.text)
+		if p.Subject != m.Subject || p.Text != m.Text {
+			t.Fatalf("subject %q text %q", p.Subject, p.Text)
 		}
 	}
 	f(false)
@@ -372,9 +160,9 @@ func TestSMTPUTF8Address(t *testing.T) {
 // TestSMTPRequiresSTARTTLS: a server that offers no STARTTLS gets neither
 // the password nor the message, although it would accept AUTH in the clear.
 func TestSMTPRequiresSTARTTLS(t *testing.T) {
-	ts := startServer(t, modePlain)
+	ts := smtptest.Start(t, smtptest.Plain)
 	met := NewMetrics(nil)
-	s, err := NewSMTP(smtpURL("smtp", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}, Metrics: met})
+	s, err := NewSMTP(ts.URL("smtp", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}, Metrics: met})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,10 +170,10 @@ func TestSMTPRequiresSTARTTLS(t *testing.T) {
 	if !errors.Is(err, ErrNoSTARTTLS) {
 		t.Fatalf("Send: %v, want ErrNoSTARTTLS", err)
 	}
-	if strings.Contains(err.Error(), testPass) {
+	if strings.Contains(err.Error(), smtptest.Pass) {
 		t.Fatalf("error carries the password: %v", err)
 	}
-	if auths, mails := ts.received(); len(auths) != 0 || len(mails) != 0 {
+	if auths, mails := ts.Received(); len(auths) != 0 || len(mails) != 0 {
 		t.Fatalf("server got auths %+v and mails %d, want none", auths, len(mails))
 	}
 	if n := counterValue(t, met.failures.WithLabelValues("smtp")); n != 1 {
@@ -395,21 +183,21 @@ func TestSMTPRequiresSTARTTLS(t *testing.T) {
 
 // TestSMTPPlainLoopback: ?tls=none talks to a loopback relay in the clear.
 func TestSMTPPlainLoopback(t *testing.T) {
-	ts := startServer(t, modePlain)
-	s, err := NewSMTP(smtpURL("smtp", ts.addr, "tls=none"), SMTPOptions{})
+	ts := smtptest.Start(t, smtptest.Plain)
+	s, err := NewSMTP(ts.URL("smtp", "tls=none"), SMTPOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Send(context.Background(), Message{To: "ana@example.com", Subject: "Hello", Text: "Hi\n"}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if auths, mails := ts.received(); len(auths) != 1 || len(mails) != 1 || mails[0].tls {
+	if auths, mails := ts.Received(); len(auths) != 1 || len(mails) != 1 || mails[0].TLS {
 		t.Fatalf("auths %+v mails %+v", auths, mails)
 	}
 }
 
 func TestSMTPFailures(t *testing.T) {
-	ts := startServer(t, modeSTARTTLS)
+	ts := smtptest.Start(t, smtptest.STARTTLS)
 	f := func(name, rawURL string, tlsConf *tls.Config) {
 		t.Helper()
 		s, err := NewSMTP(rawURL, SMTPOptions{TLSConfig: tlsConf})
@@ -420,19 +208,19 @@ func TestSMTPFailures(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: Send succeeded", name)
 		}
-		if strings.Contains(err.Error(), testPass) {
+		if strings.Contains(err.Error(), smtptest.Pass) {
 			t.Fatalf("%s: error carries the password: %v", name, err)
 		}
-		if _, mails := ts.received(); len(mails) != 0 {
+		if _, mails := ts.Received(); len(mails) != 0 {
 			t.Fatalf("%s: server received a mail", name)
 		}
 	}
 	// The self-signed certificate is not in the system roots.
-	f("untrusted certificate", smtpURL("smtp", ts.addr, ""), nil)
-	wrong := "smtp://" + url.UserPassword(testUser, "wrong").String() + "@" + ts.addr + "?from=noreply%40fleet.example"
-	f("wrong password", wrong, &tls.Config{RootCAs: ts.roots})
+	f("untrusted certificate", ts.URL("smtp", ""), nil)
+	wrong := "smtp://" + url.UserPassword(smtptest.User, "wrong").String() + "@" + ts.Addr + "?from=noreply%40fleet.example"
+	f("wrong password", wrong, &tls.Config{RootCAs: ts.Roots})
 	// Nothing listens on port 1.
-	f("refused", smtpURL("smtp", "127.0.0.1:1", ""), &tls.Config{RootCAs: ts.roots})
+	f("refused", smtpURL("smtp", "127.0.0.1:1", ""), &tls.Config{RootCAs: ts.Roots})
 }
 
 // TestSMTPTimeout: a server that accepts and never greets is given up on
@@ -471,8 +259,8 @@ func TestSMTPTimeout(t *testing.T) {
 // TestSMTPHeaderInjection: a CR or LF in To or Subject is refused before
 // any connection is made.
 func TestSMTPHeaderInjection(t *testing.T) {
-	ts := startServer(t, modeSTARTTLS)
-	s, err := NewSMTP(smtpURL("smtp", ts.addr, ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.roots}})
+	ts := smtptest.Start(t, smtptest.STARTTLS)
+	s, err := NewSMTP(ts.URL("smtp", ""), SMTPOptions{TLSConfig: &tls.Config{RootCAs: ts.Roots}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +274,7 @@ func TestSMTPHeaderInjection(t *testing.T) {
 	f(Message{To: "ana@example.com", Subject: "Hi\nBcc: eve@example.com", Text: "x"})
 	f(Message{To: "ana@example.com\r\nBcc: eve@example.com", Subject: "Hi", Text: "x"})
 	f(Message{To: "ana@example.com\r", Subject: "Hi", Text: "x"})
-	if auths, mails := ts.received(); len(auths)+len(mails) != 0 {
+	if auths, mails := ts.Received(); len(auths)+len(mails) != 0 {
 		t.Fatalf("server was contacted: auths %v mails %v", auths, mails)
 	}
 }
