@@ -10,7 +10,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30000x
 # Fuzzers whose every execution goes through the whole HTTP stack (about
 # 100 executions/s here) run fewer executions in `make test`.
-SLOW_FUZZ     := FuzzEveryAnswerIsJSON
+SLOW_FUZZ     := FuzzEveryAnswerIsJSON FuzzRequestBodies
 SLOW_FUZZTIME ?= 2000x
 
 .PHONY: run test engine build vet fuzz bench clean

@@ -248,3 +248,30 @@ func TestEngineFailuresAnswer500Or503(t *testing.T) {
 		t.Fatalf("an unreachable engine: %d (Retry-After %q) %s", r.StatusCode(), r.Header.Peek("Retry-After"), r.Body())
 	}
 }
+
+// FuzzRequestBodies sends arbitrary bytes as the body of every endpoint
+// that decodes one — accounts, sessions, passwords, orgs, members, roles,
+// systems, grants, gateways — and requires a JSON answer that is no 500.
+func FuzzRequestBodies(f *testing.F) {
+	for _, s := range []string{`{}`, `{"email":"a@b.test","password":"0123456789"}`, `{"name":"\u0000"}`, `[]`, `{"permissions":["view"]}`,
+		`{"email":"x@y.test","role":"viewer","expires_at":"9999-12-31T23:59:59Z"}`, `{"guid":"G","timezone":"UTC","org":1,"owner_email":"o@x.test"}`,
+		`{"a":1}{"b":2}`, "\xff\xfe", `{"code":"ABCDEFGHJK"}`} {
+		f.Add([]byte(s))
+	}
+	a := startStackTB(f)
+	sys, org, _ := a.world()
+	paths := []struct{ method, uri, token string }{
+		{"POST", "/v1/accounts", ""}, {"POST", "/v1/sessions", ""}, {"POST", "/v1/accounts/verify", supportToken},
+		{"POST", "/v1/accounts/password", supportToken}, {"POST", "/v1/accounts/password-reset", ""},
+		{"POST", "/v1/accounts/password-reset/confirm", ""}, {"POST", "/v1/orgs", supportToken},
+		{"POST", "/v1/orgs/" + org + "/members", supportToken}, {"PUT", "/v1/orgs/" + org + "/roles/fuzz", supportToken},
+		{"POST", "/v1/systems", supportToken}, {"POST", "/v1/systems/" + sys + "/grants", supportToken},
+		{"POST", "/v1/systems/" + sys + "/gateways", supportToken}, {"POST", "/v1/systems/" + sys + "/owner", supportToken},
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, p := range paths {
+			r := reqSpec{method: p.method, uri: p.uri, token: p.token, body: body}
+			checkAnswer(t, r, a.send(r))
+		}
+	})
+}

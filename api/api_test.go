@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"regexp"
@@ -29,8 +30,12 @@ import (
 
 const supportToken = "test-support-token-5c8e2f1a9b7d3064"
 
-// codeRe finds a one-time code in a mail's text.
-var codeRe = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
+// codeRe finds a one-time code in a mail's text; resetCodeRe a reset
+// code, which names its account first.
+var (
+	codeRe      = regexp.MustCompile(`\b[A-HJ-NP-Z2-9]{10}\b`)
+	resetCodeRe = regexp.MustCompile(`\b[0-9A-Z]+-[A-HJ-NP-Z2-9]{10}\b`)
+)
 
 // apiServer runs the acl API over real HTTP on the embedded engine.
 type apiServer struct {
@@ -146,7 +151,8 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &fasthttp.Server{Handler: srv.Handler(), HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler}
+	hs := &fasthttp.Server{Handler: srv.Handler(), HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler,
+		Logger: log.New(io.Discard, "", 0)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown() })
 	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: srv.Handler()}
@@ -156,6 +162,7 @@ type reply struct {
 	status int
 	body   map[string]any
 	raw    string
+	header http.Header
 }
 
 func (r reply) str(path ...string) string {
@@ -192,7 +199,7 @@ func (a *apiServer) call(token, method, path string, body any) reply {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, raw: string(raw)}
+	r := reply{status: resp.StatusCode, raw: string(raw), header: resp.Header}
 	json.Unmarshal(raw, &r.body)
 	return r
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,5 +92,13 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 type slogPrintf struct{ log *slog.Logger }
 
 func (l slogPrintf) Printf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...), "component", "http")
+	msg := fmt.Sprintf(format, args...)
+	if strings.Contains(msg, "body size exceeds the given limit") {
+		// A request refused before its body was read (api.HeaderReceived):
+		// answered and counted (fleetscope_http_refused_before_body_total);
+		// a warning each would let anyone flood the log.
+		l.log.Debug(msg, "component", "http")
+		return
+	}
+	l.log.Warn(msg, "component", "http")
 }
