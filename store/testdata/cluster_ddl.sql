@@ -375,3 +375,14 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` A
 ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id);
 
 ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING merge_selector_base = 10;
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`id_blocks` ON CLUSTER `solar`
+(
+	what  LowCardinality(String),
+	block UInt32,
+	node  UInt16,
+	claim String,
+	at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/id_blocks', '{replica}')
+ORDER BY (what, block);
