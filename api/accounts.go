@@ -59,7 +59,7 @@ type (
 func (s *Server) accountOf(snap *acl.Snapshot, a acl.Account) accountJSON {
 	out := accountJSON{ID: a.ID, Email: a.Email, Name: a.Name, Verified: a.Verified, Support: a.Support, Orgs: []membershipJSON{}}
 	for _, m := range snap.Memberships(a.ID) {
-		out.Orgs = append(out.Orgs, membershipJSON{ID: m.Org, Name: m.Name, Role: m.Role, Permissions: m.Perms.Names()})
+		out.Orgs = append(out.Orgs, membershipJSON{ID: m.Org, Name: m.Name, Role: m.Role, Permissions: (m.Perms & acl.MemberPerms).Names()})
 	}
 	return out
 }

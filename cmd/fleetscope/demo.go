@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -59,8 +60,17 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 			return fmt.Errorf("create demo fleet: %w", err)
 		}
 	}
+	// The sessions printed are kept in the data directory and reused while
+	// they last, so restarts do not pile up sessions.
+	tokensPath := filepath.Join(s.cfg.data, "demo-tokens.json")
 	tokens := map[string]string{}
+	if b, err := os.ReadFile(tokensPath); err == nil {
+		json.Unmarshal(b, &tokens)
+	}
 	for _, a := range demoAccounts {
+		if _, ok := s.acl.Snapshot().Authenticate([]byte(tokens[a.email])); ok {
+			continue
+		}
 		var out struct {
 			Token string `json:"token"`
 		}
@@ -68,6 +78,9 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 			return err
 		}
 		tokens[a.email] = out.Token
+	}
+	if b, err := json.Marshal(tokens); err == nil {
+		os.WriteFile(tokensPath, b, 0o600)
 	}
 	gws, err := demoGateways(ctx, api, tokens["boss@sunny.test"], tokens["lead@bright.test"])
 	if err != nil {
