@@ -63,7 +63,10 @@ func TestSearchByNameEmailGUIDAndSerial(t *testing.T) {
 	}{
 		{"name substring", "üller", u32s(s[0])},
 		{"name, upper case", "MÜLLER RES", u32s(s[0])},
-		{"name, one Unicode letter", "ñ", u32s(s[1])},
+		{"name, one accented letter: folded, so it is any n", "ñ", u32s(s[0], s[1], s[2])},
+		{"accent-insensitive: muller finds Müller", "muller", u32s(s[0])},
+		{"and nandu Ñandú", "nandu", u32s(s[1])},
+		{"and an accent typed finds the plain e-mail", "ánä@", u32s(s[1])},
 		{"name, Greek in another case", "ΣΟΛΆΡ", u32s(s[5])},
 		{"name, two letters", "ac", u32s(s[2], s[3], s[4])},
 		{"name, surrounding space ignored", "  acme  ", u32s(s[3], s[4])},
@@ -147,8 +150,8 @@ func TestEverySort(t *testing.T) {
 		sort string
 		want []acl.SystemID
 	}{
-		{"name", []acl.SystemID{s[3], s[0], s[4], s[2], s[1], s[5]}}, // acme, müller, solar, sunny, ñandú, σολάρ
-		{"-name", []acl.SystemID{s[5], s[1], s[2], s[4], s[0], s[3]}},
+		{"name", []acl.SystemID{s[3], s[0], s[1], s[4], s[2], s[5]}}, // acme, müller, ñandú (folded: nandu), solar, sunny, σολάρ
+		{"-name", []acl.SystemID{s[5], s[2], s[4], s[1], s[0], s[3]}},
 		{"-power", []acl.SystemID{s[3], s[1], s[0], s[5], s[4], s[2]}}, // 600 W, 600 W (ties: id descending), 200 W, then 0 W by id descending
 		{"power", []acl.SystemID{s[2], s[4], s[5], s[0], s[1], s[3]}},
 		{"last_seen", []acl.SystemID{s[4], s[5], s[2], s[1], s[3], s[0]}}, // never first
@@ -507,4 +510,33 @@ func TestGranteeEmailsMatchOnlyForSharers(t *testing.T) {
 	f.grant(f.alice, f.sys[4], acl.EmailPrincipal("guest@viewer.test"), acl.RoleUser, time.Time{})
 	f.refresh()
 	want(guest, "pending.per", f.sys[4]) // a user holds share and manage_users
+}
+
+// Search folds case and accents both ways (DESIGN §5), through the API.
+func TestAccentInsensitiveSearch(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	boss := h.account("boss@solar.test")
+	org := h.org(boss, "Solar")
+	mk := func(name, owner string) acl.SystemID { return h.commission(boss, org, site{name: name, owner: owner}) }
+	jurgen := mk("Jürgen Sonnenschein", "jürgen@hof.de")
+	strasse := mk("Hauptstraße 5", "o1@x.test")
+	sao := mk("São Paulo Solar", "o2@x.test")
+	muller := mk("Müller Residence", "o3@x.test")
+	plain := mk("Strasse Farm", "o4@x.test")
+	h.refresh()
+	want := func(q string, ids ...acl.SystemID) {
+		t.Helper()
+		if got := h.search(boss, q); !slices.Equal(got, u32s(ids...)) {
+			t.Fatalf("q=%q: %v, want %v", q, got, u32s(ids...))
+		}
+	}
+	want("muller", muller)
+	want("MÜLLER", muller)
+	want("jurgen", jurgen)
+	want("strasse", strasse, plain)
+	want("straße", strasse, plain)
+	want("sao", sao)
+	want("são p", sao)
+	want("jürgen@", jurgen) // an e-mail prefix with an accent
+	want("jurgen@hof", jurgen)
 }
