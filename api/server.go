@@ -186,6 +186,7 @@ func (s *Server) endpoints() []endpoint {
 
 		{"POST", "/v1/systems", "commission", false, s.commission},
 		{"GET", "/v1/systems/{id}", "system", false, s.system},
+		{"PATCH", "/v1/systems/{id}", "system_edit", false, s.editSystem},
 		{"DELETE", "/v1/systems/{id}", "system_delete", false, s.deleteSystem},
 		{"POST", "/v1/systems/{id}/owner", "transfer", false, s.transfer},
 		{"GET", "/v1/systems/{id}/grants", "grants", false, s.listGrants},
