@@ -29,6 +29,9 @@ func (s *Server) locations(c *call) error {
 	if lq.Status, err = parseStatusList(c.arg("status")); err != nil {
 		return err
 	}
+	if reply.WantsCSV(c.ctx) {
+		return s.locationsCSV(c, lq)
+	}
 	page, err := s.opts.Query.Locations(c.caller, lq)
 	if err != nil {
 		return err
@@ -185,6 +188,9 @@ func (s *Server) telemetry(c *call) error {
 	if err != nil {
 		return err
 	}
+	if reply.WantsCSV(c.ctx) {
+		return s.telemetryCSV(c, t)
+	}
 	w := reply.Buf{B: make([]byte, 0, 256+160*len(t.Points))}
 	w.Raw("{")
 	w.Key("system")
@@ -326,6 +332,9 @@ func (s *Server) fleetEnergy(c *call) error {
 	}
 	if fq.Limit, err = parseLimit(c.arg("limit")); err != nil {
 		return err
+	}
+	if reply.WantsCSV(c.ctx) {
+		return s.fleetEnergyCSV(c, fq)
 	}
 	fe, err := s.opts.Query.FleetEnergy(c.ctx, c.caller, fq)
 	if err != nil {

@@ -686,4 +686,19 @@ func TestLifetimeEnergyAndSpecificYield(t *testing.T) {
 	if len(seen) != 6 { // alice's org's six systems
 		t.Fatalf("paged %d systems, want 6", len(seen))
 	}
+	// The CSV downloads hold the same: every system, every point.
+	params.Del("cursor")
+	params.Set("format", "csv")
+	rows := f.getCSV(f.alice, "/v1/fleet/energy", params, false)
+	if len(rows) != 7 || rows[1][0] != fmt.Sprint(s2) || rows[1][5] == "" || rows[2][5] != "" {
+		t.Fatalf("fleet energy CSV: %v", rows)
+	}
+	var tel telemetryAnswer
+	tp := url.Values{"from": {fmt.Sprint(t0.Add(-24 * time.Hour).UnixMilli())}, "to": {fmt.Sprint(t0.UnixMilli())}, "step": {"1h"}}
+	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s0), tp, &tel)
+	tp.Set("format", "csv")
+	rows = f.getCSV(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s0), tp, false)
+	if len(rows) != len(tel.Points)+1 || rows[1][1] != fmt.Sprint(tel.Points[0].EnergyWh) {
+		t.Fatalf("telemetry CSV: %d rows for %d points; first %v, %+v", len(rows), len(tel.Points), rows[1], tel.Points[0])
+	}
 }

@@ -1,9 +1,13 @@
 package query
 
 import (
+	"encoding/csv"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -539,4 +543,60 @@ func TestAccentInsensitiveSearch(t *testing.T) {
 	want("são p", sao)
 	want("jürgen@", jurgen) // an e-mail prefix with an accent
 	want("jurgen@hof", jurgen)
+}
+
+// getCSV sends GET path?params as caller asking for CSV and parses it.
+func (h *harness) getCSV(caller acl.AccountID, path string, params url.Values, accept bool) [][]string {
+	h.t.Helper()
+	req, err := http.NewRequest("GET", h.base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token(caller))
+	if accept {
+		req.Header.Set("Accept", "text/csv")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		b, _ := io.ReadAll(resp.Body)
+		h.t.Fatalf("GET %s as CSV: %d %s %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		h.t.Fatalf("GET %s: not RFC 4180 CSV: %v", path, err)
+	}
+	return rows
+}
+
+// CSV answers hold every page of the list, the same rows as the JSON, and
+// no cell a spreadsheet would run as a formula.
+func TestCSVHoldsEveryPage(t *testing.T) {
+	f := newFleet(t, harnessOpts{})
+	f.commission(f.alice, f.sunshine, site{name: "=HYPERLINK(\"http://evil\",\"x\")", guid: "EVIL-1"})
+	for i := range 12 {
+		f.commission(f.alice, f.sunshine, site{name: fmt.Sprintf("Extra %02d", i)})
+	}
+	f.refresh()
+	items := f.all(f.alice, url.Values{"sort": {"name"}, "limit": {"5"}})
+	rows := f.getCSV(f.alice, "/v1/locations", url.Values{"sort": {"name"}, "format": {"csv"}}, false)
+	if len(rows) != len(items)+1 || rows[0][0] != "id" || rows[0][2] != "name" {
+		t.Fatalf("%d CSV rows (header %v), %d items", len(rows), rows[0], len(items))
+	}
+	for i, it := range items {
+		name := it.Name
+		if strings.HasPrefix(name, "=") {
+			name = "'" + name
+		}
+		if rows[i+1][0] != fmt.Sprint(it.ID) || rows[i+1][1] != it.GUID || rows[i+1][2] != name || rows[i+1][9] != it.Status {
+			t.Fatalf("row %d %v, item %+v", i+1, rows[i+1], it)
+		}
+	}
+	// Accept: text/csv asks too; the filters apply.
+	if rows := f.getCSV(f.alice, "/v1/locations", url.Values{"q": {"extra"}}, true); len(rows) != 13 {
+		t.Fatalf("q=extra: %d CSV rows, want 12 and the header", len(rows))
+	}
 }
