@@ -212,6 +212,8 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		id := s.requestID(ctx)
 		ctx.Response.Header.Set("X-Request-Id", id)
+		// Answers are data: never sniffed into something a browser runs.
+		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		defer s.recoverPanic(ctx, id)
 		s.router.serve(ctx)
 	}

@@ -162,6 +162,9 @@ func (s *Server) transfer(c *call) error {
 		return err
 	}
 	sys, _ := ch.Snapshot.System(id)
+	who, _ := ch.Snapshot.Account(c.caller)
+	s.send(mail.SystemInvitationMail(s.opts.BaseURL, mail.SystemInvitation{To: sys.Owner, InviterName: who.Name,
+		InviterEmail: who.Email, SystemName: sys.Name, SystemGUID: sys.GUID, Role: acl.RoleOwner.String()}))
 	return c.json(fasthttp.StatusOK, systemOf(sys))
 }
 
