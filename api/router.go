@@ -16,6 +16,9 @@ import (
 type router struct {
 	static  map[string]*resource
 	dynamic []*resource
+	// pages answers GET and HEAD of paths outside /v1/ that no route
+	// matches: the web dashboard (package web).
+	pages fasthttp.RequestHandler
 }
 
 // resource is one path pattern and the handler of each of its methods.
@@ -109,11 +112,16 @@ func (r *router) match(path []byte) (*resource, []param) {
 	return nil, nil
 }
 
-// serve dispatches a request: 404 for an unknown path, 405 with Allow for a
+// serve dispatches a request: the dashboard's pages for GET and HEAD of a
+// path outside the API, 404 for an unknown path, 405 with Allow for a
 // known path and another method, and OPTIONS answered from the resource's
 // methods (cors, when configured, answers preflights before this).
 func (r *router) serve(ctx *fasthttp.RequestCtx) {
 	res, ps := r.match(ctx.Path())
+	if res == nil && r.pages != nil && (ctx.IsGet() || ctx.IsHead()) && !strings.HasPrefix(string(ctx.Path()), "/v1/") {
+		r.pages(ctx)
+		return
+	}
 	if res == nil {
 		reply.Error(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
 		return

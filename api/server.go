@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/api/web"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
@@ -105,6 +106,7 @@ func New(opts Options) *Server {
 	if opts.Metrics != nil {
 		s.router.handle("GET", "/metrics", opts.Metrics)
 	}
+	s.router.pages = web.Handler()
 	return s
 }
 
