@@ -16,6 +16,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // TestDashboard drives the dashboard as its users would, in one demo fleet:
@@ -126,7 +127,7 @@ func TestDashboard(t *testing.T) {
 		}
 		boss.shot(t, "03-search-mueller")
 		// Keyboard: arrow down from the search box reaches the first row.
-		boss.do(t, chromedp.KeyEvent("\ue015")) // ArrowDown
+		boss.do(t, chromedp.KeyEvent(kb.ArrowDown))
 		if got := eval[string](t, boss, `document.activeElement.textContent`); got != "Müller Residence" {
 			t.Errorf("ArrowDown from the search focused %q", got)
 		}
@@ -138,7 +139,7 @@ func TestDashboard(t *testing.T) {
 		if err := e.api(e.tokens["boss@sunny.test"]).Call(t.Context(), "GET", "/v1/locations?q=muller", nil, &folded); err != nil {
 			t.Fatal(err)
 		}
-		boss.do(t, chromedp.SetValue(chromedp.CSS(`#search`), ""), chromedp.SendKeys(chromedp.CSS(`#search`), "muller"))
+		boss.retype(t, `#search`, "muller")
 		if folded.Total > 0 {
 			boss.wait(t, "muller finding Müller", `[...document.querySelectorAll('#locations-table td.name a')].some(a => a.textContent === 'Müller Residence')`, 10*time.Second)
 		} else {
@@ -146,7 +147,7 @@ func TestDashboard(t *testing.T) {
 			boss.wait(t, "no match for muller", `document.querySelector('#result-count').textContent === '0 systems match'`, 10*time.Second)
 		}
 		// Escape clears the search.
-		boss.do(t, chromedp.KeyEvent("\ue00c")) // Escape
+		boss.do(t, chromedp.KeyEvent(kb.Escape))
 		boss.wait(t, "every system again", fmt.Sprintf(`document.querySelectorAll('#locations-table tbody tr[data-id]').length === %d`, summary.Systems), 10*time.Second)
 	})
 
@@ -191,7 +192,7 @@ func TestDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		summary.Systems++
-		boss.do(t, chromedp.SetValue(chromedp.CSS(`#search`), ""), chromedp.SendKeys(chromedp.CSS(`#search`), "XSS-0001"))
+		boss.retype(t, `#search`, "XSS-0001")
 		boss.wait(t, "the XSS system listed", `document.querySelectorAll('#locations-table tbody tr[data-id]').length === 1`, 10*time.Second)
 		if got := eval[string](t, boss, `document.querySelector('#locations-table td.name a').textContent`); got != evil {
 			t.Fatalf("the name shows as %q", got)
@@ -488,6 +489,26 @@ func TestDashboard(t *testing.T) {
 			t.Logf("password reset: the server has no POST /v1/accounts/password-reset yet; the page says so")
 		}
 		anon.checkConsole(t)
+	})
+
+	t.Run("fleet energy ranking", func(t *testing.T) {
+		boss.do(t, chromedp.Click(chromedp.CSS(`.nav a[data-nav=energy]`)))
+		boss.wait(t, "the ranking", fmt.Sprintf(`+(document.querySelector('#energy-table')||{dataset:{}}).dataset.total === %d && document.querySelectorAll('#energy-table tbody tr[data-id]').length === %d`, summary.Systems, summary.Systems), 20*time.Second)
+		kwh := eval[[]float64](t, boss, `[...document.querySelectorAll('#energy-table tbody tr[data-id] td:nth-child(4)')].map(td => parseFloat(td.textContent))`)
+		if !slices.IsSortedFunc(kwh, func(a, b float64) int { return int(b*1000 - a*1000) }) {
+			t.Errorf("ranking not by energy, descending: %v", kwh)
+		}
+		if !eval[bool](t, boss, `document.querySelector('#energy-csv').getAttribute('href').includes('format=csv')`) {
+			t.Errorf("no CSV link of the view")
+		}
+		boss.do(t, chromedp.Click(chromedp.CSS(`button[data-range="30d"]`)))
+		boss.wait(t, "30 days", `document.querySelector('button[data-range="30d"]').getAttribute('aria-pressed') === 'true' && /30d/.test(location.hash)`, 10*time.Second)
+		boss.do(t, chromedp.Click(chromedp.CSS(`button[data-sort="-yield"]`)))
+		boss.wait(t, "ranked by specific yield, or the server's refusal", `document.querySelector('button[data-sort="-yield"]').getAttribute('aria-pressed') === 'true' && !/cannot rank/.test(document.querySelector('#main').textContent) || /cannot rank by specific yield/.test(document.querySelector('#main').textContent)`, 10*time.Second)
+		if eval[bool](t, boss, `/cannot rank by specific yield/.test(document.querySelector('#main').textContent)`) {
+			t.Logf("specific yield: the server has no sort=-yield yet; the page says so and ranks by energy")
+		}
+		boss.shot(t, "14-fleet-energy")
 	})
 
 	t.Run("logout ends the session", func(t *testing.T) {

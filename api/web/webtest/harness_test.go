@@ -259,8 +259,9 @@ func (p *page) shot(t *testing.T, name string) {
 	t.Helper()
 	ctx, cancel := p.ctx(30 * time.Second)
 	defer cancel()
-	// Let fonts, the chart and transitions settle.
-	_ = chromedp.Do(ctx, chromedp.Sleep(150*time.Millisecond))
+	// From the top (the sticky header stays there), once the chart and
+	// transitions have settled.
+	_ = chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`), chromedp.Sleep(150*time.Millisecond))
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
@@ -295,6 +296,14 @@ func (p *page) signIn(t *testing.T, email string) {
 		chromedp.Click(chromedp.CSS(`#main button[type=submit]`)))
 	p.wait(t, "All Locations after sign-in", `!!document.querySelector('#locations-table[data-ready="1"]')`, 30*time.Second)
 	p.who = email
+}
+
+// retype empties an input, as a user selecting its text and deleting it
+// would (an input event), and types text into it key by key.
+func (p *page) retype(t *testing.T, sel, text string) {
+	t.Helper()
+	p.do(t, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const el = document.querySelector(%s); el.focus(); el.value = ''; el.dispatchEvent(new InputEvent('input', {bubbles: true})); })()`, js(sel))),
+		chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // js quotes s as a JavaScript string literal.

@@ -40,10 +40,11 @@ const shortPower = short(['W', 'kW', 'MW', 'GW']);
 const shortEnergy = short(['Wh', 'kWh', 'MWh', 'GWh']);
 
 // drawHistory draws power (line, left axis) and energy per step (bars,
-// right axis) of telemetry points into el, in the system's time zone.
+// right axis) of telemetry points into el, over [from, to) (Unix ms), in
+// the system's time zone; each bar stands at the start of its step.
 // Answers a handle with destroy(). el.dataset.points says how many points
 // are drawn (the browser tests read it).
-export async function drawHistory(el, points, { tz, stepSeconds }) {
+export async function drawHistory(el, points, { tz, stepSeconds, from, to }) {
   const uPlot = await loadUPlot();
   const xs = new Array(points.length);
   const power = new Array(points.length);
@@ -54,7 +55,12 @@ export async function drawHistory(el, points, { tz, stepSeconds }) {
     energy[i] = p.energy_wh ?? null;
   });
   const width = Math.max(320, el.clientWidth || 800);
-  const barSize = [0.72, 48];
+  const lo = Math.min(from / 1000, xs[0] ?? Infinity);
+  const hi = Math.max(to / 1000, (xs.at(-1) ?? -Infinity) + stepSeconds);
+  // A bar is at most its step wide (a lone point would otherwise fill the
+  // plot): the plot is the width less the two axes.
+  const stepPx = ((width - 64 - 70) * stepSeconds) / Math.max(1, hi - lo);
+  const barSize = [0.72, Math.max(2, Math.min(48, stepPx * 0.8))];
   const opts = {
     width,
     height: 320,
@@ -62,7 +68,10 @@ export async function drawHistory(el, points, { tz, stepSeconds }) {
     cursor: { drag: { x: true, y: false }, points: { size: 7 } },
     legend: { live: true },
     scales: {
-      x: { time: true, range: (u, min, max) => [min - stepSeconds / 2, max + stepSeconds / 2] },
+      // The axis spans the range asked for, however few points fall in it
+      // (uPlot widens a lone point's axis by 1000 days when ms = 1e-3);
+      // double-click after a drag-zoom comes back to it.
+      x: { time: true, auto: false, range: () => [lo, hi] },
       W: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
       Wh: { range: (u, min, max) => [0, max > 0 ? max * 1.12 : 1] },
     },

@@ -11,7 +11,8 @@ function scaled(v, units) {
   let i = 0;
   let x = v;
   while (Math.abs(x) >= 1000 && i < units.length - 1) { x /= 1000; i++; }
-  const f = i === 0 ? n0 : Math.abs(x) >= 100 ? n0 : Math.abs(x) >= 10 ? n1 : n2;
+  const a = Math.abs(x);
+  const f = i === 0 ? (a > 0 && a < 10 ? n1 : n0) : a >= 100 ? n0 : a >= 10 ? n1 : n2;
   return `${f.format(x)} ${units[i]}`;
 }
 export function fmtPower(w) { return scaled(w, ['W', 'kW', 'MW', 'GW']); }

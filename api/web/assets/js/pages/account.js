@@ -52,11 +52,12 @@ export function accountPage(main, { signal }) {
         h('td', { class: 'nowrap' }, fmtDateTime(s.created)),
         h('td', { class: 'nowrap' }, fmtDateTime(s.last_used)),
         h('td', null, s.user_agent || '—', s.current ? h('span', { class: 'badge role' }, 'this browser') : null),
-        h('td', { class: 'actions' }, s.current ? null : confirmButton('Revoke', 'Confirm revoke', async () => {
+        h('td', { class: 'row-actions' }, s.current ? null : confirmButton('Revoke', 'Confirm revoke', async () => {
           try { await del(`/v1/sessions/${enc(s.id)}`); loadSessions(); } catch (err) { say(sMsg, messageOf(err), 'error'); }
         })))));
     } catch (err) {
       if (err.name === 'AbortError') return;
+      if (err instanceof ApiError && err.unsupported) table.hidden = true;
       say(sMsg, err instanceof ApiError && err.unsupported ? 'The list of sessions is not available on this server yet.' : messageOf(err), err instanceof ApiError && err.unsupported ? 'info' : 'error');
     }
   }

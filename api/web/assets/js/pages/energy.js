@@ -28,14 +28,14 @@ export function energyPage(main, { query, signal }) {
   });
   const sortButtons = [['-energy', 'Energy'], ['-yield', 'Specific yield']].map(([k, l]) => {
     const b = h('button', { type: 'button', 'aria-pressed': String(state.sort === k), dataset: { sort: k } }, l);
-    b.addEventListener('click', () => { state.sort = k; load(true); sync(); });
+    b.addEventListener('click', () => { state.sort = k; say(msg, ''); load(true); sync(); });
     return b;
   });
   const today = new Date().toISOString().slice(0, 10);
   const fromIn = h('input', { type: 'date', id: 'e-from', value: state.from || new Date(Date.now() - 7 * day).toISOString().slice(0, 10), max: today });
   const toIn = h('input', { type: 'date', id: 'e-to', value: state.to || today, max: today });
   const apply = h('button', { type: 'submit', class: 'btn btn-secondary btn-sm' }, 'Apply');
-  const custom = h('form', { class: 'form-row', hidden: state.range !== 'custom', novalidate: true }, field('From', fromIn), field('To (inclusive)', toIn), apply);
+  const custom = h('form', { class: 'form-row card-body', hidden: state.range !== 'custom', novalidate: true }, field('From', fromIn), field('To (inclusive)', toIn), apply);
   custom.addEventListener('submit', (ev) => { ev.preventDefault(); state.from = fromIn.value; state.to = toIn.value; load(true); sync(); });
   const csv = h('a', { class: 'btn btn-secondary btn-sm', id: 'energy-csv', download: 'fleet-energy.csv' }, 'Download CSV');
   csv.addEventListener('click', (ev) => {
@@ -46,6 +46,7 @@ export function energyPage(main, { query, signal }) {
   const info = h('div', { class: 'result-count', role: 'status', 'aria-live': 'polite' });
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'btn btn-secondary', hidden: true }, 'Load more');
+  const foot = h('div', { class: 'table-foot', hidden: true }, more);
   more.addEventListener('click', () => load(false));
   const table = h('table', { class: 'data', id: 'energy-table' },
     h('thead', null, h('tr', null,
@@ -63,10 +64,12 @@ export function energyPage(main, { query, signal }) {
       h('div', { class: 'toolbar' },
         h('div', { class: 'seg', role: 'group', 'aria-label': 'Range' }, rangeButtons),
         h('div', { class: 'seg', role: 'group', 'aria-label': 'Rank by' }, sortButtons),
-        h('span', { class: 'spacer' }), info, csv),
-      h('div', { class: 'card-body' }, msg, custom),
+        h('span', { class: 'spacer' }), csv),
+      custom,
+      h('div', { class: 'card-body msgs' }, msg),
+      h('div', { class: 'subbar' }, info),
       h('div', { class: 'table-wrap' }, table),
-      h('div', { class: 'table-foot' }, more)));
+      foot));
 
   function range() {
     const now = Date.now();
@@ -94,6 +97,7 @@ export function energyPage(main, { query, signal }) {
     const seq = ++state.seq;
     const { from, to } = range();
     if (!(from < to)) { say(msg, 'The range must start before it ends.', 'error'); return; }
+    if (msg.classList.contains('alert-error')) say(msg, '');
     const params = { from, to, sort: state.sort, limit: pageSize, cursor: reset ? '' : state.next };
     csv.href = '/v1/fleet/energy' + qs({ from, to, sort: state.sort, format: 'csv' });
     more.disabled = true;
@@ -114,7 +118,7 @@ export function energyPage(main, { query, signal }) {
       return;
     }
     if (seq !== state.seq) return;
-    if (reset) { say(msg, ''); state.rank = 0; tbody.replaceChildren(); }
+    if (reset) { state.rank = 0; tbody.replaceChildren(); }
     const rows = (out.items || []).map((it) => h('tr', { dataset: { id: String(it.id), guid: it.guid } },
       h('td', { class: 'num muted' }, fmtInt(++state.rank)),
       h('td', { class: 'name' }, h('a', { href: href(`/systems/${it.id}`) }, it.name || it.guid)),
@@ -125,6 +129,7 @@ export function energyPage(main, { query, signal }) {
     tbody.append(...rows);
     state.next = out.next_cursor || null;
     more.hidden = !state.next;
+    foot.hidden = !state.next;
     more.disabled = false;
     const until = out.until ? ` Sums end at ${fmtDateTime(out.until)}.` : '';
     info.textContent = `${fmtInt(out.total)} systems, ${fmtDateTime(out.from)} – ${fmtDateTime(out.to)}.${until}`;

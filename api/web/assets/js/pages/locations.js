@@ -112,6 +112,7 @@ export function locationsPage(main, { query, signal }) {
     h('caption', { class: 'visually-hidden' }, 'Systems'), h('thead', null, head), tbody);
   const more = h('button', { type: 'button', class: 'btn btn-secondary', id: 'load-more', hidden: true }, 'Load more');
   const footNote = h('span', { class: 'muted small' });
+  const foot = h('div', { class: 'table-foot', hidden: true }, more, footNote);
   const sentinel = h('div', { class: 'sentinel', 'aria-hidden': 'true' });
   const errBox = h('div', { class: 'alert alert-error', role: 'alert', hidden: true });
   more.addEventListener('click', () => loadPage(false));
@@ -126,7 +127,7 @@ export function locationsPage(main, { query, signal }) {
         chips, h('span', { class: 'spacer' }), count, csv),
       errBox,
       h('div', { class: 'table-wrap' }, table),
-      h('div', { class: 'table-foot' }, more, footNote),
+      foot,
       sentinel));
 
   function showError(err) {
@@ -226,6 +227,7 @@ export function locationsPage(main, { query, signal }) {
     more.hidden = !state.next;
     more.disabled = false;
     footNote.textContent = state.next ? `Showing ${fmtInt(state.items)} of ${fmtInt(state.total)}` : state.total > pageSize ? `All ${fmtInt(state.total)} shown` : '';
+    foot.hidden = !state.next && !footNote.textContent;
     const filtered = state.q || state.status.size;
     count.textContent = filtered ? `${plural(state.total, 'system')} match` : plural(state.total, 'system');
     table.dataset.total = String(state.total);

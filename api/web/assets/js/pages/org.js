@@ -113,7 +113,7 @@ export async function orgPage(main, { params, signal }) {
           } catch (err) { say(membersMsg, messageOf(err), 'error'); }
         }, { 'aria-label': `Remove ${m.email}` }));
       }
-      cells.push(h('td', { class: 'actions' }, act));
+      cells.push(h('td', { class: 'row-actions' }, act));
       return h('tr', { dataset: { email: m.email } }, cells);
     }));
 
@@ -139,7 +139,7 @@ export async function orgPage(main, { params, signal }) {
           reload();
         } catch (err) { say(typesMsg, messageOf(err), 'error'); }
       });
-      tr.append(h('td', { class: 'actions' }, h('div', { class: 'actions' }, save, confirmButton('Delete', 'Confirm delete', async () => {
+      tr.append(h('td', { class: 'row-actions' }, h('div', { class: 'actions' }, save, confirmButton('Delete', 'Confirm delete', async () => {
         try {
           await del(`/v1/orgs/${org.id}/roles/${enc(r.name)}`);
           say(typesMsg, `Customer type “${r.name}” deleted.`, 'ok');
@@ -165,7 +165,7 @@ export async function orgPage(main, { params, signal }) {
         reload();
       } catch (err) { say(typesMsg, messageOf(err), 'error'); }
     });
-    tr.append(h('td', { class: 'actions' }, add));
+    tr.append(h('td', { class: 'row-actions' }, add));
     return tr;
   }
 
@@ -201,8 +201,10 @@ export async function orgPage(main, { params, signal }) {
   render();
 }
 
-function zones() {
-  try { return Intl.supportedValuesOf('timeZone'); } catch { return ['UTC']; }
+function zones(here) {
+  let all = [];
+  try { all = Intl.supportedValuesOf('timeZone'); } catch { /* an older browser: UTC and the browser's own */ }
+  return [...new Set(['UTC', here, ...all])];
 }
 
 function commissionCard(org) {
@@ -211,7 +213,7 @@ function commissionCard(org) {
   const name = h('input', { type: 'text', id: 'c-name', required: true, autocomplete: 'off' });
   const address = h('input', { type: 'text', id: 'c-address', autocomplete: 'off' });
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-  const tz = select(zones().map((z) => [z, z]), here, { id: 'c-tz' });
+  const tz = select(zones(here).map((z) => [z, z]), here, { id: 'c-tz' });
   const owner = h('input', { type: 'email', id: 'c-owner', required: true, autocomplete: 'off', placeholder: 'homeowner@example.com' });
   const capacity = h('input', { type: 'number', id: 'c-capacity', min: '0', step: '0.01', inputmode: 'decimal' });
   const monitored = h('input', { type: 'checkbox', id: 'c-monitored', checked: true });

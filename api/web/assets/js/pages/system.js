@@ -148,7 +148,7 @@ function historyCard(sys, signal, cleanups) {
       return;
     }
     try {
-      handle = await drawChart(chart, pts, { tz: t.timezone || sys.timezone, stepSeconds: stepSeconds[t.step] || 3600 });
+      handle = await drawChart(chart, pts, { tz: t.timezone || sys.timezone, stepSeconds: stepSeconds[t.step] || 3600, from: new Date(t.from).getTime() || from, to: new Date(t.to).getTime() || to });
     } catch (err) {
       say(note, `The chart could not be drawn: ${err.message}`, 'error');
     }
@@ -240,7 +240,7 @@ function gatewaysCard(sys, perms) {
     tbody.replaceChildren(...gws.map((g) => h('tr', { dataset: { serial: g.serial } },
       h('td', { class: 'mono' }, g.serial),
       h('td', { class: 'mono' }, String(g.id)),
-      canEdit ? h('td', { class: 'actions' }, h('div', { class: 'actions' },
+      canEdit ? h('td', { class: 'row-actions' }, h('div', { class: 'actions' },
         rotateButton(g),
         confirmButton('Remove', 'Confirm remove', async () => {
           try {

@@ -99,7 +99,7 @@ export async function usersPage(main, { params, signal }) {
         } catch (err) { say(msg, messageOf(err), 'error'); }
       }, { 'aria-label': `Remove ${who(g)}` }));
     }
-    cells.push(h('td', { class: 'actions' }, act));
+    cells.push(h('td', { class: 'row-actions' }, act));
     return h('tr', { dataset: { grantee: key, role: g.role } }, cells);
   }
 
