@@ -118,7 +118,7 @@ func (r *router) match(path []byte) (*resource, []param) {
 // methods (cors, when configured, answers preflights before this).
 func (r *router) serve(ctx *fasthttp.RequestCtx) {
 	res, ps := r.match(ctx.Path())
-	if res == nil && r.pages != nil && (ctx.IsGet() || ctx.IsHead()) && !strings.HasPrefix(string(ctx.Path()), "/v1/") {
+	if res == nil && r.pages != nil && (ctx.IsGet() || ctx.IsHead()) && !apiPath(ctx) {
 		r.pages(ctx)
 		return
 	}
@@ -144,6 +144,13 @@ func (r *router) serve(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Allow", res.allow)
 		reply.Error(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+method+" not allowed on this path; allowed: "+res.allow)
 	}
+}
+
+// apiPath says whether a request is for the API: its path, as sent or as
+// normalized ("/v1/..%2F.." is "/"), is under /v1/. Such a request is
+// answered by the API (JSON), never by the dashboard.
+func apiPath(ctx *fasthttp.RequestCtx) bool {
+	return strings.HasPrefix(string(ctx.Path()), "/v1/") || strings.HasPrefix(string(ctx.Request.URI().PathOriginal()), "/v1/")
 }
 
 // pathParam returns placeholder name's value in the matched path, "" if the
