@@ -114,16 +114,15 @@ func TestDashboard(t *testing.T) {
 			boss.do(t, chromedp.SendKeys(chromedp.CSS(`#search`), string(r)))
 			time.Sleep(30 * time.Millisecond)
 		}
-		boss.wait(t, "only the Müller system listed",
-			`(() => { const a = [...document.querySelectorAll('#locations-table td.name a')]; return a.length === 1 && a[0].textContent === 'Müller Residence'; })()`, 10*time.Second)
+		// Typed fast, the last keys are one search (a burst), drawn once
+		// the burst ends: wait for the search of the whole word.
+		boss.wait(t, "only the Müller system listed for the whole word",
+			`location.hash.includes('q=m%C3%BCller') && (() => { const a = [...document.querySelectorAll('#locations-table td.name a')]; return a.length === 1 && a[0].textContent === 'Müller Residence'; })()`, 10*time.Second)
 		if id := eval[string](t, boss, `document.activeElement.id`); id != "search" {
 			t.Errorf("focus left the search box for %q", id)
 		}
 		if got := eval[string](t, boss, `document.querySelector('#result-count').textContent`); got != "1 system match" {
 			t.Errorf("the live result count says %q", got)
-		}
-		if got := eval[string](t, boss, `location.hash`); !strings.Contains(got, "q=m%C3%BCller") {
-			t.Errorf("the address does not keep the search: %q", got)
 		}
 		boss.shot(t, "03-search-mueller")
 		// Keyboard: arrow down from the search box reaches the first row.
@@ -307,6 +306,13 @@ func TestDashboard(t *testing.T) {
 	t.Run("customer types: create and edit", func(t *testing.T) {
 		boss.wait(t, "the Organization link", `!!document.querySelector('.nav a[data-nav=orgs]')`, 20*time.Second)
 		boss.do(t, chromedp.Click(chromedp.CSS(`.nav a[data-nav=orgs]`)))
+		// The list of the caller's organizations, unless the server names
+		// them at sign-in and the link leads straight to the only one.
+		boss.wait(t, "the organization or the list", `!!document.querySelector('#types') || [...document.querySelectorAll('#main td.name a')].some(a => a.textContent === `+js(sunny.Name)+`)`, 20*time.Second)
+		if !eval[bool](t, boss, `!!document.querySelector('#types')`) {
+			boss.shot(t, "12a-organizations")
+			boss.do(t, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#main td.name a[href="#/orgs/%d"]`, sunny.ID))))
+		}
 		boss.wait(t, "the organization page", `!!document.querySelector('#types') && !!document.querySelector('#new-type-name')`, 20*time.Second)
 		if got := eval[string](t, boss, `document.querySelector('#main h1').textContent`); got != sunny.Name {
 			t.Errorf("organization page of %q, want %q", got, sunny.Name)

@@ -3,7 +3,7 @@
 // (main, ctx) → optional cleanup, where ctx = {params, query, signal}.
 import { h, replace } from './dom.js';
 import { onUnauthorized, signOut } from './api.js';
-import { session, loadMe, myOrgs, adminOrgs, clear } from './session.js';
+import { session, loadMe, adminOrgs, clear } from './session.js';
 import { route, current, match, navigate, href } from './router.js';
 
 const auth = () => import('./pages/auth.js');
@@ -106,14 +106,12 @@ function renderTopbar(active) {
   const nav = h('nav', { class: 'nav', 'aria-label': 'Main' },
     link('locations', '/locations', 'All Locations'),
     link('energy', '/energy', 'Fleet energy'));
-  const orgLink = h('span');
-  nav.append(orgLink);
-  myOrgs().then((orgs) => {
-    if (session.me !== me) return;
-    const admin = adminOrgs(orgs);
-    if (admin.length === 1) orgLink.replaceWith(link('orgs', `/orgs/${admin[0].id}`, 'Organization'));
-    else orgLink.replaceWith(link('orgs', '/orgs', admin.length ? 'Organizations' : 'Organizations'));
-  }).catch(() => orgLink.replaceWith(link('orgs', '/orgs', 'Organizations')));
+  // With the caller's orgs known (GET /v1/accounts/me names them), the
+  // administrator of one org gets a link straight to it; otherwise the
+  // list page finds them (see session.myOrgs) when it is opened, not on
+  // every page.
+  const admin = adminOrgs(session.orgs);
+  nav.append(admin.length === 1 ? link('orgs', `/orgs/${admin[0].id}`, 'Organization') : link('orgs', '/orgs', 'Organizations'));
   const logout = h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'signout' }, 'Sign out');
   logout.addEventListener('click', doSignOut);
   replace(topbar,

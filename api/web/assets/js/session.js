@@ -48,7 +48,7 @@ async function discover() {
   const me = session.me;
   const ids = new Set();
   try {
-    const page = await get('/v1/locations?limit=200&sort=name');
+    const page = await get('/v1/locations?limit=100&sort=name');
     for (const it of page.items || []) if (it.installer) ids.add(it.installer.id);
   } catch { /* no systems to learn from */ }
   const out = [];
