@@ -55,10 +55,10 @@ type DashboardResult struct {
 	Bytes     int           // transferred for the first visit (compressed): page, assets, sign-in, All Locations' API answers
 	Requests  int
 	Search    []time.Duration
+	Texts     int // query texts typed
 	// The parts of each search: the keystroke to the request (the
 	// debounce), the request, the rows built and the frame drawn.
 	SearchWait, SearchFetch, SearchDraw []time.Duration
-	Texts     int // query texts typed
 }
 
 const benchEmail, benchPassword = "bench-installer@bench.test", "bench-dashboard-password"
@@ -197,7 +197,7 @@ func Dashboard(ctx context.Context, opts DashboardOptions) (*DashboardResult, er
 		return nil, err
 	}
 	if err := poll(ready, time.Minute); err != nil {
-		return nil, fmt.Errorf("All Locations after sign-in: %w (console: %s)", err, strings.Join(tab.Console.Entries(), "; "))
+		return nil, fmt.Errorf("bench: All Locations after sign-in: %w (console: %s)", err, strings.Join(tab.Console.Entries(), "; "))
 	}
 	// What a first visit transferred, cold (a fresh browser context has an
 	// empty cache): the page, its assets, sign-in and All Locations' API
