@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -95,6 +96,11 @@ func Dashboard(ctx context.Context, opts DashboardOptions) (*DashboardResult, er
 		if chromium, err = browser.Path(); err != nil {
 			return nil, err
 		}
+	}
+	if os.Getenv("GOGC") == "" {
+		// As `fleetscope serve` runs (see serveGCPercent there): the API
+		// server is in this process, beside the catalogue.
+		defer debug.SetGCPercent(debug.SetGCPercent(300))
 	}
 	res := &DashboardResult{Spec: opts.Fleet}
 	fmt.Fprintf(opts.Progress, "generating a %d-system catalogue with a %d-system installer…\n", opts.Fleet.Systems, opts.Fleet.BigOrg)

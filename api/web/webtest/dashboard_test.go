@@ -49,6 +49,11 @@ func TestDashboard(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`#main button[type=submit]`)))
 		boss.wait(t, "the wrong-password message", `(document.querySelector('#main [role=alert]')||{}).textContent === 'Wrong e-mail or password.'`, 20*time.Second)
 		boss.signIn(t, "boss@sunny.test")
+		// Nothing of the session is within the page's reach: no storage,
+		// no readable cookie (the session cookie is HttpOnly).
+		if got := eval[string](t, boss, `localStorage.length + '/' + sessionStorage.length + '/' + document.cookie`); got != "0/0/" {
+			t.Errorf("storage/cookies visible to the page: %q", got)
+		}
 	})
 
 	t.Run("all locations lists the demo systems with the summary", func(t *testing.T) {
@@ -180,6 +185,30 @@ func TestDashboard(t *testing.T) {
 		boss.wait(t, "power sorted descending", `document.querySelector('th[data-col=power]').getAttribute('aria-sort') === 'descending' && document.querySelector('th[data-col=name]').getAttribute('aria-sort') === 'none'`, 10*time.Second)
 		boss.do(t, chromedp.Click(chromedp.CSS(`th[data-col=name] button`)))
 		boss.wait(t, "name sorted ascending", `document.querySelector('th[data-col=name]').getAttribute('aria-sort') === 'ascending'`, 10*time.Second)
+	})
+
+	t.Run("cursor paging", func(t *testing.T) {
+		// Pages of 5: the table fills by the cursor, page after page
+		// (endless scroll, or Load more), every system once, in order.
+		var byName struct{ Items []struct{ ID uint32 } }
+		if err := e.api(e.tokens["boss@sunny.test"]).Call(t.Context(), "GET", "/v1/locations?sort=name&limit=500", nil, &byName); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, it := range byName.Items {
+			want = append(want, fmt.Sprint(it.ID))
+		}
+		boss.goTo(t, "/locations?limit=5")
+		boss.wait(t, "every system, five at a time", fmt.Sprintf(`document.querySelectorAll('#locations-table tbody tr[data-id]').length >= %d || (document.querySelector('#load-more') && !document.querySelector('#load-more').hidden && (document.querySelector('#load-more').click(), false))`, len(want)), 20*time.Second)
+		got := eval[[]string](t, boss, `[...document.querySelectorAll('#locations-table tbody tr[data-id]')].map(r => r.dataset.id)`)
+		if !slices.Equal(got, want) {
+			t.Fatalf("paged rows %v, the API's name order %v", got, want)
+		}
+		if n := eval[int](t, boss, `performance.getEntriesByType('resource').filter(r => r.name.includes('/v1/locations?') && r.name.includes('limit=5')).length`); n < (len(want)+4)/5 {
+			t.Errorf("%d requests of 5 rows for %d systems", n, len(want))
+		}
+		boss.goTo(t, "/locations")
+		boss.wait(t, "All Locations", fmt.Sprintf(`document.querySelectorAll('#locations-table tbody tr[data-id]').length === %d && !location.hash.includes('limit')`, summary.Systems), 10*time.Second)
 	})
 
 	t.Run("a system named as markup renders as text", func(t *testing.T) {
@@ -345,6 +374,20 @@ func TestDashboard(t *testing.T) {
 			t.Fatalf("the API has %+v", org.Roles)
 		}
 		boss.shot(t, "12-organization")
+
+		// Commission a system under the org: it opens on its own page.
+		boss.do(t,
+			chromedp.SendKeys(chromedp.CSS(`#c-guid`), "WEBTEST-0001"),
+			chromedp.SendKeys(chromedp.CSS(`#c-name`), "Webtest Plant"),
+			chromedp.SendKeys(chromedp.CSS(`#c-address`), "1 Test Lane"),
+			chromedp.SetValue(chromedp.CSS(`#c-tz`), "Europe/Berlin"),
+			chromedp.SendKeys(chromedp.CSS(`#c-owner`), "webtest-owner@home.test"),
+			chromedp.Click(chromedp.CSS(`#commission button[type=submit]`)))
+		boss.wait(t, "the new system's page", `(document.querySelector('#main h1')||{}).textContent === 'Webtest Plant' && !!document.querySelector('#gateways')`, 20*time.Second)
+		summary.Systems++
+		if got := eval[string](t, boss, `document.querySelector('#main .sub').textContent`); !strings.Contains(got, "WEBTEST-0001") || !strings.Contains(got, "Never seen") {
+			t.Errorf("the new system's header says %q", got)
+		}
 	})
 
 	t.Run("a view-only member sees no telemetry and no Manage Users", func(t *testing.T) {

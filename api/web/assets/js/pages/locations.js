@@ -8,6 +8,7 @@ import { fmtPower, fmtEnergy, fmtInt, fmtAgo, fmtDateTime, plural } from '../for
 import { href, setQuery } from '../router.js';
 import { messageOf } from '../app.js';
 
+// pageSize rows a request; #/locations?limit=N (1–500) changes it.
 const pageSize = 50;
 // Search debouncing: a keystroke after a pause searches at once (leading
 // edge: its results are drawn within DESIGN §7's 100 ms); keystrokes that
@@ -26,16 +27,19 @@ const statuses = [
 
 // columns: key, heading, the API's sort key (null: not sortable), whether
 // the first click sorts descending, numeric alignment.
+// width: the column's share of a fixed table layout (columns keep their
+// widths from one search to the next, and the browser lays out a new page
+// of rows without measuring every cell).
 const columns = [
-  { key: 'name', label: 'Name', sort: 'name' },
-  { key: 'guid', label: 'GUID' },
-  { key: 'owner', label: 'Owner' },
-  { key: 'installer', label: 'Installer' },
-  { key: 'status', label: 'Status' },
-  { key: 'power', label: 'Power now', sort: 'power', desc: true, num: true },
-  { key: 'energy', label: 'Energy today', sort: 'energy_today', desc: true, num: true },
-  { key: 'panels', label: 'Panels', num: true },
-  { key: 'seen', label: 'Last seen', sort: 'last_seen', desc: true },
+  { key: 'name', label: 'Name', sort: 'name', width: 19 },
+  { key: 'guid', label: 'GUID', width: 9 },
+  { key: 'owner', label: 'Owner', width: 16 },
+  { key: 'installer', label: 'Installer', width: 11 },
+  { key: 'status', label: 'Status', width: 10 },
+  { key: 'power', label: 'Power now', sort: 'power', desc: true, num: true, width: 10 },
+  { key: 'energy', label: 'Energy today', sort: 'energy_today', desc: true, num: true, width: 10 },
+  { key: 'panels', label: 'Panels', num: true, width: 6 },
+  { key: 'seen', label: 'Last seen', sort: 'last_seen', desc: true, width: 9 },
 ];
 
 export function locationsPage(main, { query, signal }) {
@@ -43,6 +47,7 @@ export function locationsPage(main, { query, signal }) {
     q: query.get('q') || '',
     status: new Set((query.get('status') || '').split(',').filter((s) => statuses.some(([k]) => k === s))),
     sort: query.get('sort') || 'name',
+    limit: Math.min(500, Math.max(1, parseInt(query.get('limit'), 10) || pageSize)),
     items: 0,
     next: null,
     total: 0,
@@ -112,8 +117,9 @@ export function locationsPage(main, { query, signal }) {
     return th;
   }));
   const tbody = h('tbody');
-  const table = h('table', { class: 'data', id: 'locations-table', 'aria-describedby': 'result-count' },
-    h('caption', { class: 'visually-hidden' }, 'Systems'), h('thead', null, head), tbody);
+  const cols = h('colgroup', null, columns.map((c) => h('col', { class: `w-${c.width}` })));
+  const table = h('table', { class: 'data fixed', id: 'locations-table', 'aria-describedby': 'result-count' },
+    h('caption', { class: 'visually-hidden' }, 'Systems'), cols, h('thead', null, head), tbody);
   const more = h('button', { type: 'button', class: 'btn btn-secondary', id: 'load-more', hidden: true }, 'Load more');
   const footNote = h('span', { class: 'muted small' });
   const foot = h('div', { class: 'table-foot', hidden: true }, more, footNote);
@@ -184,11 +190,11 @@ export function locationsPage(main, { query, signal }) {
   });
 
   function params(cursor) {
-    return { q: state.q, status: [...state.status].join(','), sort: state.sort, limit: pageSize, cursor };
+    return { q: state.q, status: [...state.status].join(','), sort: state.sort, limit: state.limit, cursor };
   }
 
   function reload() {
-    setQuery({ q: state.q, status: [...state.status].join(','), sort: state.sort === 'name' ? '' : state.sort });
+    setQuery({ q: state.q, status: [...state.status].join(','), sort: state.sort === 'name' ? '' : state.sort, limit: state.limit === pageSize ? '' : state.limit });
     for (const [key, th] of Object.entries(ths)) {
       const cur = state.sort.replace(/^-/, '');
       th.setAttribute('aria-sort', cur === key ? (state.sort.startsWith('-') ? 'descending' : 'ascending') : 'none');
@@ -237,7 +243,7 @@ export function locationsPage(main, { query, signal }) {
     state.total = page.total;
     more.hidden = !state.next;
     more.disabled = false;
-    footNote.textContent = state.next ? `Showing ${fmtInt(state.items)} of ${fmtInt(state.total)}` : state.total > pageSize ? `All ${fmtInt(state.total)} shown` : '';
+    footNote.textContent = state.next ? `Showing ${fmtInt(state.items)} of ${fmtInt(state.total)}` : state.total > state.limit ? `All ${fmtInt(state.total)} shown` : '';
     foot.hidden = !state.next && !footNote.textContent;
     const filtered = state.q || state.status.size;
     count.textContent = filtered ? `${plural(state.total, 'system')} match` : plural(state.total, 'system');
@@ -257,15 +263,18 @@ export function locationsPage(main, { query, signal }) {
       }
     });
     if (reset) state.keyAt = 0;
+    // Endless scroll: while the end of the table is in view (a tall
+    // window, a small page), the next page follows.
+    if (state.next && sentinel.getBoundingClientRect().top < innerHeight + 400) setTimeout(() => { if (seq === state.seq) loadPage(false); }, 0);
   }
 
   function row(it) {
     const seen = h('td', { class: 'nowrap', title: it.last_seen ? fmtDateTime(it.last_seen) : null }, it.monitored ? fmtAgo(it.last_seen) : '—');
     return h('tr', { dataset: { id: String(it.id), guid: it.guid, status: it.status } },
-      h('td', { class: 'name' }, h('a', { href: href(`/systems/${it.id}`) }, it.name || it.guid), it.address ? h('div', { class: 'sub' }, it.address) : null),
-      h('td', { class: 'mono nowrap' }, it.guid),
-      h('td', null, it.owner_email || '—'),
-      h('td', null, it.installer ? it.installer.name : '—'),
+      h('td', { class: 'name clip' }, h('a', { href: href(`/systems/${it.id}`), title: it.name }, it.name || it.guid), it.address ? h('div', { class: 'sub', title: it.address }, it.address) : null),
+      h('td', { class: 'mono clip', title: it.guid }, it.guid),
+      h('td', { class: 'clip', title: it.owner_email || null }, it.owner_email || '—'),
+      h('td', { class: 'clip', title: it.installer ? it.installer.name : null }, it.installer ? it.installer.name : '—'),
       h('td', null, statusBadge(it.status)),
       h('td', { class: 'num' }, it.monitored ? fmtPower(it.power_w) : '—'),
       h('td', { class: 'num' }, it.monitored ? fmtEnergy(it.energy_today_wh) : '—'),
