@@ -198,8 +198,9 @@ func TestDashboard(t *testing.T) {
 		for _, it := range byName.Items {
 			want = append(want, fmt.Sprint(it.ID))
 		}
+		boss.do(t, chromedp.Evaluate[chromedp.Void](`document.querySelector('#locations-table').dataset.old = '1'`))
 		boss.goTo(t, "/locations?limit=5")
-		boss.wait(t, "every system, five at a time", fmt.Sprintf(`document.querySelectorAll('#locations-table tbody tr[data-id]').length >= %d || (document.querySelector('#load-more') && !document.querySelector('#load-more').hidden && (document.querySelector('#load-more').click(), false))`, len(want)), 20*time.Second)
+		boss.wait(t, "every system, five at a time", fmt.Sprintf(`!!document.querySelector('#locations-table:not([data-old])') && document.querySelectorAll('#locations-table tbody tr[data-id]').length >= %d || (document.querySelector('#load-more') && !document.querySelector('#load-more').hidden && (document.querySelector('#load-more').click(), false))`, len(want)), 20*time.Second)
 		got := eval[[]string](t, boss, `[...document.querySelectorAll('#locations-table tbody tr[data-id]')].map(r => r.dataset.id)`)
 		if !slices.Equal(got, want) {
 			t.Fatalf("paged rows %v, the API's name order %v", got, want)
@@ -280,6 +281,24 @@ func TestDashboard(t *testing.T) {
 		boss.shot(t, "08-system-lifetime")
 		boss.do(t, chromedp.Click(chromedp.CSS(`button[data-range="24h"]`)))
 		boss.checkConsole(t)
+	})
+
+	t.Run("a phone-sized window", func(t *testing.T) {
+		boss.do(t, chromedp.EmulateViewport(390, 844))
+		defer boss.do(t, chromedp.EmulateViewport(int64(e.b.Width), int64(e.b.Height)))
+		boss.wait(t, "the chart redrawn narrow", `document.querySelector('#chart canvas') && document.querySelector('#chart canvas').getBoundingClientRect().width <= 390`, 10*time.Second)
+		if w := eval[int](t, boss, `document.documentElement.scrollWidth`); w > 400 {
+			t.Errorf("the system page is %d px wide in a 390 px window: %s", w, eval[string](t, boss, overflowing))
+		}
+		boss.shot(t, "07b-system-page-phone")
+		boss.goTo(t, "/locations")
+		boss.wait(t, "All Locations", `!!document.querySelector('#locations-table[data-ready="1"]')`, 10*time.Second)
+		if w := eval[int](t, boss, `document.documentElement.scrollWidth`); w > 400 {
+			t.Errorf("All Locations is %d px wide in a 390 px window (only its table may scroll): %s", w, eval[string](t, boss, overflowing))
+		}
+		boss.shot(t, "02b-all-locations-phone")
+		boss.goTo(t, "/systems/DEMO-0001")
+		boss.wait(t, "the system page", `!!document.querySelector('#gw-serial')`, 10*time.Second)
 	})
 
 	t.Run("gateways: add with the key shown once, rotate, remove", func(t *testing.T) {
@@ -565,14 +584,28 @@ func TestDashboard(t *testing.T) {
 		boss.wait(t, "All Locations", `!!document.querySelector('#signout')`, 10*time.Second)
 		boss.do(t, chromedp.Click(chromedp.CSS(`#signout`)))
 		boss.wait(t, "the sign-in page saying so", `/You are signed out/.test(document.querySelector('#main').textContent)`, 10*time.Second)
+		boss.shot(t, "15-signed-out")
 		if status := eval[int](t, boss, `fetch('/v1/accounts/me').then(r => r.status)`); status != 401 {
 			t.Fatalf("after logout GET /v1/accounts/me answers %d", status)
 		}
 		boss.goTo(t, "/locations")
 		boss.wait(t, "the sign-in page again", `!!document.querySelector('#main input[type=password]') && !document.querySelector('#locations-table')`, 10*time.Second)
-		boss.shot(t, "15-signed-out")
 	})
 }
+
+// overflowing names the outermost elements that reach past the window's
+// right edge, outside any scrolling box.
+const overflowing = `(() => {
+	const out = [];
+	const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; } return false; };
+	for (const el of document.querySelectorAll('body *')) {
+		const r = el.getBoundingClientRect();
+		if (r.right > innerWidth + 1 && !scrolls(el) && !(el.parentElement && el.parentElement.getBoundingClientRect().right > innerWidth + 1 && !scrolls(el.parentElement))) {
+			out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') + ' ' + Math.round(r.right));
+		}
+	}
+	return out.slice(0, 8).join(', ');
+})()`
 
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
