@@ -271,6 +271,19 @@ func (p *page) shot(t *testing.T, name string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 	}
+	// Every page shot is also checked for the accessibility basics that
+	// can be read off the DOM: each field has a label, each button a name.
+	unnamed, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[
+		...[...document.querySelectorAll('input, select, textarea')].filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+			.map(e => 'field ' + (e.id || e.name || e.outerHTML.slice(0, 60))),
+		...[...document.querySelectorAll('button, a[href]')].filter(e => !e.textContent.trim() && !e.getAttribute('aria-label') && !e.querySelector('img[alt]:not([alt=""])'))
+			.map(e => 'control ' + e.outerHTML.slice(0, 80)),
+	]`))
+	if err != nil {
+		t.Errorf("%s: accessibility check: %v", name, err)
+	} else if len(unnamed) > 0 {
+		t.Errorf("%s: without an accessible name: %s", name, strings.Join(unnamed, "; "))
+	}
 }
 
 // checkConsole fails t with the page's console errors, and forgets them.
