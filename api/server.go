@@ -18,6 +18,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/api/web"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/password"
@@ -144,6 +145,7 @@ func New(opts Options) *Server {
 	if opts.Metrics != nil {
 		s.router.handle("GET", "/metrics", opts.Metrics)
 	}
+	s.router.pages = web.Handler()
 	return s
 }
 
@@ -212,8 +214,10 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		id := s.requestID(ctx)
 		ctx.Response.Header.Set("X-Request-Id", id)
-		// Answers are data: never sniffed into something a browser runs.
-		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+		// Every answer, API or dashboard, carries the dashboard's security
+		// headers: a JSON answer opened in a browser is never sniffed into
+		// something that runs, framed, or allowed to load script.
+		web.SetSecurityHeaders(&ctx.Response.Header)
 		defer s.recoverPanic(ctx, id)
 		s.router.serve(ctx)
 	}

@@ -98,6 +98,8 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 		}()
 	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "\nDashboard: %s/\n  sign in as boss@sunny.test, password %s (an installer's view of 14 systems)\n", base, demoPassword)
+	fmt.Fprintf(&b, "  or as homeowner@home.test, same password (a homeowner's 2 systems)\n")
 	fmt.Fprintf(&b, "\nDemo fleet at %s — every account's password is %q.\n\n", base, demoPassword)
 	fmt.Fprintf(&b, "  %-24s %s\n      %s\n", "support", "platform support (every system, the outbox)", "export TOKEN="+support)
 	for _, a := range demoAccounts {
