@@ -105,7 +105,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	if p.wm, err = s.watermarks(ctx); err != nil {
 		return out, storeErr("fleet energy", err)
 	}
-	p.cumWM = s.cumWatermark()
+	p.cumWM, p.minute = s.cumWatermark(), s.cumMinute()
 	p.set = pushdown(bm, "ids", s.opts.ArrayParamMax)
 	if p.sort.key == sortYield {
 		return s.fleetYield(ctx, snap, bm, p, out, start)
@@ -211,6 +211,7 @@ type fleetParams struct {
 	cur      *cursor // nil: the first page
 	wm       [4]time.Time
 	cumWM    time.Time
+	minute   timeSpan // what system_energy_cum_1m covers
 	set      idSet
 }
 
@@ -269,7 +270,7 @@ type fleetPlan struct {
 // golden tests (testdata/fleet_energy) pin. Every value is a parameter of
 // the statement, never spliced into it.
 func planFleetEnergy(p fleetParams) fleetPlan {
-	tiles := planFleetTiles(p.from, p.to, p.wm, p.cumWM)
+	tiles := planFleetTiles(p.from, p.to, p.wm, p.cumWM, p.minute)
 	plan := fleetPlan{until: tilesEnd(tiles, p.from)}
 	groups, args := groupTiles(tiles, []any{p.set.arg, clickhouse.Named("lim", strconv.Itoa(p.limit+1))})
 	// In the default order (-energy) the systems without energy come last:
@@ -282,14 +283,20 @@ func planFleetEnergy(p fleetParams) fleetPlan {
 	if !plan.zerosLast {
 		parts = append(parts, "SELECT arrayJoin("+p.set.array+") AS system_id, toInt64(0) AS wh")
 	}
-	onePerSystem := false // every part reads at most one row per system
+	onePerSystem := false // the only part reads at most one row per system
 	for _, t := range tiles {
-		if t.level == levelCum {
-			part, one := cumPart(t, p.set)
-			parts = append(parts, part)
-			onePerSystem = one
+		var part string
+		switch t.level {
+		case levelCum:
+			part, onePerSystem = cumPart(t, p.set)
 			args = append(args, clickhouse.Named("cum_from", strconv.FormatInt(t.from.Unix(), 10)), clickhouse.Named("cum_to", strconv.FormatInt(t.to.Unix(), 10)))
+		case levelCumMinute:
+			part, onePerSystem = cumMinutePart(t, p.set, t.from.Equal(p.minute.from))
+			args = append(args, clickhouse.Named("min_from", strconv.FormatInt(t.from.Unix(), 10)), clickhouse.Named("min_to", strconv.FormatInt(t.to.Unix(), 10)))
+		default:
+			continue
 		}
+		parts = append(parts, part)
 	}
 	for _, g := range groups {
 		parts = append(parts, "SELECT system_id, toInt64(wh) AS wh FROM system_rollup_"+rollup.Levels[g.level].Name+" FINAL WHERE "+p.set.in("system_id")+" AND "+g.cond)
@@ -356,6 +363,19 @@ func cumPart(t tile, set idSet) (string, bool) {
 	}
 	return "SELECT system_id, if(ts = toDateTime({cum_to:Int64}, 'UTC'), toInt64(wh), -toInt64(wh)) AS wh FROM system_energy_cum FINAL" +
 		" WHERE ts IN (toDateTime({cum_from:Int64}, 'UTC'), toDateTime({cum_to:Int64}, 'UTC')) AND " + set.contains("system_id"), false
+}
+
+// cumMinutePart reads the energy of a levelCumMinute tile from
+// system_energy_cum_1m: the rows at its end less those at its start — or,
+// from the table's origin (where every count is zero), the rows at its end
+// alone, one per system, which the second result says.
+func cumMinutePart(t tile, set idSet, atOrigin bool) (string, bool) {
+	if atOrigin {
+		return "SELECT system_id, toInt64(wh) AS wh FROM system_energy_cum_1m FINAL" +
+			" WHERE ts = toDateTime({min_to:Int64}, 'UTC') AND " + set.contains("system_id"), true
+	}
+	return "SELECT system_id, if(ts = toDateTime({min_to:Int64}, 'UTC'), toInt64(wh), -toInt64(wh)) AS wh FROM system_energy_cum_1m FINAL" +
+		" WHERE ts IN (toDateTime({min_from:Int64}, 'UTC'), toDateTime({min_to:Int64}, 'UTC')) AND " + set.contains("system_id"), false
 }
 
 // fleetEnergyPage runs a fleet energy query answering (system_id, e) rows.
@@ -425,7 +445,7 @@ func (s *Service) LifetimeEnergy(ctx context.Context, caller acl.AccountID, ref 
 	if p.wm, err = s.watermarks(ctx); err != nil {
 		return 0, time.Time{}, storeErr("lifetime energy", err)
 	}
-	p.cumWM = s.cumWatermark()
+	p.cumWM, p.minute = s.cumWatermark(), s.cumMinute()
 	p.set = pushdown(roaring.BitmapOf(uint32(sys.ID)), "ids", s.opts.ArrayParamMax)
 	plan := planFleetEnergy(p)
 	if plan.page == "" {

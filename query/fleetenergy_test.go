@@ -79,6 +79,16 @@ func TestPlanFleetEnergyGolden(t *testing.T) {
 	f("fresh-start", fleetParams{from: today.AddDate(0, 0, -30), to: now})
 	f("by-id-after-cursor", fleetParams{from: today.AddDate(0, 0, -2), to: today, wm: wm, cumWM: today, sort: sortSpec{key: sortID}, cur: cur})
 	f("zeros-page", fleetParams{from: today.AddDate(0, 0, -30), to: today, wm: wm, cumWM: today, cur: &cursor{sort: sortSpec{key: sortFleetEnergy, desc: true}, id: 8}})
+	// With the minute cumulative table, kept up to the minute rollup's
+	// watermark since 60 days ago: any minutes are two rows per system.
+	minute := timeSpan{from: today.AddDate(0, 0, -60), to: wm[0]}
+	f("minute-last-30-days-to-now", fleetParams{from: now.AddDate(0, 0, -30), to: now, wm: wm, cumWM: today, minute: minute})
+	f("minute-today-so-far", fleetParams{from: today, to: now, wm: wm, cumWM: today, minute: minute})
+	f("minute-last-hour", fleetParams{from: now.Add(-time.Hour), to: now, wm: wm, cumWM: today, minute: minute})
+	f("minute-a-minute-ago", fleetParams{from: now.Add(-time.Minute), to: now, wm: wm, cumWM: today, minute: minute})
+	f("minute-30-whole-days", fleetParams{from: today.AddDate(0, 0, -30), to: today, wm: wm, cumWM: today, minute: minute})
+	f("minute-from-its-origin", fleetParams{from: minute.from, to: now, wm: wm, cumWM: today, minute: minute})
+	f("minute-older-than-the-table", fleetParams{from: now.AddDate(0, 0, -90), to: now, wm: wm, cumWM: today, minute: minute})
 }
 
 func orNone(s string) string {

@@ -393,11 +393,15 @@ func TestFleetEnergyPushesTheCallersBitmapDown(t *testing.T) {
 	}
 }
 
-// Over several days fleet energy reads whole days from the cumulative
-// table (two rows per system) and the edges from rollups; the sums agree
-// with the raw readings, also after late readings change an earlier day.
+// Over several days the minute cumulative table does not hold, fleet
+// energy reads whole days from the day cumulative table (two rows per
+// system) and the edges from rollups; the sums agree with the raw
+// readings, also after late readings change an earlier day.
 func TestFleetEnergyOverDaysUsesTheCumulativeTable(t *testing.T) {
 	f := newFleet(t, harnessOpts{store: true})
+	// Minute rows kept a day and a minute, with a day's margin: the minute
+	// table is read for nothing older than a minute ago.
+	f.svc.opts.MinuteRetention = 24*time.Hour + time.Minute
 	with := []acl.SystemID{f.sys[0], f.sys[2], f.sys[6]} // s[6] is the other org's
 	rs := f.history(with, t0.Add(-4*24*time.Hour), t0)
 	from, to := t0.Add(-3*24*time.Hour-7*time.Minute), t0
@@ -424,7 +428,7 @@ func TestFleetEnergyOverDaysUsesTheCumulativeTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		cum := 0
-		for _, tl := range planFleetTiles(from, to, wm, f.svc.cumWatermark()) {
+		for _, tl := range planFleetTiles(from, to, wm, f.svc.cumWatermark(), f.svc.cumMinute()) {
 			if tl.level == levelCum {
 				cum++
 				if got := tl.to.Sub(tl.from); got < 48*time.Hour {
@@ -474,7 +478,7 @@ func TestFleetEnergyOverAWeekReadsOneRowPerSystem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tiles := planFleetTiles(from, to, wm, f.svc.cumWatermark())
+		tiles := planFleetTiles(from, to, wm, f.svc.cumWatermark(), f.svc.cumMinute())
 		if len(tiles) != 1 || tiles[0].level != levelCum {
 			t.Fatalf("tiles %+v, want one cumulative tile (cumulative watermark %s)", tiles, f.svc.cumWatermark())
 		}
@@ -701,4 +705,107 @@ func TestLifetimeEnergyAndSpecificYield(t *testing.T) {
 	if len(rows) != len(tel.Points)+1 || rows[1][1] != fmt.Sprint(tel.Points[0].EnergyWh) {
 		t.Fatalf("telemetry CSV: %d rows for %d points; first %v, %+v", len(rows), len(tel.Points), rows[1], tel.Points[0])
 	}
+}
+
+// Fleet energy over every shape of range equals the sum of the raw
+// readings up to where the rollups reach (Until): on a fresh start with
+// nothing rolled up, then with history — whole days, the last 30 days to
+// now (older than the minute table), the last 40 hours, today so far, the
+// last hour, a range a minute long and odd minutes — and again after a late
+// reading changes a minute inside them. Those inside the minute cumulative
+// table are read from it alone.
+func TestFleetEnergyOverAnyRangeEqualsTheRawSum(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	today := t0.Truncate(24 * time.Hour)
+	lastMinute := t0.Add(-rollup.DefaultLateness) // the minute rollup's watermark
+	type shape struct {
+		name     string
+		from, to time.Time
+		minute   bool // read from the minute cumulative table alone
+	}
+	shapes := []shape{
+		{"30 whole days", today.AddDate(0, 0, -30), today, false},
+		{"last 30 days to now", t0.AddDate(0, 0, -30), t0, false},
+		{"last 40 hours to now", t0.Add(-40 * time.Hour), t0, true},
+		{"today so far", today, t0, true},
+		{"one hour ago to now", t0.Add(-time.Hour), t0, true},
+		{"a minute ago to now", t0.Add(-time.Minute), t0, false},
+		{"a minute, an hour ago", t0.Add(-time.Hour), t0.Add(-59 * time.Minute), true},
+		{"odd minutes", t0.Add(-47*time.Hour - 13*time.Minute), t0.Add(-3*time.Hour - 29*time.Minute), true},
+		{"from the table's origin", t0.Add(-50 * time.Hour), t0.Add(-7 * time.Minute), true},
+	}
+	check := func(rs []reading, minuteTable bool) {
+		t.Helper()
+		for _, sh := range shapes {
+			until := sh.to
+			if lastMinute.Before(until) {
+				until = lastMinute
+			}
+			if len(rs) == 0 || until.Before(sh.from) {
+				until = sh.from // nothing rolled up in the range: zeros
+			}
+			want := f.energyOf(rs, sh.from, until)
+			for _, sort := range []string{"-energy", "id", "-yield"} {
+				var a energyAnswer
+				f.getJSON(f.alice, "/v1/fleet/energy", url.Values{"from": {fmt.Sprint(sh.from.UnixMilli())}, "to": {fmt.Sprint(sh.to.UnixMilli())}, "sort": {sort}}, &a)
+				if a.Total != 6 || len(a.Items) != 6 {
+					t.Fatalf("%s, sort %s: answer %+v", sh.name, sort, a)
+				}
+				if a.Until != until.Format("2006-01-02T15:04:05.000Z07:00") {
+					t.Fatalf("%s: until %s, want %s", sh.name, a.Until, until)
+				}
+				for _, it := range a.Items {
+					if w, ok := want[it.ID]; !ok || math.Abs(it.EnergyWh-w) > 1e-6 {
+						t.Fatalf("%s, sort %s: system %d: %v Wh, want %v", sh.name, sort, it.ID, it.EnergyWh, w)
+					}
+				}
+			}
+			// The brute-force baseline bench compares against answers the
+			// same.
+			bf, bfUntil, err := f.svc.FleetEnergyBruteForce(context.Background(), f.alice, sh.from, sh.to)
+			if err != nil || !bfUntil.Equal(until) {
+				t.Fatalf("%s: brute force until %s: %v", sh.name, bfUntil, err)
+			}
+			nonzero := 0
+			for _, w := range want {
+				if w > 0 {
+					nonzero++
+				}
+			}
+			if len(bf) != nonzero {
+				t.Fatalf("%s: brute force %+v, want %v", sh.name, bf, want)
+			}
+			for _, e := range bf {
+				if math.Abs(float64(e.EnergyMWh)/1000-want[uint32(e.ID)]) > 1e-6 {
+					t.Fatalf("%s: brute force system %d: %d mWh, want %v Wh", sh.name, e.ID, e.EnergyMWh, want[uint32(e.ID)])
+				}
+			}
+			if !minuteTable {
+				continue
+			}
+			wm, err := f.svc.watermarks(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tiles := planFleetTiles(sh.from, sh.to, wm, f.svc.cumWatermark(), f.svc.cumMinute())
+			if only := len(tiles) == 1 && tiles[0].level == levelCumMinute; only != sh.minute {
+				t.Fatalf("%s: tiles %+v (minute table %+v)", sh.name, tiles, f.svc.cumMinute())
+			}
+		}
+	}
+	// A fresh start: no readings, no rollups, no minute table.
+	check(nil, false)
+
+	with := []acl.SystemID{f.sys[0], f.sys[2], f.sys[3], f.sys[6]} // s[6] is the other org's
+	rs := f.history(with, t0.Add(-50*time.Hour), t0)
+	f.svc.loadWatermarks(context.Background())
+	if sp := f.svc.cumMinute(); !sp.from.Equal(t0.Add(-50*time.Hour)) || !sp.to.Equal(lastMinute) {
+		t.Fatalf("minute table spans %+v", sp)
+	}
+	check(rs, true)
+
+	// A late reading 20 hours back, inside most of the ranges.
+	late := f.lateReading(f.sys[2], t0.Add(-20*time.Hour).Add(30*time.Second), 888_000)
+	f.svc.loadWatermarks(context.Background())
+	check(append(rs, late), true)
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,7 +161,7 @@ func BenchmarkHistory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer svc.Close()
-	now, today := f.Now, f.Now.Truncate(24*time.Hour)
+	now := f.Now
 	b.Run("telemetry-24h-15m", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
@@ -175,18 +176,19 @@ func BenchmarkHistory(b *testing.B) {
 			}
 		})
 	})
-	b.Run(fmt.Sprintf("fleet-energy-30d/systems=%d", h.Big.GetCardinality()), func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: today.AddDate(0, 0, -30), To: today}); err != nil {
-				b.Fatal(err)
+	for _, rg := range bench.FleetEnergyRanges(now, 30) {
+		b.Run(fmt.Sprintf("fleet-energy/%s/systems=%d", strings.ReplaceAll(rg.Name, " ", "-"), h.Big.GetCardinality()), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.From, To: rg.To}); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		snap := f.ACL.Snapshot()
-		reportBaseline(b, 3, func(int) {
-			if err := bench.FleetEnergyNoPushdown(ctx, s, snap, f.Big, today.AddDate(0, 0, -30), today); err != nil {
-				b.Fatal(err)
-			}
+			reportBaseline(b, 3, func(int) {
+				if _, _, err := svc.FleetEnergyBruteForce(ctx, f.Big, rg.From, rg.To); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
-	})
+	}
 }

@@ -59,6 +59,10 @@ type Options struct {
 	// serialized groupBitmap (see pushdown.go for the measurements behind
 	// the default, 32).
 	ArrayParamMax int
+	// MinuteRetention is how long the minute tables keep their rows (the
+	// raw retention; 0: for ever): fleet energy reads the minute
+	// cumulative table only for minutes surely still in it.
+	MinuteRetention time.Duration
 }
 
 func (o *Options) setDefaults() {

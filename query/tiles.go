@@ -151,6 +151,7 @@ type wmCache struct {
 	at         time.Time
 	wm         [4]time.Time
 	cum        time.Time // system_energy_cum is complete up to this day
+	minute     timeSpan  // system_energy_cum_1m: its origin and watermark
 	refreshing bool
 }
 
@@ -191,6 +192,7 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 	defer rows.Close()
 	var wm [4]time.Time
 	var cum time.Time
+	var minute timeSpan
 	for rows.Next() {
 		var level string
 		var at time.Time
@@ -202,15 +204,20 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 				wm[i] = at.UTC()
 			}
 		}
-		if level == rollup.CumName {
+		switch level {
+		case rollup.CumName:
 			cum = at.UTC()
+		case rollup.CumMinuteName:
+			minute.to = at.UTC()
+		case rollup.CumMinuteOriginName:
+			minute.from = at.UTC()
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return wm, fmt.Errorf("query: rollup watermarks: %w", err)
 	}
 	s.wm.mu.Lock()
-	s.wm.wm, s.wm.cum, s.wm.at = wm, cum, time.Now()
+	s.wm.wm, s.wm.cum, s.wm.minute, s.wm.at = wm, cum, minute, time.Now()
 	s.wm.mu.Unlock()
 	return wm, nil
 }
@@ -223,16 +230,67 @@ func (s *Service) cumWatermark() time.Time {
 	return s.wm.cum
 }
 
+// cumMinute is the cached span of system_energy_cum_1m, as of the last
+// watermarks call: empty until the rollup worker has started it. Where
+// the table's rows age out (Options.MinuteRetention), the span starts no
+// earlier than what is surely still there.
+func (s *Service) cumMinute() timeSpan {
+	s.wm.mu.Lock()
+	sp := s.wm.minute
+	s.wm.mu.Unlock()
+	if r := s.opts.MinuteRetention; r > 0 {
+		// A day's margin: the rows of a minute older than the retention
+		// go with their whole part, some time after.
+		sp.from = maxTime(sp.from, s.opts.Now().UTC().Add(-r+24*time.Hour).Truncate(time.Minute))
+	}
+	if sp.from.IsZero() || sp.to.IsZero() {
+		return timeSpan{}
+	}
+	return sp
+}
+
 // levelCum in a tile is system_energy_cum: whole UTC days [from, to) as two
 // rows per system (see planFleetTiles).
 const levelCum = 100
 
-// planFleetTiles covers [from, to) for fleet-wide sums: the whole days
-// that system_energy_cum has (up to cumWM) by one levelCum tile when there
-// are at least two — each system's energy over them is its row at the end
-// minus its row at the start, where the day rollup reads a row per day —
-// and the rest by rollup tiles (planTiles, no raw readings).
-func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile {
+// levelCumMinute in a tile is system_energy_cum_1m: any minutes [from, to)
+// it covers as two rows per system — one when from is its origin, before
+// which every system's count is zero.
+const levelCumMinute = 101
+
+// timeSpan is a stretch of time [from, to); the zero timeSpan is empty.
+type timeSpan struct{ from, to time.Time }
+
+func (s timeSpan) empty() bool { return !s.from.Before(s.to) }
+
+// planFleetTiles covers [from, to) for fleet-wide sums. Whole days that
+// system_energy_cum has (up to cumWM) are one levelCum tile; otherwise the
+// minutes system_energy_cum_1m covers (minute, its origin to its
+// watermark) are one levelCumMinute tile. Each is the rows at its two ends
+// per system — both tables are ordered by time, so a fleet's rows at one
+// instant are one contiguous range — where a rollup reads a row per system
+// and bucket, spread over a table ordered by system. What neither covers (a
+// range older than the minute table, or past its watermark) is tiled by the
+// rollups (planDayTiles).
+func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time, minute timeSpan) []tile {
+	wholeDays := from.Equal(from.Truncate(24*time.Hour)) && to.Equal(to.Truncate(24*time.Hour)) &&
+		!to.After(cumWM) && to.Sub(from) >= 48*time.Hour
+	a, b := maxTime(from, minute.from), minTime(to, minute.to)
+	if wholeDays || !a.Before(b) {
+		return planDayTiles(from, to, wm, cumWM)
+	}
+	out := planDayTiles(from, a, wm, cumWM)
+	out = append(out, tile{level: levelCumMinute, from: a, to: b})
+	return append(out, planDayTiles(b, to, wm, cumWM)...)
+}
+
+// planDayTiles covers [from, to) with one levelCum tile for the whole days
+// system_energy_cum has, when there are at least two, and the rest by
+// rollup tiles (planTiles, no raw readings).
+func planDayTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile {
+	if !from.Before(to) {
+		return nil
+	}
 	a, b := ceilTime(from, 24*time.Hour), to.Truncate(24*time.Hour)
 	if cumWM.Before(b) {
 		b = cumWM
@@ -244,4 +302,18 @@ func planFleetTiles(from, to time.Time, wm [4]time.Time, cumWM time.Time) []tile
 	out := planTiles(from, a, top, wm, false, 0)
 	out = append(out, tile{level: levelCum, from: a, to: b})
 	return append(out, planTiles(b, to, top, wm, false, 0)...)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

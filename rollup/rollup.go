@@ -179,6 +179,7 @@ func (r *Worker) Pass(ctx context.Context) error {
 		return err
 	}
 	now := r.opts.Now().UTC()
+	var minuteFrom time.Time // where the minute level starts this pass
 	for i, l := range Levels {
 		var closed time.Time
 		if i == 0 {
@@ -192,6 +193,9 @@ func (r *Worker) Pass(ctx context.Context) error {
 			if from, err = r.start(ctx, l); err != nil {
 				return err
 			}
+		}
+		if i == 0 {
+			minuteFrom = from
 		}
 		for from.Before(closed) {
 			to := closed
@@ -213,6 +217,10 @@ func (r *Worker) Pass(ctx context.Context) error {
 		return err
 	}
 	r.m.lag.WithLabelValues(CumName).Set(now.Sub(wm[CumName]).Seconds())
+	if err := r.advanceCumMinute(ctx, wm, minuteFrom); err != nil {
+		return err
+	}
+	r.m.lag.WithLabelValues(CumMinuteName).Set(now.Sub(wm[CumMinuteName]).Seconds())
 	return r.recomputeDirty(ctx, wm)
 }
 
@@ -583,6 +591,31 @@ func (r *Worker) recomputeDirty(ctx context.Context, wm map[string]time.Time) er
 			return err
 		}
 	}
+	// Minute cumulative rows after a changed minute: per system from its
+	// earliest changed minute the table counts (after its origin).
+	if upTo, origin := wm[CumMinuteName], wm[CumMinuteOriginName]; !upTo.IsZero() {
+		earliest := map[uint32]time.Time{}
+		var systems []uint32
+		for _, m := range marks {
+			t := m.ts.UTC().Truncate(time.Minute)
+			if !t.Before(upTo) || t.Before(origin) {
+				continue
+			}
+			if e, ok := earliest[m.system]; !ok || t.Before(e) {
+				if !ok {
+					systems = append(systems, m.system)
+				}
+				earliest[m.system] = t
+			}
+		}
+		since := make([]time.Time, len(systems))
+		for i, s := range systems {
+			since[i] = earliest[s]
+		}
+		if err := r.recomputeCumMinute(ctx, systems, since, upTo); err != nil {
+			return err
+		}
+	}
 	b, err := r.opts.Store.PrepareBatch(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at, done)")
 	if err != nil {
 		return err
@@ -611,5 +644,27 @@ func (r *Worker) Rewind(ctx context.Context, from time.Time) error {
 			return err
 		}
 	}
-	return r.setWatermarkName(ctx, CumName, from.UTC().Truncate(day))
+	if err := r.setWatermarkName(ctx, CumName, from.UTC().Truncate(day)); err != nil {
+		return err
+	}
+	// The minute cumulative table counts again from `from` on: from the
+	// row there, or — before its origin — from zero at a new origin.
+	wm, err := r.watermarks(ctx)
+	if err != nil {
+		return err
+	}
+	at, origin := wm[CumMinuteName], wm[CumMinuteOriginName]
+	if at.IsZero() {
+		return nil // not started: it starts where the minute rollup does
+	}
+	m := from.UTC().Truncate(time.Minute)
+	if m.Before(origin) {
+		if err := r.setWatermarkName(ctx, CumMinuteOriginName, m); err != nil {
+			return err
+		}
+	}
+	if m.Before(at) {
+		return r.setWatermarkName(ctx, CumMinuteName, m)
+	}
+	return nil
 }

@@ -100,6 +100,52 @@ func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
 	return wm
 }
 
+// compareCumMinute checks system_energy_cum_1m against the raw readings:
+// for every minute m after its origin up to its watermark, and every system
+// with readings in [origin, m), a row holding their energy — and no other
+// rows. It returns the watermark.
+func compareCumMinute(t *testing.T, s *store.Store) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	var origin, wm time.Time
+	if err := s.QueryRow(ctx, `SELECT
+		(SELECT watermark FROM rollup_watermarks FINAL WHERE level = {o:String}),
+		(SELECT watermark FROM rollup_watermarks FINAL WHERE level = {w:String})`,
+		clickhouse.Named("o", rollup.CumMinuteOriginName), clickhouse.Named("w", rollup.CumMinuteName)).Scan(&origin, &wm); err != nil {
+		t.Fatalf("minute cumulative watermarks: %v", err)
+	}
+	if !origin.Before(wm) {
+		t.Fatalf("minute cumulative table from %s to %s: nothing to compare", origin, wm)
+	}
+	var stray uint64
+	if err := s.QueryRow(ctx, "SELECT count() FROM system_energy_cum_1m WHERE ts <= {f:DateTime('UTC')} OR ts > {w:DateTime('UTC')}",
+		clickhouse.Named("f", origin), clickhouse.Named("w", wm)).Scan(&stray); err != nil || stray != 0 {
+		t.Fatalf("%d minute cumulative rows outside (%s, %s] (%v)", stray, origin, wm, err)
+	}
+	var got, want string
+	var n uint64
+	if err := s.QueryRow(ctx, `SELECT
+		(SELECT toString(groupArray((ts, system_id, wh))) FROM (
+			SELECT ts, system_id, wh FROM system_energy_cum_1m FINAL ORDER BY ts, system_id)),
+		(SELECT toString(groupArray((m, system_id, w))) FROM (
+			SELECT toDateTime(m, 'UTC') AS m, system_id, sum(wh) AS w
+			FROM (SELECT arrayJoin(range(toUInt32({f:DateTime('UTC')}) + 60, toUInt32({w:DateTime('UTC')}) + 60, 60)) AS m) AS minutes
+			CROSS JOIN (SELECT system_id, toUInt32(toDateTime(ts)) AS t, wh FROM readings WHERE ts >= {f:DateTime('UTC')}) AS r
+			WHERE r.t < minutes.m
+			GROUP BY m, system_id ORDER BY m, system_id)),
+		(SELECT count() FROM system_energy_cum_1m FINAL)`,
+		clickhouse.Named("f", origin), clickhouse.Named("w", wm)).Scan(&got, &want, &n); err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("minute cumulative energy differs from the raw readings:\n got %.600s\nwant %.600s", got, want)
+	}
+	if n == 0 {
+		t.Fatalf("no minute cumulative rows (%s, %s]", origin, wm)
+	}
+	return wm
+}
+
 func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	s := storetest.Open(t)
 	day := time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
@@ -116,6 +162,11 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	if wm := compareCum(t, s, day.Add(-24*time.Hour)); !wm.Equal(day.Add(24 * time.Hour)) {
 		t.Fatalf("cumulative watermark %s, want %s", wm, day.Add(24*time.Hour))
 	}
+	// The raw readings end at day + 27 h: the minute rollup, and with it
+	// the minute cumulative table, is done up to the clock less lateness.
+	if wm := compareCumMinute(t, s); !wm.Equal(clock.Add(-rollup.DefaultLateness)) {
+		t.Fatalf("minute cumulative watermark %s, want %s", wm, clock.Add(-rollup.DefaultLateness))
+	}
 
 	// Late readings for an already computed day, with their dirty marks as
 	// the flusher writes them: the next pass recomputes those buckets.
@@ -131,6 +182,7 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	}
 	compareRollups(t, s, day.Add(24*time.Hour))
 	compareCum(t, s, day.Add(-24*time.Hour))
+	compareCumMinute(t, s)
 
 	// Late readings on the first day for a system that had none: its
 	// cumulative rows appear for every later day.
@@ -148,6 +200,7 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	}
 	compareRollups(t, s, day.Add(24*time.Hour))
 	compareCum(t, s, day.Add(-24*time.Hour))
+	compareCumMinute(t, s)
 	var pending uint64
 	if err := s.QueryRow(ctx, "SELECT count() FROM rollup_dirty FINAL WHERE done = 0").Scan(&pending); err != nil || pending != 0 {
 		t.Fatalf("dirty minutes left: %d (%v)", pending, err)

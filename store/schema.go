@@ -455,6 +455,31 @@ var migrations = []migration{
 			engine: mergeTree, orderBy: "(what, block)", dedup: true,
 		}},
 	},
+	{
+		version: 7, name: "cumulative energy per system and minute",
+		// Each system's energy (mWh) from the table's origin to ts, a row
+		// per system and minute, written by the rollup worker from the
+		// minute rollup (rollup.CumMinuteName): the energy of any whole
+		// minutes [a, b) of a fleet is then its rows at b less those at a,
+		// two rows per system in one range of the table (ordered by time)
+		// — where the minute, quarter-hour and hour rollups, ordered by
+		// system, read a row per system and bucket from every part of
+		// theirs (query.FleetEnergy). Partitioned by day so that a
+		// retention drops whole days.
+		tables: []table{energyCumMinute},
+	},
+}
+
+// energyCumMinute is the minute cumulative energy table (migration 7).
+var energyCumMinute = table{
+	name: "system_energy_cum_1m",
+	columns: `
+	ts          DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+	system_id   UInt32 CODEC(Delta, ZSTD(1)),
+	wh          UInt64 CODEC(T64, ZSTD(1)),
+	computed_at DateTime64(3, 'UTC') CODEC(ZSTD(1))`,
+	engine: replacingMerge, version: "computed_at",
+	partitionBy: "toYYYYMMDD(ts)", orderBy: "(ts, system_id)", sharded: true,
 }
 
 // readingsTable holds every reading: one row per panel per timestamp,

@@ -386,3 +386,17 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`id_blocks` ON CLUSTER `solar`
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/global/{database}/id_blocks', '{replica}')
 ORDER BY (what, block);
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum_1m_local` ON CLUSTER `solar`
+(
+	ts          DateTime('UTC') CODEC(DoubleDelta, ZSTD(1)),
+	system_id   UInt32 CODEC(Delta, ZSTD(1)),
+	wh          UInt64 CODEC(T64, ZSTD(1)),
+	computed_at DateTime64(3, 'UTC') CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/system_energy_cum_1m_local', '{replica}', computed_at)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (ts, system_id);
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum_1m` ON CLUSTER `solar` AS `fleetscope`.`system_energy_cum_1m_local`
+ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_1m_local', system_id);
