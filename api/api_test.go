@@ -151,11 +151,13 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &fasthttp.Server{Handler: srv.Handler(), HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler,
+	// Every answer is checked against the OpenAPI document.
+	h := newOpenAPIChecker(t).wrap(srv.Handler())
+	hs := &fasthttp.Server{Handler: h, HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler,
 		Logger: log.New(io.Discard, "", 0)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown() })
-	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: srv.Handler()}
+	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: h}
 }
 
 type reply struct {

@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		stage: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "stage_duration_seconds",
 			Help: "Time of request stages: search and list computation, summary, history statements.", Buckets: latencyBuckets}, []string{"stage"}),
-		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "result_total",
+		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "matched_locations",
 			Help: "Locations matching a request (its total), for searches (q set) and plain lists.", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}, []string{"kind"}),
 		fleetEnergy: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fleet_energy_duration_seconds",
 			Help: "Fleet energy computation by how the caller's bitmap was pushed down (array, bitmap).", Buckets: latencyBuckets}, []string{"pushdown"}),
