@@ -197,3 +197,41 @@ func TestOpsHandler(t *testing.T) {
 		}
 	}
 }
+
+// At info level no secret reaches the log: passwords, tokens, gateway
+// keys, verification and reset codes (mail bodies are logged at debug
+// only).
+func TestNoSecretsInLogs(t *testing.T) {
+	var logs syncBuffer
+	a := startAPIWith(t, func(o *apiOptions) {
+		o.logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	const pw = "correct horse battery"
+	reg := a.want(a.call("", "POST", "/v1/accounts", map[string]any{"email": "sec@example.test", "name": "S", "password": pw}), 201)
+	token := reg.str("token")
+	code := a.code("sec@example.test")
+	a.want(a.call(token, "POST", "/v1/accounts/verify", map[string]any{"code": code}), 200)
+	a.want(a.call("", "POST", "/v1/accounts/password-reset", map[string]any{"email": "sec@example.test"}), 202)
+	r := a.want(a.call(supportToken, "GET", "/v1/outbox?to=sec@example.test", nil), 200)
+	items, _ := r.body["items"].([]any)
+	reset := resetCodeRe.FindString(items[0].(map[string]any)["body"].(string))
+	a.want(a.call("", "POST", "/v1/accounts/password-reset/confirm", map[string]any{"code": reset, "password": pw + "!"}), 200)
+	login := a.want(a.call("", "POST", "/v1/sessions", map[string]any{"email": "sec@example.test", "password": pw + "!"}), 201).str("token")
+	org := a.want(a.call(login, "POST", "/v1/orgs", map[string]any{"name": "Sec"}), 201).str("id")
+	sys := a.want(a.call(login, "POST", "/v1/systems", map[string]any{"guid": "SEC-1", "name": "n", "timezone": "UTC",
+		"org": json.Number(org), "owner_email": "sec@example.test"}), 201).str("id")
+	key := a.want(a.call(login, "POST", "/v1/systems/"+sys+"/gateways", map[string]any{"serial": "SEC-GW"}), 201).str("key")
+	out := logs.String()
+	if !strings.Contains(out, "mail: written to the outbox") {
+		t.Fatalf("nothing logged at info, the test sees nothing:\n%s", out)
+	}
+	for name, secret := range map[string]string{"password": pw, "token": token, "login token": login, "verification code": code,
+		"reset code": reset, "gateway key": key, "support token": supportToken} {
+		if secret == "" {
+			t.Fatalf("no %s to look for", name)
+		}
+		if strings.Contains(out, secret) {
+			t.Errorf("the %s is in the log at info:\n%s", name, out)
+		}
+	}
+}
