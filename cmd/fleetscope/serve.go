@@ -198,22 +198,23 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		Logger:             slogPrintf{log},
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- s.http.Serve(ln) }()
-	pctx, stopProbe := context.WithCancel(ctx)
-	defer stopProbe()
-	go s.probe(pctx)
 	opsURL := "http://" + ln.Addr().String()
 	if cfg.opsAddr != "" {
-		ops := &fasthttp.Server{Handler: s.api.OpsHandler(), Name: "fleetscope-ops", ReadTimeout: 30 * time.Second,
-			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, Logger: slogPrintf{log}} // a CPU profile takes 30 s
 		oln, err := net.Listen("tcp", cfg.opsAddr)
 		if err != nil {
+			ln.Close()
 			return fmt.Errorf("--ops-addr: %w", err)
 		}
+		ops := &fasthttp.Server{Handler: s.api.OpsHandler(), Name: "fleetscope-ops", ReadTimeout: 30 * time.Second,
+			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, Logger: slogPrintf{log}} // a CPU profile takes 30 s
 		defer ops.Shutdown()
 		go func() { errc <- ops.Serve(oln) }()
 		opsURL = "http://" + oln.Addr().String()
 	}
+	go func() { errc <- s.http.Serve(ln) }()
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go s.probe(pctx)
 	mode := "embedded"
 	if cfg.clickhouse != "" {
 		mode = "server"
