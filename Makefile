@@ -13,7 +13,7 @@ FUZZTIME ?= 30000x
 SLOW_FUZZ     := FuzzEveryAnswerIsJSON FuzzRequestBodies
 SLOW_FUZZTIME ?= 2000x
 
-.PHONY: run test engine prometheus build vet fuzz bench clean
+.PHONY: run test engine browser prometheus build vet fuzz bench clean
 
 ## run: install the engine, build, and serve a demo fleet on the embedded engine
 run: engine build
@@ -22,6 +22,10 @@ run: engine build
 ## engine: install the embedded ClickHouse engine (chDB) into ~/.cache/fleetscope
 engine:
 	@./scripts/install-engine.sh
+
+## browser: install Chromium (Debian's package) for the dashboard's browser tests
+browser:
+	@./scripts/install-chromium.sh
 
 ## prometheus: install promtool and prometheus (Debian's package) for the
 ## operations tests when missing
@@ -39,9 +43,9 @@ vet:
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./store/...
 
-## test: install the engine and Prometheus and run every test (engine and
-## Prometheus tests fail, never skip, without them)
-test: engine prometheus vet
+## test: install the engine, Chromium and Prometheus and run every test
+## (engine, browser and Prometheus tests fail, never skip, without them)
+test: engine browser prometheus vet
 	FLEETSCOPE_REQUIRE_ENGINE=1 $(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 

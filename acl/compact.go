@@ -95,6 +95,7 @@ func (st *state) export(yield func(Event) bool) {
 		if r.ownerHLC != 0 {
 			emit(Event{Kind: KindOwnerSet, Stamp: r.ownerStamp(), System: sys, Email: email(r.owner)})
 		}
+
 		for _, g := range r.grants {
 			p := OrgPrincipal(OrgID(g.who))
 			if !g.org {
@@ -119,6 +120,9 @@ func (st *state) export(yield func(Event) bool) {
 				Hash: g.hash, PrevHash: g.prevHash, Expires: g.prevUntil})
 		}
 		return emit(Event{Kind: KindGatewayPut, Stamp: g.stamp(), System: g.sys, Gateway: GatewayID(id), Serial: g.serial, Hash: g.hash})
+	})
+	st.caps.each(func(id uint32, c *capRec) bool {
+		return emit(Event{Kind: KindSystemCapacity, Stamp: c.stamp(), System: SystemID(id), Capacity: c.w})
 	})
 	st.tokens.each(func(_ uint32, t *tokenRec) bool {
 		if t.revoked {

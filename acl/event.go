@@ -36,13 +36,14 @@ const (
 	KindAccountName          // Account, Name: the account's display name
 	KindTokenMeta            // Token, Expires, Name: when the account token stops authenticating (sliding: written again as it is used) and the client it was issued to
 	KindGatewayRekey         // System, Gateway, Serial, Hash, PrevHash, Expires: a GatewayPut with a new ingest key, the previous one still accepted until Expires
+	KindSystemCapacity       // System, Capacity: the system's nameplate DC capacity in W (0 = unknown)
 	numKinds
 )
 
 var kindNames = [...]string{"", "account_register", "account_verify", "account_support",
 	"org_put", "member_put", "member_delete", "role_put", "role_delete", "system_put",
 	"system_delete", "owner_set", "grant_put", "grant_delete", "gateway_put", "gateway_delete",
-	"token_put", "token_delete", "password_set", "code_set", "account_name", "token_meta", "gateway_rekey"}
+	"token_put", "token_delete", "password_set", "code_set", "account_name", "token_meta", "gateway_rekey", "system_capacity"}
 
 func (k Kind) String() string {
 	if k == 0 || k >= numKinds {
@@ -87,6 +88,7 @@ type Event struct {
 	GUID     string // SystemPut: the external id on the barcode
 	Address  string // SystemPut
 	Timezone string // SystemPut: an IANA name; not checked here
+	Capacity uint32 // SystemCapacity: W, at most MaxCapacity
 
 	Serial string // GatewayPut: the gateway's serial (a MAC, ...), normalized (see NormalizeSerial)
 	Token  string // Token*: the account token's id, the <id> of fst_<id>_<secret>
@@ -103,6 +105,10 @@ type Event struct {
 	// than a []byte so that Event stays comparable.
 	PasswordHash string
 }
+
+// MaxCapacity bounds a system's capacity: 1 GW, beyond any rooftop or
+// solar park this platform serves.
+const MaxCapacity = 1_000_000_000
 
 // ExpiresAt returns Expires as a time; zero if the grant is permanent.
 func (e Event) ExpiresAt() time.Time {
@@ -161,6 +167,8 @@ func (e Event) used() Event {
 		u.Token, u.Expires, u.Name = e.Token, e.Expires, e.Name
 	case KindGatewayRekey:
 		u.System, u.Gateway, u.Serial, u.Hash, u.PrevHash, u.Expires = e.System, e.Gateway, e.Serial, e.Hash, e.PrevHash, e.Expires
+	case KindSystemCapacity:
+		u.System, u.Capacity = e.System, e.Capacity
 	}
 	return u
 }
@@ -287,6 +295,10 @@ func (e Event) Validate() error {
 		}
 		if err == nil && e.Expires <= 0 {
 			err = fmt.Errorf("%w: gateway key rotation without an end of grace", ErrInvalid)
+		}
+	case KindSystemCapacity:
+		if e.Capacity > MaxCapacity {
+			err = fmt.Errorf("%w: capacity %d W over %d W", ErrInvalid, e.Capacity, MaxCapacity)
 		}
 	}
 	return err
@@ -466,6 +478,9 @@ func (e Event) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, e.Hash[:]...)
 		b = append(b, e.PrevHash[:]...)
 		uv(uint64(e.Expires))
+	case KindSystemCapacity:
+		uv(uint64(e.System))
+		uv(uint64(e.Capacity))
 	}
 	return b, nil
 }
@@ -573,6 +588,9 @@ func (e *Event) UnmarshalBinary(data []byte) error {
 		ev.Hash = d.hash()
 		ev.PrevHash = d.hash()
 		ev.Expires = int64(d.uvarint(1<<63 - 1))
+	case KindSystemCapacity:
+		ev.System = SystemID(id())
+		ev.Capacity = uint32(d.uvarint(MaxCapacity))
 	default:
 		if d.err == nil {
 			return fmt.Errorf("%w: event kind %d", ErrInvalid, uint8(ev.Kind))

@@ -58,6 +58,8 @@ var sampleEvents = []Event{
 	{Kind: KindTokenMeta, Stamp: st, Actor: Platform, Token: "x9", Expires: 1},
 	{Kind: KindGatewayRekey, Stamp: st, Actor: 7, System: 3, Gateway: 12, Serial: "CC:A0:00:11:22:33",
 		Hash: sha256.Sum256([]byte("new")), PrevHash: sha256.Sum256([]byte("old")), Expires: 1772367300000},
+	{Kind: KindSystemCapacity, Stamp: st, Actor: 7, System: 3, Capacity: 9800},
+	{Kind: KindSystemCapacity, Stamp: st, Actor: 7, System: 3},
 }
 
 func TestEventRoundTrip(t *testing.T) {

@@ -81,6 +81,7 @@ type truth struct {
 	password  map[AccountID]Event
 	code      map[AccountID]Event
 	name      map[AccountID]Event
+	capacity  map[SystemID]Event
 }
 
 func later(a, b Event) bool { return a.Stamp.Compare(b.Stamp) > 0 }
@@ -97,7 +98,8 @@ func (m *model) eval() *truth {
 		role: map[mRoleKey]Event{}, sysPut: map[SystemID]Event{}, sysDel: map[SystemID]bool{},
 		owner: map[SystemID]Event{}, grant: map[mGrantKey]Event{}, activeAcc: map[AccountID]bool{},
 		gateway: map[GatewayID]Event{}, tokenPut: map[string]Event{}, tokenMeta: map[string]Event{}, tokenDel: map[string]bool{},
-		password: map[AccountID]Event{}, code: map[AccountID]Event{}, name: map[AccountID]Event{}}
+		password: map[AccountID]Event{}, code: map[AccountID]Event{}, name: map[AccountID]Event{},
+		capacity: map[SystemID]Event{}}
 	for _, ev := range m.events {
 		switch ev.Kind {
 		case KindAccountRegister:
@@ -128,6 +130,8 @@ func (m *model) eval() *truth {
 			keepLatest(t.tokenPut, ev.Token, ev)
 		case KindTokenMeta:
 			keepLatest(t.tokenMeta, ev.Token, ev)
+		case KindSystemCapacity:
+			keepLatest(t.capacity, ev.System, ev)
 		case KindTokenDelete:
 			t.tokenDel[ev.Token] = true
 		case KindPasswordSet:
@@ -420,6 +424,16 @@ func check(t *testing.T, s *Snapshot, tr *truth, step int) {
 	}
 	ls := make([]Listing, len(sysIDs))
 	s.Listings(sysIDs, ls)
+	for _, id := range sysIDs {
+		sys, ok := s.System(id)
+		var w uint32
+		if c, has := tr.capacity[id]; has && tr.live(id) {
+			w = c.Capacity
+		}
+		if ok && sys.CapacityW != w {
+			fail("System(%d).CapacityW = %d, brute force %d", id, sys.CapacityW, w)
+		}
+	}
 	for i, id := range sysIDs {
 		want := Listing{}
 		want.System, want.Found = s.System(id)
@@ -594,7 +608,7 @@ func (g *gen) event() Event {
 	acct := AccountID(1 + r.IntN(uAccounts))
 	org := OrgID(1 + r.IntN(uOrgs))
 	sys := SystemID(r.IntN(uSystems))
-	switch n := r.IntN(133); {
+	switch n := r.IntN(136); {
 	case n < 5:
 		ev.Kind, ev.Account, ev.Email = KindAccountRegister, acct, uEmail(r.IntN(uEmails))
 	case n < 13:
@@ -654,6 +668,8 @@ func (g *gen) event() Event {
 		if ev.Expires <= 0 {
 			ev.Expires = 1
 		}
+	case n < 133:
+		ev.Kind, ev.System, ev.Capacity = KindSystemCapacity, sys, uint32(r.IntN(3)*5000)
 	default:
 		ev.Kind, ev.System, ev.Gateway, ev.Serial = KindGatewayRekey, sys, GatewayID(1+r.IntN(uGateways)), uSerial(r.IntN(uSerials))
 		ev.Hash, ev.PrevHash = keyHash(r.IntN(uHashes)), keyHash(r.IntN(uHashes))

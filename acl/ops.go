@@ -391,6 +391,8 @@ type Commission struct {
 	Monitored  bool
 	Org        OrgID
 	OwnerEmail string
+	// CapacityW is the nameplate DC capacity in W; 0 = unknown.
+	CapacityW uint32
 }
 
 func (op Commission) plan(s *Snapshot, a actor) ([]Event, error) {
@@ -428,12 +430,66 @@ func (op Commission) plan(s *Snapshot, a actor) ([]Event, error) {
 	if _, ok := s.SystemByGUID(op.GUID); ok {
 		return nil, fmt.Errorf("%w: GUID %q", ErrExists, op.GUID)
 	}
-	return []Event{
+	if op.CapacityW > MaxCapacity {
+		return nil, fmt.Errorf("%w: capacity %d W over %d W", ErrInvalid, op.CapacityW, MaxCapacity)
+	}
+	evs := []Event{
 		{Kind: KindSystemPut, System: op.System, GUID: op.GUID, Name: op.Name, Address: op.Address,
 			Timezone: tz, Monitored: op.Monitored, Org: op.Org},
 		{Kind: KindGrantPut, System: op.System, Grantee: OrgPrincipal(op.Org), Role: RoleInstaller},
 		{Kind: KindOwnerSet, System: op.System, Email: owner},
-	}, nil
+	}
+	if op.CapacityW > 0 {
+		evs = append(evs, Event{Kind: KindSystemCapacity, System: op.System, Capacity: op.CapacityW})
+	}
+	return evs, nil
+}
+
+// EditSystem changes a system's record (PATCH /v1/systems/{id}): its name,
+// address, time zone or capacity; nil leaves a field as it is. The GUID,
+// the commissioning org and the monitored flag stay. Needs add_gateway —
+// the installer's and owner's configuration of the plant — on the system.
+type EditSystem struct {
+	System    SystemID
+	Name      *string
+	Address   *string
+	Timezone  *string
+	CapacityW *uint32
+}
+
+func (op EditSystem) plan(s *Snapshot, a actor) ([]Event, error) {
+	r, err := s.needOnSystem(a, PermAddGateway, op.System)
+	if err != nil {
+		return nil, err
+	}
+	guid, name, address, tz := r.fields()
+	changed := false
+	for _, f := range []struct {
+		to   *string
+		dest *string
+	}{{op.Name, &name}, {op.Address, &address}, {op.Timezone, &tz}} {
+		if f.to != nil && *f.to != *f.dest {
+			*f.dest, changed = *f.to, true
+		}
+	}
+	var evs []Event
+	if changed {
+		if err := checkSystemText(guid, name, address, tz); err != nil {
+			return nil, err
+		}
+		if _, ok := LoadZone(tz); !ok {
+			return nil, fmt.Errorf("%w: timezone %q is not an IANA time zone name (e.g. Europe/Berlin, UTC)", ErrInvalid, tz)
+		}
+		evs = append(evs, Event{Kind: KindSystemPut, System: op.System, GUID: guid, Name: name, Address: address,
+			Timezone: tz, Monitored: r.monitored, Org: r.org})
+	}
+	if op.CapacityW != nil {
+		if *op.CapacityW > MaxCapacity {
+			return nil, fmt.Errorf("%w: capacity %d W over %d W", ErrInvalid, *op.CapacityW, MaxCapacity)
+		}
+		evs = append(evs, Event{Kind: KindSystemCapacity, System: op.System, Capacity: *op.CapacityW})
+	}
+	return evs, nil
 }
 
 // DeleteSystem deletes a system for good, taking it out of every bitmap.

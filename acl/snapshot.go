@@ -224,6 +224,9 @@ type System struct {
 	Org       OrgID  // the commissioning org
 	Owner     string // the owner's e-mail; "" if none
 	Created   time.Time
+	// CapacityW is the nameplate DC capacity in watts, 0 if unknown: what
+	// specific yield (kWh per kWp) divides by.
+	CapacityW uint32
 }
 
 // System returns the record of an existing system.
@@ -232,7 +235,11 @@ func (s *Snapshot) System(id SystemID) (System, bool) {
 	if !r.live() {
 		return System{}, false
 	}
-	return recSystem(id, r, s.email(r.owner)), true
+	sys := recSystem(id, r, s.email(r.owner))
+	if c := s.caps.get(uint32(id)); c != nil {
+		sys.CapacityW = c.w
+	}
+	return sys, true
 }
 
 // recSystem is the System of a live record whose owner's e-mail is owner.
@@ -280,6 +287,9 @@ func (s *Snapshot) Listings(ids []SystemID, out []Listing) {
 		}
 		l := &out[i]
 		l.System, l.Found = recSystem(ids[i], r, owner), true
+		if c := s.caps.get(uint32(ids[i])); c != nil {
+			l.System.CapacityW = c.w
+		}
 		for j := range r.grants {
 			if s.installs(r, j) {
 				l.Installer = OrgID(r.grants[j].who)

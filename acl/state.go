@@ -31,6 +31,7 @@ type state struct {
 	gwLists  ptab[[]GatewayID] // by system: its gateways whose register is a put, by serial and id
 	gwMax    uint32            // the largest gateway id any event named
 	creds    ptab[credRec]     // by account id
+	caps     ptab[capRec]      // by system: its capacity register (SystemCapacity), nil until one
 	tokens   ptab[tokenRec]    // by token number (tid), allocated like party ids
 	tokenIx  htab              // token id → tid
 	nextTID  uint32
@@ -276,3 +277,13 @@ func (o *orgRec) orgRolePerms(name string) Perm {
 	}
 	return 0
 }
+
+// capRec is a system's capacity register, replaced by every event that
+// wins it (last writer wins). A deleted system's goes with it.
+type capRec struct {
+	hlc  uint64
+	w    uint32 // watts; 0 = unknown
+	node uint16
+}
+
+func (c *capRec) stamp() Stamp { return Stamp{c.hlc, c.node} }

@@ -233,6 +233,15 @@ func (w *writer) apply(ev Event) {
 		w.token(ev)
 	case KindPasswordSet, KindCodeSet, KindAccountName:
 		w.cred(ev)
+	case KindSystemCapacity:
+		if s := w.st.systems.get(uint32(ev.System)); s != nil && s.deleted {
+			return // the system is gone for good, its registers with it
+		}
+		if c := w.st.caps.get(uint32(ev.System)); c != nil && !ev.Stamp.After(c.stamp()) {
+			return
+		}
+		w.st.caps.set(uint32(ev.System), &capRec{hlc: ev.Stamp.HLC, w: ev.Capacity, node: ev.Stamp.Node}, w.gen())
+		w.ch.system(ev.System)
 	}
 }
 
@@ -445,6 +454,7 @@ func (w *writer) systemDelete(ev Event) {
 	}
 	*s = sysRec{deleted: true, metaHLC: ev.Stamp.HLC, metaNode: ev.Stamp.Node}
 	w.dropGateways(id)
+	w.st.caps.set(uint32(id), nil, w.gen())
 	w.ch.system(id)
 }
 

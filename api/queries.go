@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,9 @@ func (s *Server) locations(c *call) error {
 	}
 	if lq.Status, err = parseStatusList(c.arg("status")); err != nil {
 		return err
+	}
+	if reply.WantsCSV(c.ctx) {
+		return s.locationsCSV(c, lq)
 	}
 	page, err := s.opts.Query.Locations(c.caller, lq)
 	if err != nil {
@@ -65,6 +70,12 @@ func writeLocation(w *reply.Buf, l *query.Location) {
 	w.Str(l.Timezone)
 	w.Key("monitored")
 	w.Bool(l.Monitored)
+	w.Key("capacity_w")
+	if l.CapacityW == 0 {
+		w.Raw("null")
+	} else {
+		w.Uint(uint64(l.CapacityW))
+	}
 	w.Key("owner_email")
 	w.StrOrNull(l.OwnerEmail)
 	w.Key("installer")
@@ -122,6 +133,12 @@ func (s *Server) system(c *call) error {
 	if err != nil {
 		return err
 	}
+	// Lifetime energy comes from the store: when it cannot answer, the
+	// detail — record and live state, from memory — still does, without it.
+	lifetime, until, lerr := s.opts.Query.LifetimeEnergy(c.ctx, c.caller, c.param("id"))
+	if lerr != nil && !errors.Is(lerr, query.ErrUnavailable) {
+		return lerr
+	}
 	w := reply.Buf{B: make([]byte, 0, 512)}
 	writeLocation(&w, &d.Location)
 	w.Key("gateways")
@@ -147,6 +164,14 @@ func (s *Server) system(c *call) error {
 		w.Key("created")
 		w.Time(d.Created)
 	}
+	w.Key("lifetime_energy_wh")
+	if lerr == nil {
+		w.Scaled(float64(lifetime), 1000)
+		w.Key("lifetime_until")
+		w.Time(until)
+	} else {
+		w.Raw("null")
+	}
 	w.Raw("}")
 	return c.answer("system", &w, 1)
 }
@@ -162,6 +187,9 @@ func (s *Server) telemetry(c *call) error {
 	t, err := s.opts.Query.Telemetry(c.ctx, c.caller, c.param("id"), tq)
 	if err != nil {
 		return err
+	}
+	if reply.WantsCSV(c.ctx) {
+		return s.telemetryCSV(c, t)
 	}
 	w := reply.Buf{B: make([]byte, 0, 256+160*len(t.Points))}
 	w.Raw("{")
@@ -305,6 +333,9 @@ func (s *Server) fleetEnergy(c *call) error {
 	if fq.Limit, err = parseLimit(c.arg("limit")); err != nil {
 		return err
 	}
+	if reply.WantsCSV(c.ctx) {
+		return s.fleetEnergyCSV(c, fq)
+	}
 	fe, err := s.opts.Query.FleetEnergy(c.ctx, c.caller, fq)
 	if err != nil {
 		return err
@@ -322,6 +353,19 @@ func (s *Server) fleetEnergy(c *call) error {
 		w.Str(it.Name)
 		w.Key("energy_wh")
 		w.Scaled(float64(it.EnergyMWh), 1000)
+		y, known := it.Yield()
+		w.Key("capacity_w")
+		if known {
+			w.Uint(uint64(it.CapacityW))
+		} else {
+			w.Raw("null")
+		}
+		w.Key("kwh_per_kwp")
+		if known {
+			w.B = strconv.AppendFloat(w.B, math.Round(y*1000)/1000, 'f', -1, 64)
+		} else {
+			w.Raw("null")
+		}
 		w.Raw("}")
 	}
 	w.Raw("]")

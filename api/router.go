@@ -16,6 +16,9 @@ import (
 type router struct {
 	static  map[string]*resource
 	dynamic []*resource
+	// pages answers GET and HEAD of paths outside /v1/ that no route
+	// matches: the web dashboard (package web).
+	pages fasthttp.RequestHandler
 }
 
 // resource is one path pattern and the handler of each of its methods.
@@ -136,11 +139,16 @@ func (r *router) match(path []byte) (*resource, []param) {
 	return nil, nil
 }
 
-// serve dispatches a request: 404 for an unknown path, 405 with Allow for a
+// serve dispatches a request: the dashboard's pages for GET and HEAD of a
+// path outside the API, 404 for an unknown path, 405 with Allow for a
 // known path and another method, and OPTIONS answered from the resource's
 // methods (cors, when configured, answers preflights before this).
 func (r *router) serve(ctx *fasthttp.RequestCtx) {
 	res, ps := r.match(ctx.Path())
+	if res == nil && r.pages != nil && (ctx.IsGet() || ctx.IsHead()) && !apiPath(ctx) {
+		r.pages(ctx)
+		return
+	}
 	if res == nil {
 		reply.Error(ctx, fasthttp.StatusNotFound, "not_found", "no such endpoint")
 		return
@@ -163,6 +171,13 @@ func (r *router) serve(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Allow", res.allow)
 		reply.Error(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+method+" not allowed on this path; allowed: "+res.allow)
 	}
+}
+
+// apiPath says whether a request is for the API: its path, as sent or as
+// normalized ("/v1/..%2F.." is "/"), is under /v1/. Such a request is
+// answered by the API (JSON), never by the dashboard.
+func apiPath(ctx *fasthttp.RequestCtx) bool {
+	return strings.HasPrefix(string(ctx.Path()), "/v1/") || strings.HasPrefix(string(ctx.Request.URI().PathOriginal()), "/v1/")
 }
 
 // pathParam returns placeholder name's value in the matched path, "" if the

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
+	"github.com/fleetscope/fleetscope/api/web"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/password"
@@ -158,6 +159,7 @@ func New(opts Options) *Server {
 	if opts.Metrics != nil {
 		s.add("GET", "/metrics", "metrics", opts.Metrics)
 	}
+	s.router.pages = web.Handler()
 	return s
 }
 
@@ -239,6 +241,7 @@ func (s *Server) endpoints() []endpoint {
 
 		{"POST", "/v1/systems", "commission", false, s.commission},
 		{"GET", "/v1/systems/{id}", "system", false, s.system},
+		{"PATCH", "/v1/systems/{id}", "system_edit", false, s.editSystem},
 		{"DELETE", "/v1/systems/{id}", "system_delete", false, s.deleteSystem},
 		{"POST", "/v1/systems/{id}/owner", "transfer", false, s.transfer},
 		{"GET", "/v1/systems/{id}/grants", "grants", false, s.listGrants},
@@ -274,6 +277,10 @@ func (s *Server) handler(r *router, pprof fasthttp.RequestHandler) fasthttp.Requ
 	return func(ctx *fasthttp.RequestCtx) {
 		id := s.requestID(ctx)
 		ctx.Response.Header.Set("X-Request-Id", id)
+		// Every answer, API or dashboard, carries the dashboard's security
+		// headers: a JSON answer opened in a browser is never sniffed into
+		// something that runs, framed, or allowed to load script.
+		web.SetSecurityHeaders(&ctx.Response.Header)
 		if s.debug {
 			defer s.accessLog(ctx, r, id, time.Now()) // after recoverPanic: it logs the 500
 		}

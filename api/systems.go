@@ -21,6 +21,7 @@ type (
 		Address    string       `json:"address"`
 		Timezone   string       `json:"timezone"`
 		Monitored  bool         `json:"monitored"`
+		CapacityW  *uint32      `json:"capacity_w"`
 		Org        acl.OrgID    `json:"org"`
 		OwnerEmail string       `json:"owner_email"`
 		CreatedAt  time.Time    `json:"created_at"`
@@ -42,8 +43,13 @@ type (
 )
 
 func systemOf(s acl.System) systemJSON {
-	return systemJSON{ID: s.ID, GUID: s.GUID, Name: s.Name, Address: s.Address, Timezone: s.Timezone,
+	out := systemJSON{ID: s.ID, GUID: s.GUID, Name: s.Name, Address: s.Address, Timezone: s.Timezone,
 		Monitored: s.Monitored, Org: s.Org, OwnerEmail: s.Owner, CreatedAt: s.Created}
+	if s.CapacityW > 0 {
+		w := s.CapacityW
+		out.CapacityW = &w
+	}
+	return out
 }
 
 func grantOf(sys acl.SystemID, g acl.Grant) grantJSON {
@@ -72,6 +78,8 @@ func (s *Server) commission(c *call) error {
 		OwnerEmail string    `json:"owner_email"`
 		// Monitored defaults to true; false for fire-safety-only installs.
 		Monitored *bool `json:"monitored"`
+		// CapacityW is the nameplate DC capacity (for specific yield).
+		CapacityW uint32 `json:"capacity_w"`
 	}
 	if err := c.decode(&req); err != nil {
 		return err
@@ -83,7 +91,7 @@ func (s *Server) commission(c *call) error {
 	}
 	id := acl.SystemID(n)
 	ch, err := s.opts.Log.Do(c.caller, acl.Commission{System: id, GUID: req.GUID, Name: req.Name, Address: req.Address,
-		Timezone: req.Timezone, Monitored: monitored, Org: req.Org, OwnerEmail: req.OwnerEmail})
+		Timezone: req.Timezone, Monitored: monitored, Org: req.Org, OwnerEmail: req.OwnerEmail, CapacityW: req.CapacityW})
 	if err != nil {
 		return err
 	}
@@ -94,6 +102,31 @@ func (s *Server) commission(c *call) error {
 	s.send(mail.WelcomeMail(s.opts.BaseURL, mail.Welcome{To: sys.Owner, InstallerOrg: installer.Name,
 		SystemName: sys.Name, SystemGUID: sys.GUID, Address: sys.Address}))
 	return c.json(fasthttp.StatusCreated, systemOf(sys))
+}
+
+// editSystem: PATCH /v1/systems/{id} {"name"?, "address"?, "timezone"?,
+// "capacity_w"?} changes a system's record (add_gateway: the installer's or
+// owner's); answers the system.
+func (s *Server) editSystem(c *call) error {
+	id, err := c.systemParam(c.snapshot())
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name      *string `json:"name"`
+		Address   *string `json:"address"`
+		Timezone  *string `json:"timezone"`
+		CapacityW *uint32 `json:"capacity_w"`
+	}
+	if err := c.decode(&req); err != nil {
+		return err
+	}
+	ch, err := s.opts.Log.Do(c.caller, acl.EditSystem{System: id, Name: req.Name, Address: req.Address, Timezone: req.Timezone, CapacityW: req.CapacityW})
+	if err != nil {
+		return err
+	}
+	sys, _ := ch.Snapshot.System(id)
+	return c.json(fasthttp.StatusOK, systemOf(sys))
 }
 
 // deleteSystem: DELETE /v1/systems/{id} (owner); answers what was deleted.
@@ -128,6 +161,9 @@ func (s *Server) transfer(c *call) error {
 		return err
 	}
 	sys, _ := ch.Snapshot.System(id)
+	who, _ := ch.Snapshot.Account(c.caller)
+	s.send(mail.SystemInvitationMail(s.opts.BaseURL, mail.SystemInvitation{To: sys.Owner, InviterName: who.Name,
+		InviterEmail: who.Email, SystemName: sys.Name, SystemGUID: sys.GUID, Role: acl.RoleOwner.String()}))
 	return c.json(fasthttp.StatusOK, systemOf(sys))
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/live"
+	"github.com/fleetscope/fleetscope/query"
 )
 
 // FleetSpec sizes a synthetic catalogue for the query benchmarks.
@@ -283,7 +284,7 @@ func GenerateFleet(spec FleetSpec) *Fleet {
 	return f
 }
 
-func foldLower(s string) string { return strings.ToLower(s) }
+func foldLower(s string) string { return query.Fold(s) }
 
 // queries draws search texts from the systems caller sees, in the mix a
 // dashboard's search box gets: name pieces of 2 to 8 letters, e-mail,

@@ -26,10 +26,11 @@ const (
 	sortEnergy
 	sortFleetEnergy // GET /v1/fleet/energy
 	sortID          // GET /v1/fleet/energy
+	sortYield       // GET /v1/fleet/energy: kWh per kWp
 	numSortKeys
 )
 
-var sortNames = [numSortKeys]string{"name", "power", "last_seen", "energy_today", "energy", "id"}
+var sortNames = [numSortKeys]string{"name", "power", "last_seen", "energy_today", "energy", "id", "yield"}
 
 // parseSort parses "name", "-power", "last_seen", ...: a key, descending
 // with a leading '-'. allowed lists the keys the endpoint offers.

@@ -21,9 +21,12 @@
 //
 // The catalogue holds, per system, its searchable strings — the name, the
 // GUID, the gateways' serials and the e-mails of its owner, grantees and
-// pending invitations — folded (Unicode lower case: "MÜLLER" finds
-// "Müller", "ñ" finds "Ñandú"; accents are kept), with its monitored flag
-// and time zone. Display fields are read from the request's acl snapshot.
+// pending invitations (those of grantees other than the owner marked
+// private: they match only for callers who may share the system) — folded
+// (Fold: case and accents, so "muller" finds "Müller", "strasse" finds
+// "Straße", "sao" finds "São"), with its monitored flag and time zone; the
+// name order is the folded names'. Display fields are read from the
+// request's acl snapshot.
 //
 // The base index (textindex.go) is immutable: names interned and sorted,
 // bitmaps of every 1-, 2- and 3-rune gram of the names, the names' words

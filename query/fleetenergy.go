@@ -1,8 +1,10 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,8 @@ import (
 // FleetEnergyQuery is GET /v1/fleet/energy.
 type FleetEnergyQuery struct {
 	From, To time.Time
-	// Sort is energy or id, descending with a leading '-'. Default -energy.
+	// Sort is energy, yield (kWh per kWp; systems without a capacity
+	// last) or id, descending with a leading '-'. Default -energy.
 	Sort   string
 	Limit  int
 	Cursor string
@@ -29,6 +32,28 @@ type SystemEnergy struct {
 	GUID      string
 	Name      string
 	EnergyMWh uint64
+	// CapacityW is the system's nameplate capacity (0: unknown); with it
+	// the answer gives the specific yield, EnergyMWh / CapacityW kWh per kWp.
+	CapacityW uint32
+}
+
+// Yield is the specific yield in kWh per kWp (energy over nameplate
+// capacity), and false when the capacity is unknown.
+func (e SystemEnergy) Yield() (float64, bool) {
+	if e.CapacityW == 0 {
+		return 0, false
+	}
+	return float64(e.EnergyMWh) / float64(e.CapacityW) / 1000, true // (mWh / 10⁶) / (W / 10³)
+}
+
+// yieldKey orders yields in a cursor: millionths of kWh/kWp, and 0 for an
+// unknown capacity, which sorts after every known yield.
+func (e SystemEnergy) yieldKey() uint64 {
+	y, ok := e.Yield()
+	if !ok {
+		return 0
+	}
+	return uint64(y*1e6) + 1
 }
 
 // FleetEnergy is the energy of every system the caller holds view and data on.
@@ -82,6 +107,9 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	}
 	p.cumWM = s.cumWatermark()
 	p.set = pushdown(bm, "ids", s.opts.ArrayParamMax)
+	if p.sort.key == sortYield {
+		return s.fleetYield(ctx, snap, bm, p, out, start)
+	}
 	plan := planFleetEnergy(p)
 	out.Until, out.Pushdown = plan.until, p.set.kind
 	if plan.page != "" {
@@ -99,11 +127,74 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 		last := out.Items[p.limit-1]
 		out.NextCursor = encodeCursor(cursor{sort: p.sort, scope: p.scope, id: uint32(last.ID), key: last.EnergyMWh})
 	}
-	for i := range out.Items {
-		if sys, ok := snap.System(out.Items[i].ID); ok {
-			out.Items[i].GUID, out.Items[i].Name = sys.GUID, sys.Name
+	describe(snap, out.Items)
+	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
+	return out, nil
+}
+
+// describe fills in what an answer shows of each system besides its
+// energy.
+func describe(snap *acl.Snapshot, items []SystemEnergy) {
+	for i := range items {
+		if sys, ok := snap.System(items[i].ID); ok {
+			items[i].GUID, items[i].Name, items[i].CapacityW = sys.GUID, sys.Name, sys.CapacityW
 		}
 	}
+}
+
+// fleetYield answers sort=yield and -yield: specific yield divides by the
+// capacity, which only the acl state knows, so every system's energy is
+// read (a row per system, ordered by id) and the page sorted here.
+func (s *Service) fleetYield(ctx context.Context, snap *acl.Snapshot, bm *roaring.Bitmap, p fleetParams, out FleetEnergy, start time.Time) (FleetEnergy, error) {
+	all := p
+	all.sort, all.cur, all.limit = sortSpec{key: sortID}, nil, out.Total
+	plan := planFleetEnergy(all)
+	out.Until, out.Pushdown = plan.until, p.set.kind
+	var items []SystemEnergy
+	if plan.page != "" {
+		var err error
+		if items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
+			return out, err
+		}
+	}
+	if len(items) == 0 { // nothing rolled up: every system, at zero
+		for _, id := range bm.ToArray() {
+			items = append(items, SystemEnergy{ID: acl.SystemID(id)})
+		}
+	}
+	describe(snap, items)
+	// Known yields first, in the order asked, then the systems without a
+	// capacity by id; ties by id in the sort's direction.
+	order := func(ka uint64, ida acl.SystemID, kb uint64, idb acl.SystemID) int {
+		if (ka == 0) != (kb == 0) {
+			if ka == 0 {
+				return 1
+			}
+			return -1
+		}
+		c := cmp.Compare(ka, kb)
+		if c == 0 {
+			c = cmp.Compare(ida, idb)
+		}
+		if p.sort.desc {
+			return -c
+		}
+		return c
+	}
+	slices.SortFunc(items, func(a, b SystemEnergy) int { return order(a.yieldKey(), a.ID, b.yieldKey(), b.ID) })
+	if p.cur != nil {
+		i := slices.IndexFunc(items, func(e SystemEnergy) bool { return order(e.yieldKey(), e.ID, p.cur.key, acl.SystemID(p.cur.id)) > 0 })
+		if i < 0 {
+			i = len(items)
+		}
+		items = items[i:]
+	}
+	if len(items) > p.limit {
+		items = items[:p.limit]
+		last := items[p.limit-1]
+		out.NextCursor = encodeCursor(cursor{sort: p.sort, scope: p.scope, id: uint32(last.ID), key: last.yieldKey()})
+	}
+	out.Items = items
 	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
 	return out, nil
 }
@@ -135,8 +226,8 @@ func (s *Service) fleetParams(fq FleetEnergyQuery) (fleetParams, error) {
 		sortText = "-energy"
 	}
 	var ok bool
-	if p.sort, ok = parseSort(sortText, sortFleetEnergy, sortID); !ok {
-		return p, fmt.Errorf("%w: sort must be energy or id, with '-' for descending", ErrBadRequest)
+	if p.sort, ok = parseSort(sortText, sortFleetEnergy, sortID, sortYield); !ok {
+		return p, fmt.Errorf("%w: sort must be energy, yield or id, with '-' for descending", ErrBadRequest)
 	}
 	var err error
 	if p.limit, err = s.limit(fq.Limit); err != nil {
@@ -310,4 +401,39 @@ func (s *Service) fillZeros(ctx context.Context, items []SystemEnergy, want int,
 		items = append(items, SystemEnergy{ID: acl.SystemID(id)})
 	}
 	return items, nil
+}
+
+// lifetimeFrom is where a system's lifetime energy is counted from: before
+// any system could report to fleetscope.
+var lifetimeFrom = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// LifetimeEnergy is a system's energy since it first reported (mWh), as
+// far as the rollups go (until: a couple of minutes behind the clock, see
+// FleetEnergy). The caller needs view on the system, as for its detail.
+func (s *Service) LifetimeEnergy(ctx context.Context, caller acl.AccountID, ref string) (mwh uint64, until time.Time, err error) {
+	snap := s.opts.ACL.Snapshot()
+	sys, err := resolveSystem(snap, caller, ref, acl.PermView)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	ctx, cancel, err := s.storeCtx(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	defer cancel()
+	p := fleetParams{from: lifetimeFrom, to: s.opts.Now().UTC().Truncate(time.Minute), sort: sortSpec{key: sortFleetEnergy, desc: true}, limit: 1}
+	if p.wm, err = s.watermarks(ctx); err != nil {
+		return 0, time.Time{}, storeErr("lifetime energy", err)
+	}
+	p.cumWM = s.cumWatermark()
+	p.set = pushdown(roaring.BitmapOf(uint32(sys.ID)), "ids", s.opts.ArrayParamMax)
+	plan := planFleetEnergy(p)
+	if plan.page == "" {
+		return 0, plan.until, nil
+	}
+	items, err := s.fleetEnergyPage(ctx, plan.page, plan.args)
+	if err != nil || len(items) == 0 {
+		return 0, plan.until, err
+	}
+	return items[0].EnergyMWh, plan.until, nil
 }

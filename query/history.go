@@ -69,9 +69,9 @@ func resolveSystem(snap *acl.Snapshot, caller acl.AccountID, ref string, p acl.P
 // TelemetryQuery is GET /v1/systems/{id}/telemetry.
 type TelemetryQuery struct {
 	From, To time.Time
-	// Step is raw, 1m, 15m, 1h or 1d (local days of the system's time
-	// zone); "" picks by range: up to 6 h 1m, up to 3 days 15m, up to 60
-	// days 1h, else 1d.
+	// Step is raw, 1m, 15m, 1h, 1d, 1mo or 1y (days, months and years of
+	// the system's local calendar); "" picks by range: up to 6 h 1m, up
+	// to 3 days 15m, up to 60 days 1h, up to two years 1d, else 1mo.
 	Step  string
 	Panel string // "" for the whole system
 }
@@ -127,13 +127,19 @@ func (s *Service) Telemetry(ctx context.Context, caller acl.AccountID, ref strin
 			step = "15m"
 		case d <= 60*24*time.Hour:
 			step = "1h"
-		default:
+		case d <= 730*24*time.Hour:
 			step = "1d"
+		default:
+			step = "1mo"
 		}
 	}
+	calendar := map[string]string{"1mo": "month", "1y": "year"}[step]
 	level := slices.Index(stepNames, step) - 1
+	if calendar != "" {
+		level = 3 // months and years are added up from days (or hours: see bucketTelemetry)
+	}
 	if level < levelRaw {
-		return Telemetry{}, fmt.Errorf("%w: step must be raw, 1m, 15m, 1h or 1d", ErrBadRequest)
+		return Telemetry{}, fmt.Errorf("%w: step must be raw, 1m, 15m, 1h, 1d, 1mo or 1y", ErrBadRequest)
 	}
 	if len(tq.Panel) > 64 {
 		return Telemetry{}, fmt.Errorf("%w: panel label longer than 64 bytes", ErrBadRequest)
@@ -145,14 +151,20 @@ func (s *Service) Telemetry(ctx context.Context, caller acl.AccountID, ref strin
 			return out, fmt.Errorf("%w: raw telemetry spans at most %s; use a step", ErrBadRequest, s.opts.MaxRawRange)
 		}
 	} else {
-		// Buckets start at whole steps (local midnights for 1d).
-		if level == 3 {
-			y, m, d := tq.From.In(loc).Date()
+		// Buckets start at whole steps (local midnights for 1d, the first
+		// local day of a month or year for 1mo and 1y).
+		stepLen := rollup.Levels[level].Step
+		switch y, m, d := tq.From.In(loc).Date(); {
+		case calendar == "month":
+			out.From, stepLen = time.Date(y, m, 1, 0, 0, 0, 0, loc).UTC(), 28*24*time.Hour
+		case calendar == "year":
+			out.From, stepLen = time.Date(y, 1, 1, 0, 0, 0, 0, loc).UTC(), 365*24*time.Hour
+		case level == 3:
 			out.From = time.Date(y, m, d, 0, 0, 0, 0, loc).UTC()
-		} else {
-			out.From = tq.From.UTC().Truncate(rollup.Levels[level].Step)
+		default:
+			out.From = tq.From.UTC().Truncate(stepLen)
 		}
-		if n := out.To.Sub(out.From) / rollup.Levels[level].Step; int(n) > s.opts.MaxPoints {
+		if n := out.To.Sub(out.From) / stepLen; int(n) > s.opts.MaxPoints {
 			return out, fmt.Errorf("%w: %d points at step %s, at most %d; use a coarser step", ErrBadRequest, n, step, s.opts.MaxPoints)
 		}
 	}
@@ -164,7 +176,7 @@ func (s *Service) Telemetry(ctx context.Context, caller acl.AccountID, ref strin
 	if level == levelRaw {
 		out.Points, err = s.rawTelemetry(ctx, sys.ID, tq.Panel, out.From, out.To)
 	} else {
-		out.Points, err = s.bucketTelemetry(ctx, sys.ID, tq.Panel, level, loc, out.From, out.To)
+		out.Points, err = s.bucketTelemetry(ctx, sys.ID, tq.Panel, level, calendar, loc, out.From, out.To)
 	}
 	s.m.observe("telemetry_store", time.Since(start))
 	return out, err
@@ -220,8 +232,9 @@ func (s *Service) rawTelemetry(ctx context.Context, sys acl.SystemID, panel stri
 	return pts, nil
 }
 
-// bucketTelemetry answers a step of level (0 = 1m … 3 = 1d in loc's days).
-func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel string, level int, loc *time.Location, from, to time.Time) ([]Point, error) {
+// bucketTelemetry answers a step of level (0 = 1m … 3 = 1d in loc's days),
+// or with calendar "month" or "year" of loc's months or years.
+func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel string, level int, calendar string, loc *time.Location, from, to time.Time) ([]Point, error) {
 	wm, err := s.watermarks(ctx)
 	if err != nil {
 		return nil, storeErr("telemetry", err)
@@ -233,6 +246,14 @@ func (s *Service) bucketTelemetry(ctx context.Context, sys acl.SystemID, panel s
 		// half-hour offsets, which the planner does at the edges).
 		top, bucket = 2, "toDateTime(toStartOfDay(ts, {tz:String}), 'UTC')"
 		args = append(args, clickhouse.Named("tz", loc.String()))
+	}
+	if calendar != "" {
+		// A local month or year: its first local midnight, as an instant.
+		start := map[string]string{"month": "toStartOfMonth", "year": "toStartOfYear"}[calendar]
+		bucket = "toDateTime(" + start + "(ts, {tz:String}), {tz:String})"
+		if loc == time.UTC {
+			args = append(args, clickhouse.Named("tz", "UTC"))
+		}
 	}
 	tiles := planTiles(from, to, top, wm, true, rawStretch)
 	if len(tiles) == 0 {

@@ -103,6 +103,11 @@ func bucketOf(ts time.Time, step string, loc *time.Location) time.Time {
 	case "1d":
 		y, m, d := ts.In(loc).Date()
 		return time.Date(y, m, d, 0, 0, 0, 0, loc).UTC()
+	case "1mo":
+		y, m, _ := ts.In(loc).Date()
+		return time.Date(y, m, 1, 0, 0, 0, 0, loc).UTC()
+	case "1y":
+		return time.Date(ts.In(loc).Year(), 1, 1, 0, 0, 0, 0, loc).UTC()
 	}
 	d, _ := time.ParseDuration(step)
 	return ts.Truncate(d)
@@ -192,6 +197,9 @@ func TestTelemetryAgreesWithRawReadingsAtEveryStep(t *testing.T) {
 		{s0, berlin, "A2", "15m", t0.Add(-5 * time.Hour), t0},
 		{s0, berlin, "A3", "1h", t0.Add(-30 * time.Hour), t0},
 		{s0, berlin, "A1", "raw", t0.Add(-20 * time.Minute), t0.Add(-10 * time.Minute)},
+		{s2, time.UTC, "", "1mo", t0.Add(-36 * time.Hour), t0}, // local calendar months and years
+		{s0, berlin, "", "1mo", t0.Add(-36 * time.Hour), t0},
+		{s0, berlin, "A2", "1y", t0.Add(-30 * time.Hour), t0.Add(-7 * time.Minute)},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%d/%s/%s/%s", c.sys, c.panel, c.step, c.from.Format(time.TimeOnly)), func(t *testing.T) {
@@ -611,4 +619,86 @@ func TestPlanTiles(t *testing.T) {
 	}
 	g("2026-06-19T12:07:00Z", "2026-06-20T12:00:00Z", "raw[19T12:07,19T12:15) 15m[19T12:15,20T11:45) raw[20T11:45,20T12:00) ")
 	g("2026-06-20T11:00:00Z", "2026-06-20T11:50:00Z", "raw[20T11:00,20T11:50) ")
+}
+
+// The system detail carries its lifetime energy (as far as the rollups go:
+// lifetime_until), and fleet energy the specific yield of systems with a
+// capacity, sortable.
+func TestLifetimeEnergyAndSpecificYield(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	s0, s2 := f.sys[0], f.sys[2]
+	rs := f.history([]acl.SystemID{s0, s2}, t0.Add(-30*time.Hour), t0)
+	capacity := uint32(6400)
+	f.must(f.alice, acl.EditSystem{System: s2, CapacityW: &capacity})
+	f.refresh()
+	var d struct {
+		LifetimeWh float64 `json:"lifetime_energy_wh"`
+		Until      string  `json:"lifetime_until"`
+		CapacityW  *uint32 `json:"capacity_w"`
+	}
+	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d", s2), nil, &d)
+	until, err := time.Parse(time.RFC3339, d.Until)
+	if err != nil {
+		t.Fatalf("lifetime_until %q: %v", d.Until, err)
+	}
+	var want uint64
+	for _, r := range rs {
+		if r.sys == s2 && r.ts.Before(until) {
+			want += uint64(r.wh)
+		}
+	}
+	if math.Abs(d.LifetimeWh-float64(want)/1000) > 1e-9 || until.Before(t0.Add(-5*time.Minute)) || d.CapacityW == nil || *d.CapacityW != capacity {
+		t.Fatalf("lifetime %v Wh until %s (want %v Wh), capacity %v", d.LifetimeWh, until, float64(want)/1000, d.CapacityW)
+	}
+	var fe struct {
+		Items []struct {
+			ID        uint32   `json:"id"`
+			EnergyWh  float64  `json:"energy_wh"`
+			CapacityW *uint32  `json:"capacity_w"`
+			Yield     *float64 `json:"kwh_per_kwp"`
+		} `json:"items"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	params := url.Values{"from": {fmt.Sprint(t0.Add(-24 * time.Hour).UnixMilli())}, "to": {fmt.Sprint(t0.UnixMilli())}, "sort": {"-yield"}, "limit": {"2"}}
+	f.getJSON(f.alice, "/v1/fleet/energy", params, &fe)
+	if len(fe.Items) != 2 || fe.Items[0].ID != uint32(s2) || fe.Items[0].Yield == nil || fe.Items[1].Yield != nil || fe.NextCursor == nil {
+		t.Fatalf("-yield: %+v", fe)
+	}
+	if got, want := *fe.Items[0].Yield, fe.Items[0].EnergyWh/1000/(float64(capacity)/1000); math.Abs(got-want) > 0.001 {
+		t.Fatalf("kwh_per_kwp %v, want %v", got, want)
+	}
+	// Paging through the yield order lists every system once.
+	seen := map[uint32]bool{}
+	for page := 0; ; page++ {
+		for _, it := range fe.Items {
+			if seen[it.ID] {
+				t.Fatalf("system %d listed twice", it.ID)
+			}
+			seen[it.ID] = true
+		}
+		if fe.NextCursor == nil || page > 10 {
+			break
+		}
+		params.Set("cursor", *fe.NextCursor)
+		fe.Items, fe.NextCursor = nil, nil
+		f.getJSON(f.alice, "/v1/fleet/energy", params, &fe)
+	}
+	if len(seen) != 6 { // alice's org's six systems
+		t.Fatalf("paged %d systems, want 6", len(seen))
+	}
+	// The CSV downloads hold the same: every system, every point.
+	params.Del("cursor")
+	params.Set("format", "csv")
+	rows := f.getCSV(f.alice, "/v1/fleet/energy", params, false)
+	if len(rows) != 7 || rows[1][0] != fmt.Sprint(s2) || rows[1][5] == "" || rows[2][5] != "" {
+		t.Fatalf("fleet energy CSV: %v", rows)
+	}
+	var tel telemetryAnswer
+	tp := url.Values{"from": {fmt.Sprint(t0.Add(-24 * time.Hour).UnixMilli())}, "to": {fmt.Sprint(t0.UnixMilli())}, "step": {"1h"}}
+	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s0), tp, &tel)
+	tp.Set("format", "csv")
+	rows = f.getCSV(f.alice, fmt.Sprintf("/v1/systems/%d/telemetry", s0), tp, false)
+	if len(rows) != len(tel.Points)+1 || rows[1][1] != fmt.Sprint(tel.Points[0].EnergyWh) {
+		t.Fatalf("telemetry CSV: %d rows for %d points; first %v, %+v", len(rows), len(tel.Points), rows[1], tel.Points[0])
+	}
 }

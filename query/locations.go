@@ -53,6 +53,7 @@ type Location struct {
 	Address       string
 	Timezone      string
 	Monitored     bool
+	CapacityW     uint32 // nameplate DC capacity; 0 = unknown
 	OwnerEmail    string
 	InstallerID   acl.OrgID // 0: none
 	InstallerName string
@@ -453,7 +454,7 @@ func (v view) row(id uint32, st Status, ls *acl.Listing) Location {
 	l := Location{ID: acl.SystemID(id), Status: st}
 	if ls.Found {
 		l.GUID, l.Name, l.Address, l.Timezone, l.Monitored, l.OwnerEmail = ls.GUID, ls.Name, ls.Address, ls.Timezone, ls.Monitored, ls.Owner
-		l.InstallerID, l.InstallerName = ls.Installer, ls.InstallerName
+		l.InstallerID, l.InstallerName, l.CapacityW = ls.Installer, ls.InstallerName, ls.CapacityW
 	}
 	if id < v.live.n {
 		lv := v.live.vals[id]

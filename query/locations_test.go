@@ -1,9 +1,13 @@
 package query
 
 import (
+	"encoding/csv"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +67,10 @@ func TestSearchByNameEmailGUIDAndSerial(t *testing.T) {
 	}{
 		{"name substring", "üller", u32s(s[0])},
 		{"name, upper case", "MÜLLER RES", u32s(s[0])},
-		{"name, one Unicode letter", "ñ", u32s(s[1])},
+		{"name, one accented letter: folded, so it is any n", "ñ", u32s(s[0], s[1], s[2])},
+		{"accent-insensitive: muller finds Müller", "muller", u32s(s[0])},
+		{"and nandu Ñandú", "nandu", u32s(s[1])},
+		{"and an accent typed finds the plain e-mail", "ánä@", u32s(s[1])},
 		{"name, Greek in another case", "ΣΟΛΆΡ", u32s(s[5])},
 		{"name, two letters", "ac", u32s(s[2], s[3], s[4])},
 		{"name, surrounding space ignored", "  acme  ", u32s(s[3], s[4])},
@@ -147,8 +154,8 @@ func TestEverySort(t *testing.T) {
 		sort string
 		want []acl.SystemID
 	}{
-		{"name", []acl.SystemID{s[3], s[0], s[4], s[2], s[1], s[5]}}, // acme, müller, solar, sunny, ñandú, σολάρ
-		{"-name", []acl.SystemID{s[5], s[1], s[2], s[4], s[0], s[3]}},
+		{"name", []acl.SystemID{s[3], s[0], s[1], s[4], s[2], s[5]}}, // acme, müller, ñandú (folded: nandu), solar, sunny, σολάρ
+		{"-name", []acl.SystemID{s[5], s[2], s[4], s[1], s[0], s[3]}},
 		{"-power", []acl.SystemID{s[3], s[1], s[0], s[5], s[4], s[2]}}, // 600 W, 600 W (ties: id descending), 200 W, then 0 W by id descending
 		{"power", []acl.SystemID{s[2], s[4], s[5], s[0], s[1], s[3]}},
 		{"last_seen", []acl.SystemID{s[4], s[5], s[2], s[1], s[3], s[0]}}, // never first
@@ -507,4 +514,89 @@ func TestGranteeEmailsMatchOnlyForSharers(t *testing.T) {
 	f.grant(f.alice, f.sys[4], acl.EmailPrincipal("guest@viewer.test"), acl.RoleUser, time.Time{})
 	f.refresh()
 	want(guest, "pending.per", f.sys[4]) // a user holds share and manage_users
+}
+
+// Search folds case and accents both ways (DESIGN §5), through the API.
+func TestAccentInsensitiveSearch(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	boss := h.account("boss@solar.test")
+	org := h.org(boss, "Solar")
+	mk := func(name, owner string) acl.SystemID { return h.commission(boss, org, site{name: name, owner: owner}) }
+	jurgen := mk("Jürgen Sonnenschein", "jürgen@hof.de")
+	strasse := mk("Hauptstraße 5", "o1@x.test")
+	sao := mk("São Paulo Solar", "o2@x.test")
+	muller := mk("Müller Residence", "o3@x.test")
+	plain := mk("Strasse Farm", "o4@x.test")
+	h.refresh()
+	want := func(q string, ids ...acl.SystemID) {
+		t.Helper()
+		if got := h.search(boss, q); !slices.Equal(got, u32s(ids...)) {
+			t.Fatalf("q=%q: %v, want %v", q, got, u32s(ids...))
+		}
+	}
+	want("muller", muller)
+	want("MÜLLER", muller)
+	want("jurgen", jurgen)
+	want("strasse", strasse, plain)
+	want("straße", strasse, plain)
+	want("sao", sao)
+	want("são p", sao)
+	want("jürgen@", jurgen) // an e-mail prefix with an accent
+	want("jurgen@hof", jurgen)
+}
+
+// getCSV sends GET path?params as caller asking for CSV and parses it.
+func (h *harness) getCSV(caller acl.AccountID, path string, params url.Values, accept bool) [][]string {
+	h.t.Helper()
+	req, err := http.NewRequest("GET", h.base+path+"?"+params.Encode(), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token(caller))
+	if accept {
+		req.Header.Set("Accept", "text/csv")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		b, _ := io.ReadAll(resp.Body)
+		h.t.Fatalf("GET %s as CSV: %d %s %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		h.t.Fatalf("GET %s: not RFC 4180 CSV: %v", path, err)
+	}
+	return rows
+}
+
+// CSV answers hold every page of the list, the same rows as the JSON, and
+// no cell a spreadsheet would run as a formula.
+func TestCSVHoldsEveryPage(t *testing.T) {
+	f := newFleet(t, harnessOpts{})
+	f.commission(f.alice, f.sunshine, site{name: "=HYPERLINK(\"http://evil\",\"x\")", guid: "EVIL-1"})
+	for i := range 12 {
+		f.commission(f.alice, f.sunshine, site{name: fmt.Sprintf("Extra %02d", i)})
+	}
+	f.refresh()
+	items := f.all(f.alice, url.Values{"sort": {"name"}, "limit": {"5"}})
+	rows := f.getCSV(f.alice, "/v1/locations", url.Values{"sort": {"name"}, "format": {"csv"}}, false)
+	if len(rows) != len(items)+1 || rows[0][0] != "id" || rows[0][2] != "name" {
+		t.Fatalf("%d CSV rows (header %v), %d items", len(rows), rows[0], len(items))
+	}
+	for i, it := range items {
+		name := it.Name
+		if strings.HasPrefix(name, "=") {
+			name = "'" + name
+		}
+		if rows[i+1][0] != fmt.Sprint(it.ID) || rows[i+1][1] != it.GUID || rows[i+1][2] != name || rows[i+1][9] != it.Status {
+			t.Fatalf("row %d %v, item %+v", i+1, rows[i+1], it)
+		}
+	}
+	// Accept: text/csv asks too; the filters apply.
+	if rows := f.getCSV(f.alice, "/v1/locations", url.Values{"q": {"extra"}}, true); len(rows) != 13 {
+		t.Fatalf("q=extra: %d CSV rows, want 12 and the header", len(rows))
+	}
 }

@@ -603,3 +603,17 @@ func (r *Worker) recomputeDirty(ctx context.Context, wm map[string]time.Time) er
 	r.m.recomputed.Add(float64(len(marks)))
 	return nil
 }
+
+// Rewind makes every level compute again from `from` on, between passes:
+// readings were written behind the watermarks (a backfill, like the demo
+// fleet's history), which no dirty mark names.
+func (r *Worker) Rewind(ctx context.Context, from time.Time) error {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	for _, l := range Levels {
+		if err := r.setWatermark(ctx, l, from.UTC().Truncate(l.Step)); err != nil {
+			return err
+		}
+	}
+	return r.setWatermarkName(ctx, CumName, from.UTC().Truncate(day))
+}

@@ -19,6 +19,8 @@ benchmarks:
            catalogue, next to a brute-force scan in the same run
   ingest   a gateway fleet posting to fleetscope (started here, or --url): readings/s end to end,
            p99 ack at half of saturation, peak RSS — next to the engine's own insert rate
+  dashboard  the web dashboard in headless Chromium over a synthetic 200 k-system installer:
+           sign-in to All Locations drawn, keystroke to search results drawn, bytes of the first page
 `
 
 func runBench(ctx context.Context, log *slog.Logger, args []string) error {
@@ -33,6 +35,8 @@ func runBench(ctx context.Context, log *slog.Logger, args []string) error {
 		return benchQuery(ctx, log, args[1:])
 	case "ingest":
 		return benchIngest(ctx, args[1:])
+	case "dashboard":
+		return benchDashboard(ctx, log, args[1:])
 	}
 	fmt.Fprint(os.Stderr, benchUsage)
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])

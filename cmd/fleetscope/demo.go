@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/bench"
 	"github.com/fleetscope/fleetscope/ingest"
 )
@@ -55,7 +56,8 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 		}
 	}
 	api := &bench.API{Base: base, Token: support}
-	if _, ok := s.acl.Snapshot().SystemByGUID("DEMO-0001"); !ok {
+	_, exists := s.acl.Snapshot().SystemByGUID("DEMO-0001")
+	if !exists {
 		if err := createDemo(ctx, api); err != nil {
 			return fmt.Errorf("create demo fleet: %w", err)
 		}
@@ -86,6 +88,15 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 	if err != nil {
 		return err
 	}
+	if !exists {
+		// In the background: the dashboard is usable at once, and its
+		// charts fill as the rollups catch up.
+		go func() {
+			if err := s.backfillDemo(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Error("demo history", "err", err)
+			}
+		}()
+	}
 	// One more gateway on DEMO-0001, which the simulator leaves alone: its
 	// key is printed for trying ingest by hand.
 	var spare struct {
@@ -97,6 +108,8 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 		return err
 	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "\nDashboard: %s/\n  sign in as boss@sunny.test, password %s (an installer's view of 14 systems)\n", base, demoPassword)
+	fmt.Fprintf(&b, "  or as homeowner@home.test, same password (a homeowner's 2 systems)\n")
 	fmt.Fprintf(&b, "\nDemo fleet at %s — every account's password is %q.\n\n", base, demoPassword)
 	fmt.Fprintf(&b, "  %-24s %s\n      %s\n", "support", "platform support (every system, the outbox)", "export TOKEN="+support)
 	for _, a := range demoAccounts {
@@ -219,8 +232,8 @@ func createDemo(ctx context.Context, support *bench.API) error {
 // demoGateways gives every monitored demo system a gateway with a fresh
 // key (the keys of an earlier start are not kept anywhere): it removes the
 // demo gateway and adds it again.
-func demoGateways(ctx context.Context, support *bench.API, bossToken, leadToken string) ([]bench.Gateway, error) {
-	var gws []bench.Gateway
+func demoGateways(ctx context.Context, support *bench.API, bossToken, leadToken string) ([]demoGateway, error) {
+	var gws []demoGateway
 	for i, site := range demoSites {
 		guid := fmt.Sprintf("DEMO-%04d", i+1)
 		api := &bench.API{Base: support.Base, Token: bossToken}
@@ -236,27 +249,34 @@ func demoGateways(ctx context.Context, support *bench.API, bossToken, leadToken 
 			return nil, err
 		}
 		if site.monitored {
-			gws = append(gws, bench.Gateway{Key: out.Key, Panels: 12 + (i*7)%19})
+			gws = append(gws, demoGateway{Gateway: bench.Gateway{Key: out.Key, Panels: demoPanels(i)}, loc: acl.Zone(site.tz), peakW: demoPeakW(i)})
 		}
 	}
 	return gws, nil
 }
 
+// demoGateway is a demo site's gateway as the simulator drives it: the
+// sun follows the site's local day.
+type demoGateway struct {
+	bench.Gateway
+	loc   *time.Location
+	peakW float64
+}
+
 // simulate posts one interval of readings per gateway every 10 s, at the
 // current time, until ctx ends.
-func simulate(ctx context.Context, url string, gws []bench.Gateway, warn func(string, ...any)) {
+func simulate(ctx context.Context, url string, gws []demoGateway, warn func(string, ...any)) {
 	const every = 10 * time.Second
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	seq := uint64(time.Now().Unix()) // a fresh seq range after every restart
 	for t := time.NewTicker(every); ; {
 		now := time.Now().Truncate(time.Second)
 		seq++
-		for i, gw := range gws {
+		for _, gw := range gws {
 			labels := bench.PanelLabels(gw.Panels)
 			readings := make([]ingest.Reading, gw.Panels)
 			for p := range readings {
-				// Sites span time zones: shift the sun by site.
-				r := bench.Simulate(rng, now.Add(time.Duration(i)*47*time.Minute), every, 380+float64(p%3)*20)
+				r := bench.Simulate(rng, now.In(gw.loc), every, gw.peakW*(0.92+float64(p%5)/50))
 				readings[p] = ingest.Reading{Panel: []byte(labels[p]), TS: now.UnixMilli(), Vin: r.Vin, Iin: r.Iin,
 					Pin: r.Pin, Vout: r.Vout, Temp: r.Temp, RSSI: r.RSSI, Wh: r.Wh}
 			}
