@@ -206,6 +206,7 @@ func createDemo(ctx context.Context, support *bench.API) error {
 		if err := api.Call(ctx, "POST", "/v1/systems", map[string]any{
 			"guid": fmt.Sprintf("DEMO-%04d", i+1), "name": site.name, "address": site.address, "timezone": site.tz,
 			"org": org, "owner_email": site.owner, "monitored": site.monitored,
+			"capacity_w": demoPanels(i) * demoNameplateW,
 		}, nil); err != nil {
 			return err
 		}

@@ -67,6 +67,9 @@ FROM (
 }
 
 // demoPanels is the panel count of demo site i; demoPeakW its panels' peak
-// power — the simulator posts the same.
+// power — the simulator posts the same — a little under their nameplate
+// rating, demoNameplateW, as real panels' is.
 func demoPanels(i int) int    { return 12 + (i*7)%19 }
 func demoPeakW(i int) float64 { return 360 + float64(i%4)*15 }
+
+const demoNameplateW = 410

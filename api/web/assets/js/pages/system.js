@@ -123,12 +123,6 @@ function historyCard(sys, signal, cleanups) {
       return;
     }
     if (mine !== seq) return;
-        chart.removeAttribute('aria-busy');
-        if (err.name !== 'AbortError') say(note, messageOf(err), 'error');
-        return;
-      }
-    }
-    if (mine !== seq) return;
     chart.removeAttribute('aria-busy');
     const pts = t.points || [];
     const total = pts.reduce((s, p) => s + (p.energy_wh || 0), 0);
