@@ -13,7 +13,7 @@ FUZZTIME ?= 30000x
 SLOW_FUZZ     := FuzzEveryAnswerIsJSON FuzzRequestBodies
 SLOW_FUZZTIME ?= 2000x
 
-.PHONY: run test engine browser build vet fuzz bench clean
+.PHONY: run test engine browser prometheus build vet fuzz bench clean
 
 ## run: install the engine, build, and serve a demo fleet on the embedded engine
 run: engine build
@@ -27,6 +27,11 @@ engine:
 browser:
 	@./scripts/install-chromium.sh
 
+## prometheus: install promtool and prometheus (Debian's package) for the
+## operations tests when missing
+prometheus:
+	@./scripts/install-prometheus.sh
+
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/fleetscope
 
@@ -38,9 +43,9 @@ vet:
 	CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) vet ./store/...
 
-## test: install the engine and Chromium and run every test (engine and
-## browser tests fail, never skip, without them)
-test: engine browser vet
+## test: install the engine, Chromium and Prometheus and run every test
+## (engine, browser and Prometheus tests fail, never skip, without them)
+test: engine browser prometheus vet
 	FLEETSCOPE_REQUIRE_ENGINE=1 $(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 

@@ -54,6 +54,9 @@ type Log struct {
 	snapNow   chan struct{} // wakes the snapshot loop before its interval
 	snapForce atomic.Bool   // the next wake-up stores a snapshot whatever pending says
 	loaded    loadInfo
+	// polled is when the event log was last read whole (start-up, or a
+	// poll that succeeded), in Unix nanoseconds: the tail lag metric.
+	polled atomic.Int64
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -129,7 +132,7 @@ type logMetrics struct {
 	snapErrs   prometheus.Counter
 }
 
-func newLogMetrics(reg prometheus.Registerer, pending func() float64) logMetrics {
+func newLogMetrics(reg prometheus.Registerer, pending, tailLag func() float64) logMetrics {
 	f := promauto.With(reg)
 	gauge := func(name, help string) prometheus.Gauge {
 		return f.NewGauge(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: name, Help: help})
@@ -139,6 +142,8 @@ func newLogMetrics(reg prometheus.Registerer, pending func() float64) logMetrics
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "snapshot_pending_events",
 		Help: "Events that reached the state since the last snapshot was taken."}, pending)
+	f.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "tail_lag_seconds",
+		Help: "Time since this node last read the event log successfully: how late other nodes' access changes may reach it (normally under the poll interval)."}, tailLag)
 	idBlocks := f.NewCounterVec(prometheus.CounterOpts{Namespace: "fleetscope", Subsystem: "acl", Name: "id_blocks_claimed_total",
 		Help: "Blocks of ids this node claimed, by kind (account, org, system, gateway)."}, []string{"kind"})
 	for _, k := range []string{"account", "org", "system", "gateway"} {
@@ -184,7 +189,9 @@ type loadInfo struct {
 func OpenLog(ctx context.Context, x *Index, opts LogOptions) (*Log, error) {
 	opts.setDefaults()
 	l := &Log{opts: opts, x: x, snapNow: make(chan struct{}, 1)}
-	l.m = newLogMetrics(opts.Registerer, func() float64 { return float64(l.pending.Load()) })
+	l.polled.Store(time.Now().UnixNano())
+	l.m = newLogMetrics(opts.Registerer, func() float64 { return float64(l.pending.Load()) },
+		func() float64 { return time.Since(time.Unix(0, l.polled.Load())).Seconds() })
 	start := time.Now()
 	info, err := l.load(ctx)
 	if err != nil {
@@ -203,7 +210,7 @@ func OpenLog(ctx context.Context, x *Index, opts LogOptions) (*Log, error) {
 		l.m.source.WithLabelValues(s).Set(v)
 	}
 	opts.Logger.Info("access-control log loaded", "source", info.source, "snapshot_events", info.snapEvents,
-		"log_events", info.logEvents, "took", took.String())
+		"log_events", info.logEvents, "duration_s", took.Seconds())
 
 	// What start-up read from the log is what the next snapshot saves the
 	// next start-up; a bad snapshot is replaced at once.
@@ -498,6 +505,7 @@ func (l *Log) Poll(ctx context.Context) error {
 		l.noteEvents(fresh)
 	}
 	l.since = newest
+	l.polled.Store(time.Now().UnixNano())
 	return nil
 }
 

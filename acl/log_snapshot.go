@@ -87,7 +87,7 @@ func (l *Log) Snapshot(ctx context.Context) (StoredSnapshot, error) {
 	l.m.snapBytes.Set(float64(info.Bytes))
 	l.m.snapEvents.Set(float64(info.Events))
 	l.opts.Logger.Info("access-control snapshot stored", "id", fmt.Sprint(info.ID), "covers", info.Covers,
-		"events", info.Events, "chunks", info.Chunks, "bytes", info.Bytes, "took", info.Took.String())
+		"events", info.Events, "chunks", info.Chunks, "bytes", info.Bytes, "duration_s", info.Took.Seconds())
 	if err := l.pruneSnapshots(ctx); err != nil && ctx.Err() == nil {
 		l.opts.Logger.Warn("acl: deleting old snapshots failed; the next snapshot retries", "err", err)
 	}

@@ -119,6 +119,9 @@ func checkAnswer(t testing.TB, r reqSpec, resp *fasthttp.Response) {
 	t.Helper()
 	body := resp.Body()
 	status := resp.StatusCode()
+	if v := resp.Header.Peek("X-OpenAPI-Violation"); v != nil {
+		t.Fatalf("%s", v)
+	}
 	if status == fasthttp.StatusNoContent {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -68,6 +69,7 @@ type apiOptions struct {
 	limits api.Limits
 	mailer func(outbox *mail.Outbox) mail.Mailer // nil: the outbox
 	tweak  func(*api.Options)
+	logger *slog.Logger // the API's and the outbox's; nil: storetest.Logger()
 }
 
 // testClock is a settable clock the acl index, its expiry and the API
@@ -120,8 +122,12 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	outbox := mail.NewOutbox(s, mail.OutboxOptions{Logger: storetest.Logger()})
-	opts := api.Options{ACL: x, Log: l, Outbox: outbox, Logger: storetest.Logger(), Now: now, Limits: o.limits, Registerer: prometheus.NewRegistry()}
+	logger := o.logger
+	if logger == nil {
+		logger = storetest.Logger()
+	}
+	outbox := mail.NewOutbox(s, mail.OutboxOptions{Logger: logger})
+	opts := api.Options{ACL: x, Log: l, Outbox: outbox, Logger: logger, Now: now, Limits: o.limits, Registerer: prometheus.NewRegistry()}
 	if o.mailer != nil {
 		opts.Mailer = o.mailer(outbox)
 	}
@@ -151,11 +157,13 @@ func startServer(t testing.TB, o apiOptions) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &fasthttp.Server{Handler: srv.Handler(), HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler,
+	// Every answer is checked against the OpenAPI document.
+	h := newOpenAPIChecker(t).wrap(srv.Handler())
+	hs := &fasthttp.Server{Handler: h, HeaderReceived: srv.HeaderReceived, ErrorHandler: srv.ErrorHandler,
 		Logger: log.New(io.Discard, "", 0)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Shutdown() })
-	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: srv.Handler()}
+	return &apiServer{t: t, base: "http://" + ln.Addr().String(), x: x, log: l, store: s, api: srv, handler: h}
 }
 
 type reply struct {

@@ -35,13 +35,16 @@ func (c *call) param(name string) string { return pathParam(c.ctx, name) }
 // arg is a query-string argument ("" when absent).
 func (c *call) arg(name string) string { return string(c.ctx.QueryArgs().Peek(name)) }
 
-// decode reads the JSON body into v, refusing unknown fields (a misspelt
+// decode reads the JSON body, an object, into v, refusing unknown fields (a misspelt
 // field is an error, not silently ignored), trailing values and bodies
 // over maxBody.
 func (c *call) decode(v any) error {
 	body := c.ctx.PostBody()
 	if len(body) > maxBody {
 		return errTooLarge
+	}
+	if b := bytes.TrimLeft(body, " \t\r\n"); len(b) > 0 && b[0] != '{' {
+		return badRequest("request body: a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

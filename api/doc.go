@@ -13,7 +13,12 @@
 // with Allow, OPTIONS its Allow. A handler that panics answers 500 (and is
 // counted, and logged with its stack) instead of taking the process down.
 // Every answer carries X-Request-Id: the client's, when it sends a sane
-// one, else this process's own.
+// one, else this process's own; at debug level each request is one log
+// line (accessLog) under that id. Pages of Options.CORSOrigins may call the
+// API from a browser (cors.go); Server.Routes lists every route, and
+// GET /v1/openapi.json describes each (openapi.go). With
+// Options.OpsSeparate, /metrics and /readyz move to OpsHandler, with Go's
+// profiles.
 //
 // Handlers are func(*call) error. They answer success themselves and
 // return errors, which Server.fail maps through errorTable (errors.go):

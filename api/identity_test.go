@@ -69,7 +69,7 @@ func TestCredentialsCanBeRevokedAndExpire(t *testing.T) {
 	l2 := a.want(a.call("", "POST", "/v1/sessions", map[string]any{"email": "ana@example.test", "password": "correct horse"}), 201).str("token")
 	l3 := a.want(a.call("", "POST", "/v1/sessions", map[string]any{"email": "ana@example.test", "password": "correct horse"}), 201).str("token")
 	sessions := a.want(a.call(tok, "GET", "/v1/sessions", nil), 200)
-	if sessions.str("total") != "3" || strings.Contains(sessions.raw, strings.Split(l2, "_")[2]) {
+	if sessions.str("total") != "3" || strings.Contains(sessions.raw, strings.SplitN(l2, "_", 3)[2]) {
 		t.Fatalf("sessions (three, no secret): %s", sessions.raw)
 	}
 	// Logout: the token answers 401 from then on.

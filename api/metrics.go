@@ -45,6 +45,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 }
 
+// preinit makes the series of every route exist from the start: its
+// latency, and its 5xx answers, which error-rate alerts divide by all
+// answers (0, not nothing, until the first failure).
+func (m *metrics) preinit(routes []endpoint) {
+	for _, e := range routes {
+		m.duration.WithLabelValues(e.name)
+		for _, code := range []string{"500", "503"} {
+			m.requests.WithLabelValues(e.name, e.method, code)
+		}
+	}
+}
+
 func (m *metrics) observe(endpoint, method string, status int, d time.Duration) {
 	m.requests.WithLabelValues(endpoint, method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(endpoint).Observe(d.Seconds())

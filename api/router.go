@@ -26,7 +26,8 @@ type resource struct {
 	pattern  string
 	segments []string
 	methods  map[string]fasthttp.RequestHandler
-	allow    string // "GET, POST, OPTIONS": the Allow header of 405 and OPTIONS answers
+	allow    string            // "GET, POST, OPTIONS": the Allow header of 405 and OPTIONS answers
+	names    map[string]string // the endpoint name of each method, for the access log
 }
 
 // param is a placeholder's value in the matched path.
@@ -77,6 +78,32 @@ func allowHeader(m map[string]fasthttp.RequestHandler) string {
 		}
 	}
 	return strings.Join(append(out, "OPTIONS"), ", ")
+}
+
+// name records the endpoint name of a route added with handle.
+func (r *router) name(method, pattern, name string) {
+	res := r.find(pattern)
+	if res.names == nil {
+		res.names = map[string]string{}
+	}
+	res.names[method] = name
+}
+
+// endpointName is the name of the route a request went to: "" when no
+// route matched its path, "options" for an OPTIONS answered by the router.
+func (r *router) endpointName(ctx *fasthttp.RequestCtx) string {
+	res, _ := r.match(ctx.Path())
+	if res == nil {
+		return ""
+	}
+	method := string(ctx.Method())
+	if n, ok := res.names[method]; ok {
+		return n
+	}
+	if method == "HEAD" {
+		return res.names["GET"]
+	}
+	return strings.ToLower(method)
 }
 
 // match finds the resource of a path and its placeholders' values.

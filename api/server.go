@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/fleetscope/fleetscope/acl"
 	"github.com/fleetscope/fleetscope/api/reply"
@@ -42,6 +44,11 @@ type Options struct {
 	Ingest fasthttp.RequestHandler
 	// Metrics serves GET /metrics; nil leaves it off this listener.
 	Metrics fasthttp.RequestHandler
+	// OpsSeparate moves GET /metrics and GET /readyz from Handler to
+	// OpsHandler (serve --ops-addr), which also serves Go's profiles under
+	// /debug/pprof/; Handler keeps /healthz. False: both stay on Handler,
+	// and profiles are served nowhere.
+	OpsSeparate bool
 	// Ready reports whether this node can take traffic, and why not, for
 	// GET /readyz. Nil: always ready.
 	Ready func(ctx context.Context) (ready bool, checks map[string]string)
@@ -110,7 +117,11 @@ type Server struct {
 	x      *acl.Index
 	m      *metrics
 	router router
+	ops    router // OpsHandler's routes (Options.OpsSeparate)
+	routes []Route
 	start  time.Time
+	// debug: the access log is on (the logger takes debug records).
+	debug bool
 
 	reqPrefix string        // this process's request-id prefix
 	reqSeq    atomic.Uint64 // request-id counter
@@ -136,18 +147,59 @@ func New(opts Options) *Server {
 	if s.hasher == nil {
 		s.hasher = password.New(password.Options{Registerer: opts.Registerer})
 	}
-	for _, e := range s.endpoints() {
-		s.router.handle(e.method, e.pattern, s.wrap(e))
+	s.debug = opts.Logger.Enabled(context.Background(), slog.LevelDebug)
+	eps := s.endpoints()
+	s.m.preinit(eps)
+	for _, e := range eps {
+		s.add(e.method, e.pattern, e.name, s.wrap(e))
 	}
 	if opts.Ingest != nil {
-		s.router.handle("POST", "/v1/ingest", opts.Ingest)
+		s.add("POST", "/v1/ingest", "ingest", opts.Ingest)
 	}
 	if opts.Metrics != nil {
-		s.router.handle("GET", "/metrics", opts.Metrics)
+		s.add("GET", "/metrics", "metrics", opts.Metrics)
 	}
 	s.router.pages = web.Handler()
 	return s
 }
+
+// Route is one route of the server, for tests and the OpenAPI document's
+// check: Ops routes are OpsHandler's when Options.OpsSeparate is set.
+type Route struct {
+	Method, Pattern string
+	// Name is the route's endpoint label in metrics and logs.
+	Name string
+	Ops  bool
+}
+
+// opsRoutes are the routes OpsHandler takes over with Options.OpsSeparate.
+var opsRoutes = map[string]bool{"/readyz": true, "/metrics": true}
+
+// add routes method and pattern to h, on the router that serves it.
+func (s *Server) add(method, pattern, name string, h fasthttp.RequestHandler) {
+	ops := opsRoutes[pattern]
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Name: name, Ops: ops})
+	r := &s.router
+	if ops && s.opts.OpsSeparate {
+		r = &s.ops
+		// The public listener says where it went — and no fallback (the
+		// dashboard's pages) answers a load balancer's /readyz with 200.
+		s.router.handle(method, pattern, func(ctx *fasthttp.RequestCtx) {
+			reply.Error(ctx, fasthttp.StatusNotFound, "not_found", "served on the operations listener (--ops-addr)")
+		})
+		s.router.name(method, pattern, name)
+	}
+	r.handle(method, pattern, h)
+	r.name(method, pattern, name)
+	if pattern == "/healthz" && s.opts.OpsSeparate {
+		s.ops.handle(method, pattern, h)
+		s.ops.name(method, pattern, name)
+	}
+}
+
+// Routes lists every route the server answers (on Handler or OpsHandler),
+// in the order of endpoints: GET /v1/openapi.json describes each.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // endpoint is one route of the API.
 type endpoint struct {
@@ -165,6 +217,7 @@ func (s *Server) endpoints() []endpoint {
 	return []endpoint{
 		{"GET", "/healthz", "healthz", true, s.healthz},
 		{"GET", "/readyz", "readyz", true, s.readyz},
+		{"GET", "/v1/openapi.json", "openapi", true, s.openapi},
 
 		{"POST", "/v1/accounts", "register", true, s.register},
 		{"POST", "/v1/accounts/verify", "verify", false, s.verify},
@@ -208,9 +261,19 @@ func (s *Server) endpoints() []endpoint {
 	}
 }
 
-// Handler returns the server's request handler: panic recovery and a
-// request id around the router.
-func (s *Server) Handler() fasthttp.RequestHandler {
+// Handler returns the server's request handler: a request id, panic
+// recovery, CORS and, at debug level, the access log around the router.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.handler(&s.router, nil) }
+
+// OpsHandler returns the handler of the operations listener (serve
+// --ops-addr): /metrics, /readyz and /healthz, and Go's profiles under
+// /debug/pprof/. Keep it off the public network. Without
+// Options.OpsSeparate it serves /debug/pprof/ alone.
+func (s *Server) OpsHandler() fasthttp.RequestHandler {
+	return s.handler(&s.ops, pprofhandler.PprofHandler)
+}
+
+func (s *Server) handler(r *router, pprof fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		id := s.requestID(ctx)
 		ctx.Response.Header.Set("X-Request-Id", id)
@@ -218,10 +281,44 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		// headers: a JSON answer opened in a browser is never sniffed into
 		// something that runs, framed, or allowed to load script.
 		web.SetSecurityHeaders(&ctx.Response.Header)
+		if s.debug {
+			defer s.accessLog(ctx, r, id, time.Now()) // after recoverPanic: it logs the 500
+		}
 		defer s.recoverPanic(ctx, id)
-		s.router.serve(ctx)
+		if pprof != nil && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+			pprof(ctx)
+			return
+		}
+		if len(s.opts.CORSOrigins) > 0 && s.cors(ctx, r) {
+			return
+		}
+		r.serve(ctx)
 	}
 }
+
+// accessLog writes a request's debug line: what was asked (the path
+// without its query string, which may carry a secret), which endpoint
+// answered, how, in how long, to whom.
+func (s *Server) accessLog(ctx *fasthttp.RequestCtx, r *router, id string, start time.Time) {
+	size := ctx.Response.Header.ContentLength() // a streamed body's is unknown (-1) until sent
+	if !ctx.Response.IsBodyStream() {
+		size = len(ctx.Response.Body())
+	}
+	attrs := []slog.Attr{
+		slog.String("method", string(ctx.Method())), slog.String("path", string(ctx.Path())),
+		slog.String("endpoint", r.endpointName(ctx)), slog.Int("code", ctx.Response.StatusCode()),
+		slog.Float64("duration_s", time.Since(start).Seconds()), slog.Int("bytes", size),
+		slog.String("request_id", id), slog.String("client_ip", s.clientIP(ctx)),
+	}
+	if code, ok := ctx.UserValue(errCodeKey).(string); ok {
+		attrs = append(attrs, slog.String("error", code))
+	}
+	s.opts.Logger.LogAttrs(context.Background(), slog.LevelDebug, "request", attrs...)
+}
+
+// errCodeKey is the user value under which fail leaves an error answer's
+// code for the access log.
+const errCodeKey = "fleetscope.error"
 
 // requestID returns the id of a request: the client's X-Request-Id when it
 // is a sane token (a proxy in front may have set one), otherwise this
@@ -299,6 +396,9 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, endpoint string, err error) {
 	}
 	if c.retry > 0 {
 		ctx.Response.Header.Set("Retry-After", retryHeader(c.retry))
+	}
+	if s.debug {
+		ctx.SetUserValue(errCodeKey, c.code)
 	}
 	reply.Error(ctx, c.status, c.code, c.message(err, id))
 }

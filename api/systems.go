@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -333,9 +332,14 @@ func (s *Server) audit(c *call) error {
 	if !snap.Can(c.caller, acl.PermAdmin, id) {
 		return fmt.Errorf("%w: the audit trail is for the owner, admins and support", acl.ErrForbidden)
 	}
-	limit := 100
-	if v, err := strconv.Atoi(c.arg("limit")); err == nil && v > 0 && v <= 1000 {
-		limit = v
+	limit, err := parseLimit(c.arg("limit"))
+	switch {
+	case err != nil:
+		return err
+	case limit == 0:
+		limit = 100
+	case limit > 1000:
+		limit = 1000
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()

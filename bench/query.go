@@ -161,7 +161,7 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 	f := GenerateFleet(opts.Fleet)
 	res.Generate = time.Since(start)
 	res.HeapACL = heapInUse()
-	opts.Logger.Info("catalogue generated", "systems", opts.Fleet.Systems, "took", res.Generate)
+	opts.Logger.Info("catalogue generated", "systems", opts.Fleet.Systems, "duration_s", res.Generate.Seconds())
 
 	start = time.Now()
 	svc, err := query.New(query.Options{Store: opts.Store, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },

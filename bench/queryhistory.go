@@ -83,7 +83,7 @@ FROM `+idsSQL+` ARRAY JOIN range(`+strconv.Itoa(historyPanels)+`) AS p ARRAY JOI
 		clickhouse.Named("minutes", strconv.Itoa(26*60))); err != nil {
 		return nil, fmt.Errorf("raw readings: %w", err)
 	}
-	log.Info("telemetry samples written", "systems", samples.GetCardinality(), "took", time.Since(start))
+	log.Info("telemetry samples written", "systems", samples.GetCardinality(), "duration_s", time.Since(start).Seconds())
 
 	// The rest of the fleet's rollups, as the worker would have written them.
 	start = time.Now()
@@ -114,7 +114,7 @@ FROM `+idsSQL+` ARRAY JOIN range({n:UInt32}) AS k`,
 			return nil, fmt.Errorf("rollup %s rows: %w", sp.level, err)
 		}
 	}
-	log.Info("fleet rollups written", "systems", fleet.GetCardinality(), "took", time.Since(start))
+	log.Info("fleet rollups written", "systems", fleet.GetCardinality(), "duration_s", time.Since(start).Seconds())
 
 	// The rollup worker as of the fleet's clock: the samples' rollups from
 	// their readings, and the cumulative energy table from every day row.
@@ -126,7 +126,7 @@ FROM `+idsSQL+` ARRAY JOIN range({n:UInt32}) AS k`,
 	if err != nil {
 		return nil, fmt.Errorf("rollup: %w", err)
 	}
-	log.Info("rollup pass", "took", time.Since(start))
+	log.Info("rollup pass", "duration_s", time.Since(start).Seconds())
 
 	// The minute cumulative table as a worker running since before the
 	// history would have it: its origin a day before the history's first

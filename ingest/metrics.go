@@ -31,8 +31,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "requests_total",
-			Help: "Ingest requests answered, by HTTP status.",
-		}, []string{"status"}),
+			Help: "Ingest requests answered, by HTTP status code (the label was status before version 0.2).",
+		}, []string{"code"}),
 		readings: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "readings_total",
 			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq).",
@@ -91,5 +91,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.requestsOK = m.requests.WithLabelValues("200")
 	m.readingsAccepted = m.readings.WithLabelValues("accepted")
 	m.readingsRejected = m.readings.WithLabelValues("rejected")
+	// Every label value a dashboard or an alert names exists from the
+	// start: a panel shows 0 rather than "no data" until the first incident.
+	for _, code := range StatusCodes {
+		m.requests.WithLabelValues(code)
+	}
+	for _, r := range []string{"backlog", "wal", "inflight"} {
+		m.throttled.WithLabelValues(r)
+	}
+	for _, stage := range []string{"insert", "wal", "decode"} {
+		m.flushErrors.WithLabelValues(stage)
+	}
 	return m
+}
+
+// StatusCodes are the HTTP status codes POST /v1/ingest answers, each a
+// series of fleetscope_ingest_requests_total{code} from the start.
+var StatusCodes = []string{"200", "400", "401", "403", "405", "409", "413", "415", "429", "503"}
+
+// Backlog returns the WAL bytes waiting for ClickHouse, as the throttle
+// estimates them, and the limit beyond which ingest answers 429
+// (Options.MaxBacklog): readiness reports them.
+func (s *Service) Backlog() (bytes, limit int64) {
+	return backlogBytes(s.wal.Stats()), s.opts.MaxBacklog
 }

@@ -131,7 +131,7 @@
 //
 // # Metrics
 //
-// fleetscope_query_stage_duration_seconds{stage}, _result_total{kind},
+// fleetscope_query_stage_duration_seconds{stage}, _matched_locations{kind},
 // _fleet_energy_duration_seconds{pushdown}, _index_systems,
 // _index_bytes{part}, _index_build_seconds, _index_delta_systems,
 // _live_view_build_seconds; requests are counted by package api.

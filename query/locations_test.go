@@ -478,7 +478,7 @@ func TestMetrics(t *testing.T) {
 		"fleetscope_http_request_duration_seconds,endpoint=locations":           1,
 		"fleetscope_http_request_duration_seconds,endpoint=fleet_summary":       1,
 		"fleetscope_http_response_items,endpoint=locations":                     1,
-		"fleetscope_query_result_total,kind=search":                             1,
+		"fleetscope_query_matched_locations,kind=search":                        1,
 		"fleetscope_query_index_systems":                                        7,
 		"fleetscope_query_index_bytes,part=grams":                               1,
 		"fleetscope_query_index_bytes,part=keys":                                1,

@@ -25,10 +25,10 @@ var latencyBuckets = prometheus.ExponentialBuckets(50e-6, 2, 19)
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	const ns, sub = "fleetscope", "query"
-	return &metrics{
+	m := &metrics{
 		stage: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "stage_duration_seconds",
 			Help: "Time of request stages: search and list computation, summary, history statements.", Buckets: latencyBuckets}, []string{"stage"}),
-		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "result_total",
+		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "matched_locations",
 			Help: "Locations matching a request (its total), for searches (q set) and plain lists.", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}, []string{"kind"}),
 		fleetEnergy: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fleet_energy_duration_seconds",
 			Help: "Fleet energy computation by how the caller's bitmap was pushed down (array, bitmap).", Buckets: latencyBuckets}, []string{"pushdown"}),
@@ -43,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		liveBuild: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "live_view_build_seconds",
 			Help: "Time to copy live state into a new live view (status, power, energy, sort orders).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
+	for _, kind := range []string{"list", "search"} {
+		m.matched.WithLabelValues(kind) // from the start, for dashboards
+	}
+	return m
 }
 
 func (m *metrics) observe(stage string, d time.Duration) {

@@ -176,7 +176,7 @@ func New(opts Options) (*Service, error) {
 	s.cat.Store(newCatalogue(b))
 	s.m.observeBase(b)
 	s.m.observeCatalogue(s.cat.Load())
-	s.log.Info("query catalogue built", "systems", b.text.ids.GetCardinality(), "took", b.built)
+	s.log.Info("query catalogue built", "systems", b.text.ids.GetCardinality(), "duration_s", b.built.Seconds())
 	s.RefreshLive()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -254,7 +254,7 @@ func (s *Service) foldLoop(ctx context.Context) {
 			s.cat.Store(cat)
 			s.m.observeBase(b)
 			s.m.observeCatalogue(cat)
-			s.log.Debug("query base index rebuilt", "systems", b.text.ids.GetCardinality(), "took", b.built)
+			s.log.Debug("query base index rebuilt", "systems", b.text.ids.GetCardinality(), "duration_s", b.built.Seconds())
 		case <-t.C:
 			startRebuild()
 		}

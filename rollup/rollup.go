@@ -122,10 +122,14 @@ func Start(opts Options) *Worker {
 			Help: "How far each level's computed buckets trail the clock.",
 		}, []string{"level"}),
 		recomputed: f.NewCounter(prometheus.CounterOpts{
-			Namespace: "fleetscope", Subsystem: "rollup", Name: "dirty_minutes_total",
-			Help: "Minutes of a system recomputed because late readings arrived for them.",
+			Namespace: "fleetscope", Subsystem: "rollup", Name: "recomputed_buckets_total",
+			Help: "Minute buckets of a system recomputed because late readings arrived for them (the coarser levels follow).",
 		}),
 	}}
+	// Both results exist from the start, so that an alert on errors sees 0,
+	// not nothing, before the first failure.
+	r.m.passes.WithLabelValues("ok")
+	r.m.passes.WithLabelValues("error")
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	go r.loop(ctx)

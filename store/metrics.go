@@ -19,7 +19,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		statements: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "store", Name: "statements_total",
 			Help: "Statements sent to ClickHouse, by operation (select, insert, ddl, ping, other).",
@@ -42,6 +42,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes sent to ClickHouse: statements and inserted data, as encoded on the wire.",
 		}),
 	}
+	// The codes the client itself gives exist from the start, so that a
+	// dashboard's error panel shows 0 rather than nothing.
+	for _, code := range []string{"canceled", "deadline", "client"} {
+		m.errors.WithLabelValues(code)
+	}
+	return m
 }
 
 // countingTransport counts request bytes on the way to the engine or an

@@ -579,7 +579,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			clickhouse.Named("v", fmt.Sprint(m.version)), clickhouse.Named("n", m.name)); err != nil {
 			return fmt.Errorf("store: record migration %d: %w", m.version, err)
 		}
-		s.log.Info("schema migration applied", "version", m.version, "name", m.name, "took", time.Since(start))
+		s.log.Info("schema migration applied", "version", m.version, "name", m.name, "duration_s", time.Since(start).Seconds())
 	}
 	return nil
 }

@@ -65,3 +65,22 @@ func TestEnvSizeReachesTheRunningBinary(t *testing.T) {
 	}
 	t.Fatalf("no start-up within 2 minutes:\n%s", c.log)
 }
+
+// --debug-addr is a deprecated alias of --ops-addr (and its twin
+// FLEETSCOPE_OPS_ADDR works like every flag's).
+func TestDebugAddrIsOpsAddr(t *testing.T) {
+	f := func(args []string, want string, fails bool) {
+		t.Helper()
+		c, err := parseServe(args)
+		if (err != nil) != fails || err == nil && c.opsAddr != want {
+			t.Fatalf("parseServe(%q) = %q, %v; want %q (error %v)", args, c.opsAddr, err, want, fails)
+		}
+	}
+	f(nil, "", false)
+	f([]string{"--ops-addr", "127.0.0.1:9180"}, "127.0.0.1:9180", false)
+	f([]string{"--debug-addr", "127.0.0.1:6060"}, "127.0.0.1:6060", false)
+	f([]string{"--debug-addr", "127.0.0.1:9180", "--ops-addr", "127.0.0.1:9180"}, "127.0.0.1:9180", false)
+	f([]string{"--debug-addr", "127.0.0.1:6060", "--ops-addr", "127.0.0.1:9180"}, "", true)
+	t.Setenv("FLEETSCOPE_OPS_ADDR", "127.0.0.1:9181")
+	f(nil, "127.0.0.1:9181", false)
+}

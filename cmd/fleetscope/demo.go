@@ -97,6 +97,16 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 			}
 		}()
 	}
+	// One more gateway on DEMO-0001, which the simulator leaves alone: its
+	// key is printed for trying ingest by hand.
+	var spare struct {
+		Key string `json:"key"`
+	}
+	boss := &bench.API{Base: base, Token: tokens["boss@sunny.test"]}
+	_ = boss.Call(ctx, "DELETE", "/v1/systems/DEMO-0001/gateways/CCA-DE:MO:00", nil, nil)
+	if err := boss.Call(ctx, "POST", "/v1/systems/DEMO-0001/gateways", map[string]any{"serial": "CCA-DE:MO:00"}, &spare); err != nil {
+		return err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nDashboard: %s/\n  sign in as boss@sunny.test, password %s (an installer's view of 14 systems)\n", base, demoPassword)
 	fmt.Fprintf(&b, "  or as homeowner@home.test, same password (a homeowner's 2 systems)\n")
@@ -108,7 +118,9 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 	fmt.Fprintf(&b, "\n  pending invitation: newowner@home.test owns DEMO-0005 once registered and verified\n")
 	fmt.Fprintf(&b, "  fire-safety only: DEMO-0014 is listed but posts no data (its gateway gets 403)\n")
 	fmt.Fprintf(&b, "\nTry:\n  curl -s -H \"Authorization: Bearer $TOKEN\" '%s/v1/locations?q=müller&sort=-power'\n", base)
-	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/fleet/summary\n\n", base)
+	fmt.Fprintf(&b, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s/v1/fleet/summary\n", base)
+	fmt.Fprintf(&b, "\nA gateway of DEMO-0001 (key %s) posts a reading stamped now (panel Z1 shows in /v1/systems/DEMO-0001):\n", spare.Key)
+	fmt.Fprintf(&b, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d \"{\\\"seq\\\": $(date +%%s), \\\"readings\\\": [{\\\"panel\\\": \\\"Z1\\\", \\\"ts\\\": $(date +%%s000), \\\"pin\\\": 310.5, \\\"wh\\\": 0.86}]}\" %s/v1/ingest\n\n", spare.Key, base)
 	fmt.Fprint(os.Stderr, b.String())
 	go simulate(ctx, base+"/v1/ingest", gws, s.log.Warn)
 	return nil

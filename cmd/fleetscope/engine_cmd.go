@@ -6,13 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/store/engine"
@@ -47,11 +45,7 @@ func runEngine(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	promauto.With(reg).NewGauge(prometheus.GaugeOpts{
-		Namespace: "fleetscope", Name: "build_info",
-		Help:        "Build of this fleetscope process; the value is always 1.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version(), "chdb": engine.Version},
-	}).Set(1)
+	registerBuildInfo(reg)
 	eng, err := engine.Open(engine.Options{
 		Dir: filepath.Join(*data, "engine"), Sessions: *sessions,
 		Registerer: reg, Logger: log,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,9 +64,17 @@ func TestEngineOutage(t *testing.T) {
 		t.Fatalf("during the outage: %d requests acknowledged, throttled %v (want many, then 429)\n%s", acked, throttled, srv.log)
 	}
 	t.Logf("outage: %d requests acknowledged from the WAL before 429", acked)
+	// The node stays ready — an engine outage is every node's, and ingest
+	// and queries go on — and says the engine is down, in /readyz and in
+	// fleetscope_store_up.
+	waitReadyz(t, api.Base, "down", "full")
+	if _, m := get(t, api.Base+"/metrics"); !strings.Contains(m, "fleetscope_store_up 0") || !strings.Contains(m, "fleetscope_ready 1") {
+		t.Fatalf("during the outage: fleetscope_store_up/fleetscope_ready not 0/1")
+	}
 
 	eng.start()
 	waitEngine(t, engineAddr)
+	waitReadyz(t, api.Base, "up", "")
 	// Every gateway posts on: its pending request is retried until the
 	// backlog has drained enough to take it.
 	var wg sync.WaitGroup
@@ -95,4 +105,24 @@ func waitEngine(t *testing.T, addr string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("engine did not come up")
+}
+
+// waitReadyz waits until /readyz answers 200 with the engine's state (and
+// the backlog's, unless ""), for up to 15 s: the engine is probed every 2 s.
+func waitReadyz(t *testing.T, base, engine, backlog string) {
+	t.Helper()
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var st int
+		st, body = get(t, base+"/readyz")
+		var r struct {
+			Ready  bool              `json:"ready"`
+			Checks map[string]string `json:"checks"`
+		}
+		if st == 200 && json.Unmarshal([]byte(body), &r) == nil && r.Ready && r.Checks["engine"] == engine &&
+			(backlog == "" || r.Checks["backlog"] == backlog) {
+			return
+		}
+	}
+	t.Fatalf("/readyz never said 200, engine %s, backlog %q: %s", engine, backlog, body)
 }

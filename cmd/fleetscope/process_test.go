@@ -69,7 +69,18 @@ type child struct {
 	env  []string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
+	out  *lockedWriter // writes log
 	mu   sync.Mutex
+}
+
+// output is what the process wrote so far.
+func (c *child) output() string {
+	c.mu.Lock()
+	out := c.out
+	c.mu.Unlock()
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	return out.w.String()
 }
 
 func startChild(t *testing.T, env []string, args ...string) *child {
@@ -86,7 +97,8 @@ func (c *child) start() {
 	c.log = &bytes.Buffer{}
 	c.cmd = exec.Command(fleetscopeBinary(c.t), c.args...)
 	c.cmd.Env = append(os.Environ(), c.env...)
-	c.cmd.Stdout, c.cmd.Stderr = &lockedWriter{w: c.log}, &lockedWriter{w: c.log}
+	c.out = &lockedWriter{w: c.log}
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	_ "net/http/pprof" // profiles on --debug-addr only
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -42,7 +40,7 @@ type serveConfig struct {
 	demo       bool
 	nodeID     int
 	rollup     bool
-	debugAddr  string
+	opsAddr    string
 
 	ingest ingest.Options // the limits and batching flags
 
@@ -69,7 +67,8 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.BoolVar(&c.demo, "demo", false, "create a demo fleet (once) and a gateway simulator feeding it, and print tokens to try it with")
 	fs.IntVar(&c.nodeID, "node-id", 0, "this node's id, 1–65535, distinct per node sharing a ClickHouse; 0 = a random id kept in DATA/node-id")
 	fs.BoolVar(&c.rollup, "rollup", true, "run the rollup worker on this node (idempotent; on several nodes it only repeats work)")
-	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's /debug/pprof profiles on this address (keep it on loopback); empty = off")
+	fs.StringVar(&c.opsAddr, "ops-addr", "", "serve /metrics, /readyz, /healthz and Go's /debug/pprof/ profiles on this address (e.g. 127.0.0.1:9180) instead of --addr; empty = /metrics and /readyz on --addr, profiles nowhere")
+	debugAddr := fs.String("debug-addr", "", "deprecated: --ops-addr")
 	maxBody := fs.Bytes("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body, before and after decompression (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.MaxReadings, "ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
 	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted")
@@ -94,6 +93,14 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.mailPerRecipient, "mail-per-recipient", 10, "mails one address may receive per hour (invitations, codes)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	switch {
+	case *debugAddr == "" || *debugAddr == c.opsAddr:
+	case c.opsAddr == "":
+		c.opsAddr = *debugAddr
+		slog.Warn("--debug-addr is deprecated: it is --ops-addr, which serves /metrics and /readyz there too", "ops_addr", c.opsAddr)
+	default:
+		return c, errors.New("--debug-addr (deprecated) and --ops-addr differ: use --ops-addr alone")
 	}
 	if *maxBody <= 0 || *maxBody > 1<<30 {
 		return c, errors.New("--ingest-max-body: 1 byte to 1GiB")
@@ -132,6 +139,7 @@ type server struct {
 	// those arriving before it exists are kept and replayed to it.
 	changes aclChanges
 	http    *fasthttp.Server
+	health  *health
 	start   time.Time
 	mailM   *mail.Metrics
 }
@@ -165,6 +173,8 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), start: time.Now()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(s.reg)
+	s.health = newHealth(s.reg)
 	if err := s.open(ctx); err != nil {
 		s.close()
 		return err
@@ -187,20 +197,32 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		MaxRequestBodySize: max(16<<20, cfg.ingest.MaxBodySize+1<<20),
 		Logger:             slogPrintf{log},
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(ln) }()
-	if cfg.debugAddr != "" {
-		// net/http/pprof registers on http.DefaultServeMux.
-		go func() { log.Warn("debug server", "err", http.ListenAndServe(cfg.debugAddr, nil)) }()
+	errc := make(chan error, 2)
+	opsURL := "http://" + ln.Addr().String()
+	if cfg.opsAddr != "" {
+		oln, err := net.Listen("tcp", cfg.opsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--ops-addr: %w", err)
+		}
+		ops := &fasthttp.Server{Handler: s.api.OpsHandler(), Name: "fleetscope-ops", ReadTimeout: 30 * time.Second,
+			WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, Logger: slogPrintf{log}} // a CPU profile takes 30 s
+		defer ops.Shutdown()
+		go func() { errc <- ops.Serve(oln) }()
+		opsURL = "http://" + oln.Addr().String()
 	}
+	go func() { errc <- s.http.Serve(ln) }()
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go s.probe(pctx)
 	mode := "embedded"
 	if cfg.clickhouse != "" {
 		mode = "server"
 	}
-	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID,
+	log.Info("fleetscope serving", "addr", ln.Addr().String(), "ops_addr", cfg.opsAddr, "version", version, "clickhouse", mode, "node", cfg.nodeID,
 		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_backlog", cfg.ingest.MaxBacklog,
 		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String())
-	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
+	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: %s/readyz, metrics: %s/metrics)\n", ln.Addr(), opsURL, opsURL)
 	if cfg.demo {
 		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {
 			log.Error("demo fleet", "err", err)
@@ -212,6 +234,8 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.health.shutdown.Store(true)
+	s.health.ready.Set(0)
 	log.Info("shutting down: no new connections, finishing requests in flight, flushing the WAL")
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
@@ -275,8 +299,9 @@ func (s *server) open(ctx context.Context) error {
 	}
 	s.api = api.New(api.Options{
 		ACL: s.acl, Log: s.aclLog, Query: q, Ingest: s.ingest.Handle,
-		Metrics: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})),
-		Ready:   s.ready, Mailer: mailer, Outbox: outbox, BaseURL: publicURL(cfg),
+		Metrics:     fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})),
+		OpsSeparate: cfg.opsAddr != "",
+		Ready:       s.ready, Mailer: mailer, Outbox: outbox, BaseURL: publicURL(cfg),
 		SessionTTL: cfg.sessionTTL, KeyGrace: cfg.keyGrace, Limits: cfg.limits,
 		TrustedProxies: proxies, CORSOrigins: cors, IngestMaxBody: cfg.ingest.MaxBodySize,
 		Registerer: s.reg, Logger: s.log,
@@ -364,48 +389,6 @@ func (s *server) close() {
 		s.store.Close()
 	}
 	s.log.Info("stopped")
-}
-
-// ready reports whether this node can take traffic: the engine answers,
-// every migration is applied, the data directory is writable and ingest
-// can make readings durable.
-func (s *server) ready(ctx context.Context) (bool, map[string]string) {
-	checks := map[string]string{}
-	ready := true
-	check := func(name string, err error) {
-		if err != nil {
-			checks[name] = err.Error()
-			ready = false
-			return
-		}
-		checks[name] = "ok"
-	}
-	err := s.store.Ping(ctx)
-	check("clickhouse", err)
-	if err == nil {
-		applied, err := s.store.AppliedMigrations(ctx)
-		if err == nil && !applied[store.SchemaVersion()] {
-			err = fmt.Errorf("schema version %d not applied", store.SchemaVersion())
-		}
-		check("migrations", err)
-	}
-	check("data_dir", checkWritable(s.cfg.data))
-	check("ingest", s.ingest.Ready())
-	return ready, checks
-}
-
-// checkWritable creates, syncs and removes a file in dir.
-func checkWritable(dir string) error {
-	f, err := os.CreateTemp(dir, ".readyz-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	_, werr := f.Write([]byte("ok"))
-	serr := f.Sync()
-	cerr := f.Close()
-	rerr := os.Remove(name)
-	return errors.Join(werr, serr, cerr, rerr)
 }
 
 // persistedNodeID returns this data directory's node id, made at random on
