@@ -388,10 +388,9 @@ func (f *Fleet) grantToggle() (func(i int) error, error) {
 	snap := f.ACL.Snapshot()
 	held := snap.Systems(f.Big, acl.PermView)
 	var spare acl.SystemID
-	it := snap.AllSystems().Iterator()
-	for it.HasNext() {
-		if id := it.Next(); !held.Contains(id) {
-			spare = acl.SystemID(id)
+	for id := acl.SystemID(1); int(id) <= f.Spec.Systems; id++ {
+		if _, ok := snap.System(id); ok && !held.Contains(uint32(id)) {
+			spare = id
 			break
 		}
 	}

@@ -258,10 +258,8 @@ const levelCum = 100
 // which every system's count is zero.
 const levelCumMinute = 101
 
-// timeSpan is a stretch of time [from, to); the zero timeSpan is empty.
+// timeSpan is a stretch of time [from, to).
 type timeSpan struct{ from, to time.Time }
-
-func (s timeSpan) empty() bool { return !s.from.Before(s.to) }
 
 // planFleetTiles covers [from, to) for fleet-wide sums. Whole days that
 // system_energy_cum has (up to cumWM) are one levelCum tile; otherwise the
