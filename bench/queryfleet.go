@@ -170,7 +170,7 @@ var mailSurnames = func() []string {
 // start-up does) and live state for every system.
 func GenerateFleet(spec FleetSpec) *Fleet {
 	r := rand.New(rand.NewPCG(spec.Seed, 0xf1ee7))
-	now := time.Date(2026, 6, 20, 12, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 6, 20, 12, 7, 0, 0, time.UTC)
 	f := &Fleet{Spec: spec, Now: now, Docs: make([]BaselineDoc, spec.Systems)}
 	f.ACL = acl.New(acl.Options{Now: func() time.Time { return now }})
 	clock := f.ACL.Clock()

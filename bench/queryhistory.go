@@ -44,14 +44,16 @@ type History struct {
 //
 // The world: telemetry samples (20 of the big installer's systems) get 26 h
 // of raw readings, 30 panels at one reading a minute, rolled up by the real
-// rollup worker as of the fleet's clock (noon), which sets the watermarks:
-// 1 min to 11:58, 15 min to 11:45, 1 h to 11:00, 1 day to midnight. Every
-// other system of the big installer, plus `others` systems of other
-// installers sharing the tables, get rollup rows as the worker would have
-// written them: a day row for each of days+1 days, and today's hours,
-// quarter hours and minutes up to the watermarks. Tables are merged
-// (OPTIMIZE … FINAL), as background merges leave them, so that no merge
-// competes with measurements.
+// rollup worker as of the fleet's clock (12:07), which sets the watermarks:
+// 1 min to 12:05, 15 min and 1 h to 12:00, 1 day to midnight. Every other
+// system of the big installer, plus `others` systems of other installers
+// sharing the tables, get rollup rows as the worker would have written
+// them: a day row for each of days+1 days, today's hours and quarter hours
+// and the last hour's minutes up to the watermarks, the same around the
+// start of the ranges `days` long, and minute cumulative rows at every
+// minute a measured range starts or ends. Tables are merged (OPTIMIZE …
+// FINAL), as background merges leave them, so that no merge competes with
+// measurements.
 func WriteHistory(ctx context.Context, s *store.Store, f *Fleet, days, others int, log *slog.Logger) (*History, error) {
 	rng := rand.New(rand.NewPCG(f.Spec.Seed, 0x415))
 	snap := f.ACL.Snapshot()
@@ -93,11 +95,21 @@ FROM `+idsSQL+` ARRAY JOIN range(`+strconv.Itoa(historyPanels)+`) AS p ARRAY JOI
 		step       time.Duration
 		whPerPanel int
 	}
+	// Today's hours and quarter hours, and the minutes of the last hour,
+	// up to the watermarks; and, around the start of the ranges that begin
+	// `days` before now, that day's hours, that hour's quarters and that
+	// quarter's minutes — every row a query of those ranges reads, brute
+	// force or not.
+	minuteWM := now.Add(-rollup.DefaultLateness).Truncate(time.Minute)
+	edge := now.AddDate(0, 0, -days)
 	spans := []span{
 		{"1d", today.AddDate(0, 0, -days-1), today, 24 * time.Hour, 2_500_000},
 		{"1h", today, now.Truncate(time.Hour), time.Hour, 250_000},
-		{"15m", now.Truncate(time.Hour), now.Truncate(15 * time.Minute), 15 * time.Minute, 60_000},
-		{"1m", now.Truncate(15 * time.Minute), now.Add(-2 * time.Minute).Truncate(time.Minute), time.Minute, 4_000},
+		{"15m", today, minuteWM.Truncate(15 * time.Minute), 15 * time.Minute, 60_000},
+		{"1m", now.Add(-time.Hour).Truncate(15 * time.Minute), minuteWM, time.Minute, 4_000},
+		{"1h", edge.Truncate(24 * time.Hour), edge.Truncate(24 * time.Hour).Add(24 * time.Hour), time.Hour, 250_000},
+		{"15m", edge.Truncate(time.Hour), edge.Truncate(time.Hour).Add(time.Hour), 15 * time.Minute, 60_000},
+		{"1m", edge.Truncate(15 * time.Minute), edge.Truncate(15 * time.Minute).Add(15 * time.Minute), time.Minute, 4_000},
 	}
 	for _, sp := range spans {
 		n := int(sp.to.Sub(sp.from) / sp.step)
