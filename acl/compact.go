@@ -89,8 +89,17 @@ func (st *state) export(yield func(Event) bool) {
 		}
 		if r.metaHLC != 0 {
 			guid, name, address, tz := r.fields()
-			emit(Event{Kind: KindSystemPut, Stamp: r.metaStamp(), System: sys, GUID: guid, Name: name,
-				Address: address, Timezone: tz, Monitored: r.monitored, Org: r.org})
+			put := Event{Kind: KindSystemPut, Stamp: r.metaStamp(), System: sys, GUID: guid, Name: name,
+				Address: address, Timezone: tz, Monitored: r.monitored, Org: r.org}
+			if created := (Stamp{r.createdHLC, r.createdNode}); r.createdHLC != 0 && r.metaStamp().After(created) {
+				// An edited system: a put at its commissioning stamp first,
+				// which the latest then overwrites, so that a replay knows
+				// when it was commissioned.
+				first := put
+				first.Stamp = created
+				emit(first)
+			}
+			emit(put)
 		}
 		if r.ownerHLC != 0 {
 			emit(Event{Kind: KindOwnerSet, Stamp: r.ownerStamp(), System: sys, Email: email(r.owner)})

@@ -221,9 +221,9 @@ type System struct {
 	Address   string
 	Timezone  string
 	Monitored bool
-	Org       OrgID  // the commissioning org
-	Owner     string // the owner's e-mail; "" if none
-	Created   time.Time
+	Org       OrgID     // the commissioning org
+	Owner     string    // the owner's e-mail; "" if none
+	Created   time.Time // when it was commissioned (the stamp of its first SystemPut)
 	// CapacityW is the nameplate DC capacity in watts, 0 if unknown: what
 	// specific yield (kWh per kWp) divides by.
 	CapacityW uint32
@@ -246,6 +246,9 @@ func (s *Snapshot) System(id SystemID) (System, bool) {
 func recSystem(id SystemID, r *sysRec, owner string) System {
 	sys := System{ID: id, Monitored: r.monitored, Org: r.org, Owner: owner}
 	sys.GUID, sys.Name, sys.Address, sys.Timezone = r.fields()
+	if r.createdHLC != 0 {
+		sys.Created = Stamp{HLC: r.createdHLC}.Time()
+	}
 	return sys
 }
 

@@ -46,17 +46,21 @@ func (st *state) guidKey(v uint32) string    { return st.systems.get(v - 1).guid
 // sysRec holds a system's registers: its record, its owner and its grants.
 // Fields are ordered for packing: two million of them.
 type sysRec struct {
-	metaHLC   uint64 // 0 until the first SystemPut: the system does not exist yet; deleted: the deletion's
-	ownerHLC  uint64
-	meta      string     // GUID, name, address and timezone joined by NUL (text cannot contain NUL)
-	grants    []grantRec // by key; revoked grants stay as tombstones
-	exp       *[]grantExpiry
-	owner     uint32 // the owner's party; 0 = none
-	org       OrgID
-	metaNode  uint16
-	ownerNode uint16
-	monitored bool
-	deleted   bool // final: a deleted system never comes back and its id is never reused
+	metaHLC  uint64 // 0 until the first SystemPut: the system does not exist yet; deleted: the deletion's
+	ownerHLC uint64
+	// createdHLC and createdNode are the stamp of the first SystemPut:
+	// when the system was commissioned. Edits move metaHLC, not this.
+	createdHLC  uint64
+	meta        string     // GUID, name, address and timezone joined by NUL (text cannot contain NUL)
+	grants      []grantRec // by key; revoked grants stay as tombstones
+	exp         *[]grantExpiry
+	owner       uint32 // the owner's party; 0 = none
+	org         OrgID
+	metaNode    uint16
+	ownerNode   uint16
+	createdNode uint16
+	monitored   bool
+	deleted     bool // final: a deleted system never comes back and its id is never reused
 }
 
 func (s *sysRec) metaStamp() Stamp  { return Stamp{s.metaHLC, s.metaNode} }

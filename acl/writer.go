@@ -408,6 +408,11 @@ func (w *writer) refreshMember(org OrgID, o *orgRec, pid uint32) {
 func (w *writer) systemPut(ev Event) {
 	s := w.st.systems.get(uint32(ev.System))
 	if s != nil && (s.deleted || !ev.Stamp.After(s.metaStamp())) {
+		if !s.deleted && s.createdHLC != 0 && (Stamp{s.createdHLC, s.createdNode}).After(ev.Stamp) {
+			// An older put, arrived late: the system was commissioned then.
+			s = w.sysMut(ev.System)
+			s.createdHLC, s.createdNode = ev.Stamp.HLC, ev.Stamp.Node
+		}
 		return
 	}
 	wasLive := s.live()
@@ -418,6 +423,9 @@ func (w *writer) systemPut(ev Event) {
 	oldGUID := s.guid()
 	s.meta = ev.GUID + "\x00" + ev.Name + "\x00" + ev.Address + "\x00" + ev.Timezone
 	s.metaHLC, s.metaNode, s.org, s.monitored = ev.Stamp.HLC, ev.Stamp.Node, ev.Org, ev.Monitored
+	if s.createdHLC == 0 || (Stamp{s.createdHLC, s.createdNode}).After(ev.Stamp) {
+		s.createdHLC, s.createdNode = ev.Stamp.HLC, ev.Stamp.Node
+	}
 	if !wasLive {
 		// Grants and the owner may have arrived before the system: they count now.
 		w.liveSet(ev.System, true)

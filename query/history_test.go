@@ -632,15 +632,27 @@ func TestLifetimeEnergyAndSpecificYield(t *testing.T) {
 	f := newFleet(t, harnessOpts{store: true})
 	s0, s2 := f.sys[0], f.sys[2]
 	rs := f.history([]acl.SystemID{s0, s2}, t0.Add(-30*time.Hour), t0)
-	capacity := uint32(6400)
-	f.must(f.alice, acl.EditSystem{System: s2, CapacityW: &capacity})
+	var before struct {
+		Created time.Time `json:"created"`
+	}
+	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d", s2), nil, &before)
+	capacity, name := uint32(6400), "Sunny Acres Farm (renamed)"
+	f.clock.set(t0.Add(time.Hour)) // the edit an hour after the commissioning
+	f.must(f.alice, acl.EditSystem{System: s2, CapacityW: &capacity, Name: &name})
+	f.clock.set(t0)
 	f.refresh()
 	var d struct {
-		LifetimeWh float64 `json:"lifetime_energy_wh"`
-		Until      string  `json:"lifetime_until"`
-		CapacityW  *uint32 `json:"capacity_w"`
+		LifetimeWh float64   `json:"lifetime_energy_wh"`
+		Until      string    `json:"lifetime_until"`
+		CapacityW  *uint32   `json:"capacity_w"`
+		Created    time.Time `json:"created"`
+		Name       string    `json:"name"`
 	}
 	f.getJSON(f.alice, fmt.Sprintf("/v1/systems/%d", s2), nil, &d)
+	// When it was commissioned, which an edit does not move.
+	if before.Created.IsZero() || before.Created.After(t0) || !d.Created.Equal(before.Created) || d.Name != name {
+		t.Fatalf("created %s, after an edit %s (%q)", before.Created, d.Created, d.Name)
+	}
 	until, err := time.Parse(time.RFC3339, d.Until)
 	if err != nil {
 		t.Fatalf("lifetime_until %q: %v", d.Until, err)
