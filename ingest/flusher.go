@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -82,10 +81,14 @@ func startFlusher(s *Service) (*flusher, error) {
 	for range s.opts.Senders + 1 {
 		f.free <- newBatch()
 	}
-	f.committed.Store(j.committed)
-	start := max(j.committed+1, s.wal.Stats().FirstLSN)
-	f.tail = s.wal.Tail(start)
-	redo := slices.Clone(j.pending)
+	first := s.wal.Stats().FirstLSN
+	committed, redo := j.resume(first)
+	if committed > j.committed {
+		s.log.Warn("ingest: the flush journal names batches the WAL has truncated; they were stored, flushing resumes after them",
+			"journal_committed", j.committed, "committed", committed, "wal_first", first)
+	}
+	f.committed.Store(committed)
+	f.tail = s.wal.Tail(max(committed+1, first))
 	for range s.opts.Senders {
 		f.sendWG.Add(1)
 		go f.sender()
@@ -542,12 +545,20 @@ func (f *flusher) markStored(s span) {
 	}
 	f.jmu.Lock()
 	err := f.journal.commit(upTo)
+	synced := f.journal.synced
 	f.jmu.Unlock()
-	if err != nil {
-		f.s.log.Warn("ingest: journal commit entry not written (the batch may be resent, deduplicated)", "err", err)
-	}
 	f.committed.Store(upTo)
-	if _, err := f.s.wal.TruncateBefore(upTo + 1); err != nil {
+	if err != nil {
+		// The segments stay until a commit entry is durable: deleting them
+		// first could misalign the batches cut after a crash (see resume).
+		f.s.log.Warn("ingest: journal commit entry not written; the WAL keeps the stored records until one is", "err", err)
+		return
+	}
+	n, err := f.s.wal.TruncateBefore(upTo + 1)
+	if err != nil {
 		f.s.log.Warn("ingest: WAL truncation failed", "err", err)
+	}
+	if h := f.s.opts.hooks; n > 0 && h != nil && h.truncated != nil {
+		h.truncated(synced)
 	}
 }

@@ -56,6 +56,18 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock (tests set it). Nil: time.Now.
 	Now func() time.Time
+
+	// walSegmentSize overrides the WAL's segment size (tests).
+	walSegmentSize int64
+	// hooks are called at points tests need to observe (nil: none).
+	hooks *testHooks
+}
+
+// testHooks are the points of the flush path that tests observe.
+type testHooks struct {
+	// truncated is called after the WAL dropped segments, with the size of
+	// the flush journal that is durable (fsynced) at that moment.
+	truncated func(journalSynced int64)
 }
 
 // DefaultBatchRows is Options.BatchRows when unset. Every insert is a part
@@ -156,7 +168,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		logID: logID,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }
-	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger}, opts.Registerer)
+	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger, SegmentSize: opts.walSegmentSize}, opts.Registerer)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,165 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fleetscope/fleetscope/ingest/wal"
+	"github.com/fleetscope/fleetscope/internal/storetest"
+	"github.com/fleetscope/fleetscope/store"
+)
+
+// oneGateway is a GatewayAuth with a single key, for the package's own
+// tests (the e2e tests have their own).
+type oneGateway struct{}
+
+func (oneGateway) Gateway(key []byte) (Gateway, bool) {
+	if string(key) != "key" {
+		return Gateway{}, false
+	}
+	return Gateway{ID: 1, System: 10, Monitored: true}, true
+}
+
+// fillWAL appends n records of 30 readings (one interval each, a minute
+// apart from ts0) to the WAL in dir, one record per segment.
+func fillWAL(t *testing.T, dir string, n int, ts0 int64) {
+	t.Helper()
+	w, err := wal.Open(dir, wal.Options{SegmentSize: 512}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		rs := sampleReadings(30, int64(i))
+		for k := range rs {
+			rs[k].TS = ts0 + int64(i)*60_000
+		}
+		if _, err := w.Append(AppendRecord(nil, RecordHeader{GatewayID: 1, SystemID: 10, Seq: uint64(i + 1), ReceivedAt: ts0}, rs)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyDir copies the regular files of src into dst, the flush journal cut
+// to its first journalBytes bytes: what a power loss leaves of a file
+// written since its last fsync may be anything from nothing to all of it,
+// and nothing is the case that can hurt.
+func copyDir(t *testing.T, src, dst string, journalBytes int64) {
+	t.Helper()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".spare") || e.Name() == "LOCK" {
+			continue
+		}
+		in, err := os.Open(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = in
+		if e.Name() == "flush.journal" {
+			r = io.LimitReader(in, journalBytes)
+		}
+		b, err := io.ReadAll(r)
+		in.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func countReadings(t *testing.T, s *store.Store) (rows, distinct uint64) {
+	t.Helper()
+	if err := s.QueryRow(context.Background(), "SELECT count(), uniqExact(system_id, panel, ts) FROM readings").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	return rows, distinct
+}
+
+// Finding 5 of issue 14: the flusher deleted WAL segments once a batch was
+// stored, but the journal entry saying so was not fsynced first. A power
+// loss then left a journal whose oldest intents name records the WAL no
+// longer has; the restarted flusher cut the records that remain at those
+// stale boundaries, under deduplication tokens ClickHouse had never seen,
+// and stored them twice. Here the state such a power loss leaves — the WAL
+// as it was right after the first truncation, the journal as far as it was
+// fsynced then — is restarted from, and every reading must be stored once.
+func TestPowerLossAfterTruncationStoresNothingTwice(t *testing.T) {
+	s := storetest.Open(t)
+	dir, lost := t.TempDir(), t.TempDir()
+	ts0 := time.Now().Add(-3*time.Hour).UnixMilli() / 60_000 * 60_000
+	const records = 12
+	fillWAL(t, dir, records, ts0)
+
+	var once sync.Once
+	opts := Options{Dir: dir, Store: s, Gateways: oneGateway{}, Logger: storetest.Logger(),
+		// Three records a batch, cut by size only; one record a segment.
+		BatchRows: 90, FlushInterval: time.Hour, walSegmentSize: 512,
+		hooks: &testHooks{truncated: func(synced int64) {
+			once.Do(func() { copyDir(t, dir, lost, synced) })
+		}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitFlushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, distinct := countReadings(t, s); rows != records*30 || distinct != rows {
+		t.Fatalf("before the power loss: %d rows, %d distinct, want %d", rows, distinct, records*30)
+	}
+	if _, err := os.Stat(filepath.Join(lost, "flush.journal")); err != nil {
+		t.Fatalf("no truncation was observed: %v", err)
+	}
+
+	opts.Dir, opts.hooks = lost, nil
+	b, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitFlushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, distinct := countReadings(t, s); rows != distinct || rows != records*30 {
+		t.Fatalf("after the power loss: %d rows for %d distinct readings, want %d once each", rows, distinct, records*30)
+	}
+}
+
+// A journal whose intents name records the WAL no longer holds (they were
+// stored and truncated, and the commit entry was lost, e.g. with a
+// sealed segment skipped as corrupt) must not misalign the spans cut after
+// them: each journalled span still present is cut exactly as before.
+func TestStaleJournalSpansAreDropped(t *testing.T) {
+	j := &journal{committed: 0, pending: []span{{1, 3}, {4, 6}, {7, 9}, {10, 12}}}
+	committed, redo := j.resume(5)
+	if want := fmt.Sprint([]span{{7, 9}, {10, 12}}); committed != 6 || fmt.Sprint(redo) != want {
+		t.Fatalf("resume(5) = %d, %v; want 6, %s", committed, redo, want)
+	}
+	committed, redo = j.resume(1)
+	if committed != 0 || len(redo) != 4 {
+		t.Fatalf("resume(1) = %d, %v", committed, redo)
+	}
+}
