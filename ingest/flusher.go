@@ -321,7 +321,9 @@ func (f *flusher) add(b *batch, lsn uint64, rec *Record) {
 		c.wh = append(c.wh, r.Wh)
 		b.liveUp = append(b.liveUp, live.Update{Panel: panel, TS: r.TS, PinDW: int64(r.Pin), WhMWh: uint64(r.Wh)})
 	}
-	f.s.live.Apply(rec.SystemID, lsn, b.liveUp)
+	if n := f.s.live.Apply(rec.SystemID, lsn, b.liveUp); n > 0 {
+		f.s.m.liveRepeats.Add(float64(n))
+	}
 }
 
 // cutAndSend finishes a batch — its live rows, seq windows and rollup marks

@@ -18,6 +18,7 @@ type metrics struct {
 	flushedRows  prometheus.Counter
 	flushErrors  *prometheus.CounterVec
 	flushRetries prometheus.Counter
+	liveRepeats  prometheus.Counter
 
 	// Children of the vectors above that every request touches, resolved
 	// once: a label lookup per request is a hash and a lock.
@@ -80,6 +81,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		flushRetries: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_retries_total",
 			Help: "Batch inserts retried after a failure.",
+		}),
+		liveRepeats: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "repeated_readings_total",
+			Help: "Readings of a panel and timestamp counted before (resent under another seq, or through another node), left out of power now and energy today; stored, and counted once by history and rollups.",
 		}),
 	}
 	for _, r := range Reasons() {

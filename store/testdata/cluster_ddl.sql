@@ -375,3 +375,28 @@ CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum` ON CLUSTER `solar` A
 ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id);
 
 ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING merge_selector_base = 10;
+
+CREATE TABLE IF NOT EXISTS `fleetscope`.`readings_v6_local` ON CLUSTER `solar`
+(
+	system_id  UInt32 CODEC(Delta, ZSTD(1)),
+	gateway_id UInt32 CODEC(T64, ZSTD(1)),
+	panel      LowCardinality(String) CODEC(ZSTD(1)),
+	ts         DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+	vin        UInt16 CODEC(T64, ZSTD(1)),
+	iin        UInt16 CODEC(T64, ZSTD(1)),
+	pin        UInt16 CODEC(T64, ZSTD(1)),
+	vout       UInt16 CODEC(T64, ZSTD(1)),
+	temp       Int16 CODEC(T64, ZSTD(1)),
+	rssi       UInt8 CODEC(T64, ZSTD(1)),
+	wh         UInt32 CODEC(T64, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/readings_v6_local', '{replica}')
+PARTITION BY toYYYYMM(ts)
+ORDER BY (system_id, panel, ts)
+SETTINGS merge_selector_base = 10;
+
+RENAME TABLE `fleetscope`.`readings_local` TO `fleetscope`.`readings_v6_old_local`, `fleetscope`.`readings_v6_local` TO `fleetscope`.`readings_local` ON CLUSTER `solar`;
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` ATTACH PARTITION ALL FROM `fleetscope`.`readings_v6_old_local`;
+
+DROP TABLE IF EXISTS `fleetscope`.`readings_v6_old_local` ON CLUSTER `solar` SYNC;
