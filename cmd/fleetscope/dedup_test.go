@@ -104,7 +104,7 @@ func TestSameReadingsUnderTwoSeqsAndTwoNodesCountOnce(t *testing.T) {
 	n := startTwoNodes(t, 1, 30, "dedup")
 	gw, ctx := n.gws[0], context.Background()
 	now := time.Now().UTC()
-	yesterday := now.Truncate(24*time.Hour).Add(-12 * time.Hour) // noon yesterday: a closed day
+	yesterday := now.Truncate(24 * time.Hour).Add(-12 * time.Hour) // noon yesterday: a closed day
 	today := now.Add(-30 * time.Minute).Truncate(time.Minute)
 	if today.Before(now.Truncate(24 * time.Hour)) {
 		today = now.Truncate(24 * time.Hour) // shortly after midnight: today's first minute
