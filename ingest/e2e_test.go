@@ -439,3 +439,64 @@ func TestConcurrentSameSeqStoresOnce(t *testing.T) {
 func clickhouseNamed(name string, v uint32) any {
 	return clickhouse.Named(name, fmt.Sprint(v))
 }
+
+// A seq is a promise that the body is the same (DESIGN §5): the same seq
+// with other readings answers 409 seq_reused and stores nothing — also
+// after a restart, and with the WAL gone, when only ClickHouse remembers —
+// while the same body again, however compressed, is a duplicate.
+func TestSeqReusedWithOtherReadingsIs409(t *testing.T) {
+	s := storetest.Open(t)
+	dir := t.TempDir()
+	n := startNode(t, s, dir, nil)
+	ts := now()
+	first, other := body(7, ts, 30), body(7, ts+60_000, 30)
+	if a := post(t, n.url, "key-gw1", first); a.Status != 200 || a.Accepted != 30 {
+		t.Fatalf("first: %+v", a)
+	}
+	check := func(when string) {
+		t.Helper()
+		if a := post(t, n.url, "key-gw1", other); a.Status != 409 || a.Error.Code != "seq_reused" {
+			t.Fatalf("%s: other readings under seq 7: %+v", when, a)
+		}
+		if a := post(t, n.url, "key-gw1", gz(first), "Content-Encoding", "gzip"); a.Status != 200 || !a.Duplicate || a.Accepted != 0 {
+			t.Fatalf("%s: the same body again: %+v", when, a)
+		}
+	}
+	check("at once")
+	flushed(t, n.svc)
+	n.stop(t)
+	n = startNode(t, s, dir, nil)
+	check("after a restart")
+	flushed(t, n.svc)
+	n.stop(t)
+	n = startNode(t, s, t.TempDir(), nil)
+	check("with the WAL gone")
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 10); got.N != 30 {
+		t.Fatalf("stored %d readings, want the first request's 30", got.N)
+	}
+}
+
+// A gateway whose counter starts again from 1 (a reboot, a firmware
+// update) is not refused: seqs it used long ago are not remembered, and
+// its new requests are stored.
+func TestCounterResetIsNotADuplicate(t *testing.T) {
+	s := storetest.Open(t)
+	n := startNode(t, s, t.TempDir(), nil)
+	ts := now() - 3_600_000
+	for seq := uint64(1); seq <= ingest.SeqWindow+4; seq++ {
+		if a := post(t, n.url, "key-gw2", body(seq, ts+int64(seq)*60_000, 3)); a.Status != 200 || a.Accepted != 3 {
+			t.Fatalf("seq %d: %+v", seq, a)
+		}
+	}
+	later := ts + 3_600_000
+	for seq := uint64(1); seq <= 3; seq++ {
+		if a := post(t, n.url, "key-gw2", body(seq, later+int64(seq)*60_000, 3)); a.Status != 200 || a.Duplicate || a.Accepted != 3 {
+			t.Fatalf("after the reset, seq %d: %+v", seq, a)
+		}
+	}
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 20); got.N != 3*(ingest.SeqWindow+4)+9 {
+		t.Fatalf("stored %d readings, want %d", got.N, 3*(ingest.SeqWindow+4)+9)
+	}
+}

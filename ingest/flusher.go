@@ -347,13 +347,9 @@ func (f *flusher) cutAndSend(b *batch) *batch {
 	for gw := range b.gateways {
 		gws = append(gws, gw)
 	}
-	seqs, err := f.s.dedup.takeDirty(gws)
-	if err != nil {
-		f.s.log.Error("ingest: seq windows not checkpointed", "err", err)
-	}
-	b.seqs = append(b.seqs, seqs...)
+	b.seqs = append(b.seqs, f.s.dedup.takeDirty(gws)...)
 	f.jmu.Lock()
-	err = f.journal.intend(b.span)
+	err := f.journal.intend(b.span)
 	f.jmu.Unlock()
 	if err != nil {
 		// Without the intent a crash could resend these rows under another

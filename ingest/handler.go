@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/api/reply"
@@ -105,10 +106,15 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		s.m.readingsRejected.Add(float64(len(b.Problems)))
 	}
 
-	switch s.dedup.reserve(gw.ID, b.Seq) {
+	hash := xxhash.Sum64(plain)
+	switch s.dedup.reserve(gw.ID, b.Seq, hash) {
 	case seqDuplicate:
 		s.m.readings.WithLabelValues("duplicate").Add(float64(len(b.Readings)))
 		return s.answer(ctx, st, 0, true)
+	case seqReused:
+		s.m.readings.WithLabelValues("seq_reused").Add(float64(len(b.Readings)))
+		return reply.Error(ctx, fasthttp.StatusConflict, "seq_reused",
+			"seq "+strconv.FormatUint(b.Seq, 10)+" was used before for another body: nothing was stored; send new readings under a new seq")
 	case seqInFlight:
 		s.m.throttled.WithLabelValues("inflight").Inc()
 		ctx.Response.Header.Set("Retry-After", "1")
@@ -126,7 +132,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		ctx.Response.Header.Set("Retry-After", "10")
 		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "ClickHouse is behind; retry later")
 	}
-	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli()}, b.Readings)
+	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli(), BodyHash: hash}, b.Readings)
 	if _, err := s.wal.Append(st.record); err != nil {
 		s.dedup.release(gw.ID, b.Seq)
 		if errors.Is(err, wal.ErrOverloaded) {
@@ -138,7 +144,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		ctx.Response.Header.Set("Retry-After", "5")
 		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
 	}
-	s.dedup.commit(gw.ID, b.Seq)
+	s.dedup.commit(gw.ID, b.Seq, hash)
 	s.m.readingsAccepted.Add(float64(len(b.Readings)))
 	if cap(st.record) > 1<<20 {
 		st.record = nil // a huge request must not pin its buffer in the pool

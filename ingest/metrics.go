@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"status"}),
 		readings: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "readings_total",
-			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq).",
+			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq and body), seq_reused (repeated seq, other body: 409, not stored).",
 		}, []string{"outcome"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "rejected_readings_total",
@@ -90,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range Reasons() {
 		m.rejected.WithLabelValues(r.String())
 	}
-	for _, o := range []string{"accepted", "rejected", "duplicate"} {
+	for _, o := range []string{"accepted", "rejected", "duplicate", "seq_reused"} {
 		m.readings.WithLabelValues(o)
 	}
 	m.requestsOK = m.requests.WithLabelValues("200")

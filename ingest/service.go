@@ -289,7 +289,7 @@ func (s *Service) restore(ctx context.Context) error {
 		if err := rec.Decode(p); err != nil {
 			return nil // the flusher reports it
 		}
-		s.dedup.observe(rec.GatewayID, rec.Seq)
+		s.dedup.observe(rec.GatewayID, rec.Seq, rec.BodyHash)
 		return nil
 	})
 }
