@@ -22,6 +22,11 @@ type requestState struct {
 	plain  []byte
 	record []byte
 	answer []byte
+	// Panel admission (admitPanels): the labels, which were admitted, and
+	// the problems list being rebuilt.
+	labels   [][]byte
+	admitted []bool
+	problems []Problem
 }
 
 func newRequestState(opts Options) *requestState {
@@ -120,6 +125,10 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		ctx.Response.Header.Set("Retry-After", "1")
 		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "in_progress", "a request with this seq is in progress; retry")
 	}
+	if n := s.admitPanels(gw.System, st); n > 0 {
+		s.m.rejected.WithLabelValues(ReasonTooManyPanels.String()).Add(float64(n))
+		s.m.readingsRejected.Add(float64(n))
+	}
 	if len(b.Readings) == 0 {
 		// Nothing to store: the seq stays unused, and a retry gets the same
 		// answer.
@@ -150,6 +159,47 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		st.record = nil // a huge request must not pin its buffer in the pool
 	}
 	return s.answer(ctx, st, len(b.Readings), false)
+}
+
+// admitPanels checks the batch's panel labels against the system's
+// MaxPanels (live.State.Admit) and moves the readings of refused labels to
+// the batch's problems (too_many_panels), keeping them in index order. It
+// returns how many it refused.
+func (s *Service) admitPanels(system uint32, st *requestState) int {
+	b := &st.batch
+	n := len(b.Readings)
+	st.labels = st.labels[:0]
+	for i := range b.Readings {
+		st.labels = append(st.labels, b.Readings[i].Panel)
+	}
+	if cap(st.admitted) < n {
+		st.admitted = make([]bool, n)
+	}
+	st.admitted = st.admitted[:n]
+	refused := s.live.Admit(system, st.labels, st.admitted)
+	clear(st.labels) // they alias the request body
+	if refused == 0 {
+		return 0
+	}
+	total := n + len(b.Problems)
+	merged, kept := st.problems[:0], b.Readings[:0]
+	pi, ri := 0, 0
+	for idx := range total {
+		if pi < len(b.Problems) && b.Problems[pi].Index == idx {
+			merged = append(merged, b.Problems[pi])
+			pi++
+			continue
+		}
+		if st.admitted[ri] {
+			kept = append(kept, b.Readings[ri]) // ri ≥ len(kept): in place
+		} else {
+			merged = append(merged, Problem{Index: idx, Reason: ReasonTooManyPanels, Field: FieldPanel})
+		}
+		ri++
+	}
+	clear(b.Readings[len(kept):])
+	b.Readings, b.Problems, st.problems = kept, merged, b.Problems[:0]
+	return refused
 }
 
 // putState returns a request's state to the pool without anything that

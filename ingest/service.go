@@ -36,6 +36,9 @@ type Options struct {
 	MaxBodySize int
 	// MaxReadings bounds the readings of one request.
 	MaxReadings int
+	// MaxPanels bounds a system's panel labels (see live.Options.MaxPanels):
+	// a reading with a new label beyond it is rejected (too_many_panels).
+	MaxPanels int
 	// Retention is how old a reading may be and still be accepted.
 	Retention time.Duration
 	// BatchRows is the most readings one ClickHouse insert carries.
@@ -95,6 +98,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxReadings <= 0 {
 		o.MaxReadings = DefaultMaxReadings
+	}
+	if o.MaxPanels <= 0 {
+		o.MaxPanels = live.DefaultMaxPanels
 	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultMaxAge
@@ -164,7 +170,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		log:   opts.Logger,
 		m:     newMetrics(opts.Registerer),
 		dedup: newDedup(),
-		live:  live.New(opts.Zones),
+		live:  live.NewState(live.Options{Zones: opts.Zones, MaxPanels: opts.MaxPanels}),
 		logID: logID,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }

@@ -28,6 +28,7 @@ import (
 	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/graceful"
+	"github.com/fleetscope/fleetscope/live"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
 	"github.com/fleetscope/fleetscope/rollup"
@@ -59,6 +60,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's /debug/pprof profiles on this address (keep it on loopback); empty = off")
 	maxBody := fs.Bytes("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body, before and after decompression (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.MaxReadings, "ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
+	fs.IntVar(&c.ingest.MaxPanels, "ingest-max-panels", live.DefaultMaxPanels, "most panel labels of a system; a reading with a new label beyond it is rejected (too_many_panels)")
 	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted")
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
@@ -70,7 +72,7 @@ func parseServe(args []string) (serveConfig, error) {
 		return c, errors.New("--ingest-max-body: 1 byte to 1GiB")
 	}
 	c.ingest.MaxBodySize, c.ingest.MaxBacklog = int(*maxBody), *backlog
-	if c.ingest.MaxReadings <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
+	if c.ingest.MaxReadings <= 0 || c.ingest.MaxPanels <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
 		return c, errors.New("limits must be positive (none means unlimited)")
 	}
 	if c.nodeID < 0 || c.nodeID > 65535 {
@@ -158,7 +160,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		mode = "server"
 	}
 	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID,
-		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_backlog", cfg.ingest.MaxBacklog,
+		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_panels", cfg.ingest.MaxPanels, "ingest_max_backlog", cfg.ingest.MaxBacklog,
 		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String())
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
 	if cfg.demo {
