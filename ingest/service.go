@@ -41,6 +41,11 @@ type Options struct {
 	MaxPanels int
 	// Retention is how old a reading may be and still be accepted.
 	Retention time.Duration
+	// RawRetention is how long raw readings are kept (and rollups finer
+	// than an hour): Open sets it as the tables' TTL (store.SetRawRetention).
+	// Default store.DefaultRawRetention; never below Retention, or accepted
+	// readings would be stored only to expire.
+	RawRetention time.Duration
 	// BatchRows is the most readings one ClickHouse insert carries.
 	BatchRows int
 	// FlushInterval is how long a reading may wait for its batch to fill.
@@ -105,6 +110,9 @@ func (o *Options) setDefaults() {
 	if o.Retention <= 0 {
 		o.Retention = DefaultMaxAge
 	}
+	if o.RawRetention <= 0 {
+		o.RawRetention = store.DefaultRawRetention
+	}
 	if o.BatchRows <= 0 {
 		o.BatchRows = DefaultBatchRows
 	}
@@ -157,6 +165,12 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts.setDefaults()
 	if opts.Dir == "" || opts.Store == nil || opts.Gateways == nil {
 		return nil, errors.New("ingest: Dir, Store and Gateways are required")
+	}
+	if opts.Retention > opts.RawRetention {
+		return nil, fmt.Errorf("ingest: readings are accepted up to %s old but kept only %s", opts.Retention, opts.RawRetention)
+	}
+	if err := opts.Store.SetRawRetention(ctx, opts.RawRetention); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -136,3 +136,66 @@ SELECT 1, 1, concat('A', toString(number % 30)), toDateTime64('2026-06-01 00:00:
 		t.Fatalf("after two nodes migrated: %s, %d readings (want ReplacingMergeTree, 3000)", engine, final)
 	}
 }
+
+// Raw readings and the rollups finer than an hour expire after the raw
+// retention, a month's partition at a time; hourly and daily rollups stay.
+func TestRawRetention(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	for _, name := range []string{"readings", "panel_rollup_1m", "system_rollup_15m"} {
+		if _, create := tableInfo(t, s, name); !strings.Contains(create, "TTL ") || !strings.Contains(create, "toIntervalSecond(34560000)") ||
+			!strings.Contains(create, "ttl_only_drop_parts = 1") {
+			t.Fatalf("%s without the default 400-day TTL: %s", name, create)
+		}
+	}
+	for _, name := range []string{"panel_rollup_1h", "system_rollup_1d", "system_energy_cum"} {
+		if _, create := tableInfo(t, s, name); strings.Contains(create, "TTL ") {
+			t.Fatalf("%s expires: %s", name, create)
+		}
+	}
+	// Three months ago, and now.
+	old, recent := time.Now().UTC().AddDate(0, -3, 0), time.Now().UTC().Add(-time.Hour)
+	for _, at := range []time.Time{old, recent} {
+		ts := clickhouse.Named("ts", fmt.Sprint(at.Unix()))
+		for _, q := range []string{
+			"INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh) VALUES (1, 1, 'A1', toDateTime64({ts:Int64}, 3, 'UTC'), 1, 1, 1, 1, 1, 1, 1)",
+			"INSERT INTO system_rollup_1m (system_id, ts, samples, panels, wh, pin_sum, pin_max, temp_max, computed_at) VALUES (1, toDateTime({ts:Int64}, 'UTC'), 1, 1, 1, 1, 1, 1, now64(3))",
+			"INSERT INTO system_rollup_1h (system_id, ts, samples, panels, wh, pin_sum, pin_max, temp_max, computed_at) VALUES (1, toDateTime({ts:Int64}, 'UTC'), 1, 1, 1, 1, 1, 1, now64(3))",
+		} {
+			if err := s.Exec(ctx, q, ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A 30-day retention: the readings of three months ago go.
+	if err := s.SetRawRetention(ctx, 30*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRawRetention(ctx, 30*24*time.Hour); err != nil { // unchanged: nothing to do
+		t.Fatal(err)
+	}
+	// Expiry runs in merges (the TTL bounds are recalculated in the
+	// background first): merge until the rows are gone, a while at most.
+	count := func(table string, want uint64) uint64 {
+		var n uint64
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if err := s.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == want || time.Now().After(deadline) {
+				return n
+			}
+		}
+	}
+	for table, want := range map[string]uint64{"readings": 1, "system_rollup_1m": 1, "system_rollup_1h": 2} {
+		if got := count(table, want); got != want {
+			t.Errorf("%s holds %d rows after expiry, want %d", table, got, want)
+		}
+	}
+	if err := s.SetRawRetention(ctx, time.Minute); err == nil {
+		t.Fatal("a retention under an hour was taken")
+	}
+}

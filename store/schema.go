@@ -642,6 +642,29 @@ var migrations = []migration{
 		// readings doubled before this step count once from now on too.
 		rebuilds: []table{readingsV6},
 	},
+	{
+		version: 7, name: "raw readings and rollups finer than an hour expire",
+		// --raw-retention (default DefaultRawRetention) is applied at
+		// start-up by SetRawRetention; this step sets the default and makes
+		// expiry drop whole parts (a month's partition holds parts of that
+		// month only, so a month goes at once, once its last day is older
+		// than the retention) whose TTL bounds are recalculated, not
+		// rewritten, when the TTL changes.
+		settings: func() []tableSetting {
+			var out []tableSetting
+			for _, t := range expiringTables() {
+				out = append(out, tableSetting{t, "ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1"})
+			}
+			return out
+		}(),
+		ttls: func() []tableTTL {
+			var out []tableTTL
+			for _, t := range expiringTables() {
+				out = append(out, tableTTL{t, rawTTL(t, DefaultRawRetention)})
+			}
+			return out
+		}(),
+	},
 }
 
 // readingsV6 is the readings table from migration 6 on: a
@@ -653,6 +676,62 @@ var readingsV6 = func() table {
 	t.settings = "merge_selector_base = 10"
 	return t
 }()
+
+// DefaultRawRetention is how long raw readings (and the rollups finer than
+// an hour) are kept unless --raw-retention says otherwise: 400 days, a
+// year of history at full resolution plus a month to compare a month with
+// the same month a year before. Hourly and daily rollups are kept forever.
+const DefaultRawRetention = 400 * 24 * time.Hour
+
+// expiringTables are the tables whose rows expire after the raw retention:
+// raw readings and the 1-minute and 15-minute rollups. Past the retention,
+// history is hourly (the 1 h and 1 d rollups and the cumulative energy
+// are kept forever): 15-minute rows would cost a panel 35 k rows a year,
+// for dashboards that show a year-old day by the hour.
+func expiringTables() []table {
+	out := []table{readingsV6}
+	for _, t := range rollupTables() {
+		if strings.HasSuffix(t.name, "_1m") || strings.HasSuffix(t.name, "_15m") {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// rawTTL is the TTL expression of an expiring table.
+func rawTTL(t table, d time.Duration) string {
+	ts := "ts"
+	if t.name == "readings" {
+		ts = "toDateTime(ts)"
+	}
+	return fmt.Sprintf("%s + toIntervalSecond(%d)", ts, int64(d/time.Second))
+}
+
+// SetRawRetention makes raw readings, and rollups finer than an hour,
+// expire d after their timestamp (serve's --raw-retention), changing the
+// tables' TTL only where it differs. Expired rows go a part at a time, in
+// background merges.
+func (s *Store) SetRawRetention(ctx context.Context, d time.Duration) error {
+	if d < time.Hour {
+		return fmt.Errorf("store: raw retention %s: at least an hour", d)
+	}
+	for _, t := range expiringTables() {
+		var create string
+		if err := s.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+			clickhouse.Named("db", s.database), clickhouse.Named("t", t.localName(s.cluster))).Scan(&create); err != nil {
+			return fmt.Errorf("store: raw retention of %s: %w", t.name, err)
+		}
+		ttl := rawTTL(t, d)
+		if strings.Contains(create, "TTL "+ttl+" ") || strings.HasSuffix(create, "TTL "+ttl) {
+			continue
+		}
+		if err := s.Exec(ctx, modifyTTL(s.database, s.cluster, t, ttl)); err != nil {
+			return fmt.Errorf("store: raw retention of %s: %w", t.name, err)
+		}
+		s.log.Info("raw retention set", "table", t.name, "retention", d.String())
+	}
+	return nil
+}
 
 // readingsTable holds every reading: one row per panel per timestamp,
 // values in the storage scales of ingest.ScaledReading.

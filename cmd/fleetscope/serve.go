@@ -61,7 +61,8 @@ func parseServe(args []string) (serveConfig, error) {
 	maxBody := fs.Bytes("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body, before and after decompression (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.MaxReadings, "ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
 	fs.IntVar(&c.ingest.MaxPanels, "ingest-max-panels", live.DefaultMaxPanels, "most panel labels of a system; a reading with a new label beyond it is rejected (too_many_panels)")
-	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted")
+	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted (at most --raw-retention)")
+	fs.DurationVar(&c.ingest.RawRetention, "raw-retention", store.DefaultRawRetention, "how long raw readings, and rollups finer than an hour, are kept (a table TTL); hourly and daily rollups are kept forever")
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
 	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
@@ -74,6 +75,12 @@ func parseServe(args []string) (serveConfig, error) {
 	c.ingest.MaxBodySize, c.ingest.MaxBacklog = int(*maxBody), *backlog
 	if c.ingest.MaxReadings <= 0 || c.ingest.MaxPanels <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
 		return c, errors.New("limits must be positive (none means unlimited)")
+	}
+	if c.ingest.RawRetention < time.Hour {
+		return c, errors.New("--raw-retention: at least 1h")
+	}
+	if c.ingest.Retention > c.ingest.RawRetention {
+		return c, fmt.Errorf("--retention %s is longer than --raw-retention %s: readings would be accepted only to expire", c.ingest.Retention, c.ingest.RawRetention)
 	}
 	if c.nodeID < 0 || c.nodeID > 65535 {
 		return c, errors.New("--node-id: 1–65535")
@@ -161,7 +168,8 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID,
 		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_panels", cfg.ingest.MaxPanels, "ingest_max_backlog", cfg.ingest.MaxBacklog,
-		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String())
+		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String(),
+		"raw_retention", cfg.ingest.RawRetention.String())
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
 	if cfg.demo {
 		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {

@@ -400,3 +400,23 @@ RENAME TABLE `fleetscope`.`readings_local` TO `fleetscope`.`readings_v6_old_loca
 ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` ATTACH PARTITION ALL FROM `fleetscope`.`readings_v6_old_local`;
 
 DROP TABLE IF EXISTS `fleetscope`.`readings_v6_old_local` ON CLUSTER `solar` SYNC;
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`panel_rollup_1m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`system_rollup_1m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`panel_rollup_15m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`system_rollup_15m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY TTL toDateTime(ts) + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`panel_rollup_1m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`system_rollup_1m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`panel_rollup_15m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`system_rollup_15m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
