@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -161,5 +162,49 @@ func TestStaleJournalSpansAreDropped(t *testing.T) {
 	committed, redo = j.resume(1)
 	if committed != 0 || len(redo) != 4 {
 		t.Fatalf("resume(1) = %d, %v", committed, redo)
+	}
+}
+
+// Finding 6 of issue 14: one corrupt sealed segment stopped the service
+// from starting, with no way past it. It still stops Open by default (its
+// acknowledged readings are lost if skipped: an operator decides); with
+// WALSkipCorrupt the service starts, stores every record it can read, and
+// says what it lost.
+func TestCorruptSealedSegmentIsSkippedOnlyWhenAsked(t *testing.T) {
+	s := storetest.Open(t)
+	dir := t.TempDir()
+	ts0 := time.Now().Add(-3*time.Hour).UnixMilli() / 60_000 * 60_000
+	fillWAL(t, dir, 12, ts0)
+	seg := filepath.Join(dir, fmt.Sprintf("%020d.seg", 5))
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[32+8] ^= 0xff // the first payload byte of record 5
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := Options{Dir: dir, Store: s, Gateways: oneGateway{}, Logger: storetest.Logger(), FlushInterval: 50 * time.Millisecond, walSegmentSize: 512}
+	if _, err := Open(ctx, opts); !errors.Is(err, wal.ErrCorrupt) || !strings.Contains(err.Error(), "--wal-skip-corrupt") {
+		t.Fatalf("open with a corrupt sealed segment: %v", err)
+	}
+	opts.WALSkipCorrupt = true
+	svc, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := svc.wal.Recovery(); r.SkippedRecords != 1 || r.CorruptSkipped == 0 {
+		t.Fatalf("recovery %+v, want record 5 skipped", r)
+	}
+	if err := svc.WaitFlushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, distinct := countReadings(t, s); rows != 11*30 || distinct != rows {
+		t.Fatalf("%d rows (%d distinct) stored, want the 11 readable records' 330", rows, distinct)
 	}
 }

@@ -65,6 +65,12 @@ type Options struct {
 	// Now is the clock (tests set it). Nil: time.Now.
 	Now func() time.Time
 
+	// WALSkipCorrupt opens a WAL with a corrupt sealed segment, skipping
+	// what cannot be read (wal.Options.SkipCorrupt): those readings are
+	// lost, logged and counted. Off, such a WAL stops Open, for an operator
+	// to decide.
+	WALSkipCorrupt bool
+
 	// walSegmentSize overrides the WAL's segment size (tests).
 	walSegmentSize int64
 	// hooks are called at points tests need to observe (nil: none).
@@ -188,9 +194,16 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		logID: logID,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }
-	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger, SegmentSize: opts.walSegmentSize}, opts.Registerer)
+	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger, SegmentSize: opts.walSegmentSize, SkipCorrupt: opts.WALSkipCorrupt}, opts.Registerer)
+	if errors.Is(err, wal.ErrCorrupt) {
+		return nil, fmt.Errorf("ingest: %w (the acknowledged readings in it cannot all be read; to start past what cannot be, losing it, set Options.WALSkipCorrupt — serve's --wal-skip-corrupt)", err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if r := s.wal.Recovery(); r.CorruptSkipped > 0 {
+		s.log.Error("ingest: started past corrupt WAL data; the readings in it are lost", "skipped_bytes", r.CorruptSkipped,
+			"skipped_records", r.SkippedRecords, "dir", opts.Dir)
 	}
 	if err := s.restore(ctx); err != nil {
 		s.wal.Close()

@@ -16,16 +16,18 @@ func TestIngestIntegrityFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ingest.MaxPanels != live.DefaultMaxPanels || c.ingest.RawRetention != store.DefaultRawRetention || store.DefaultRawRetention != 400*24*time.Hour {
-		t.Fatalf("defaults: max panels %d, raw retention %s", c.ingest.MaxPanels, c.ingest.RawRetention)
+	if c.ingest.MaxPanels != live.DefaultMaxPanels || c.ingest.RawRetention != store.DefaultRawRetention || store.DefaultRawRetention != 400*24*time.Hour ||
+		c.ingest.WALSkipCorrupt {
+		t.Fatalf("defaults: max panels %d, raw retention %s, skip corrupt %v", c.ingest.MaxPanels, c.ingest.RawRetention, c.ingest.WALSkipCorrupt)
 	}
 	t.Setenv("FLEETSCOPE_INGEST_MAX_PANELS", "64")
 	t.Setenv("FLEETSCOPE_RAW_RETENTION", "2160h")
+	t.Setenv("FLEETSCOPE_WAL_SKIP_CORRUPT", "true")
 	if c, err = parseServe(nil); err != nil {
 		t.Fatal(err)
 	}
-	if c.ingest.MaxPanels != 64 || c.ingest.RawRetention != 90*24*time.Hour {
-		t.Fatalf("from the environment: max panels %d, raw retention %s", c.ingest.MaxPanels, c.ingest.RawRetention)
+	if c.ingest.MaxPanels != 64 || c.ingest.RawRetention != 90*24*time.Hour || !c.ingest.WALSkipCorrupt {
+		t.Fatalf("from the environment: max panels %d, raw retention %s, skip corrupt %v", c.ingest.MaxPanels, c.ingest.RawRetention, c.ingest.WALSkipCorrupt)
 	}
 	for _, tc := range []struct {
 		args []string

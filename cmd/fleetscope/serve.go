@@ -66,6 +66,7 @@ func parseServe(args []string) (serveConfig, error) {
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
 	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
+	fs.BoolVar(&c.ingest.WALSkipCorrupt, "wal-skip-corrupt", false, "start past a corrupt sealed WAL segment, losing the readings in it (logged and counted); off: such a WAL stops start-up")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -169,7 +170,7 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 	log.Info("fleetscope serving", "addr", ln.Addr().String(), "version", version, "clickhouse", mode, "node", cfg.nodeID,
 		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_panels", cfg.ingest.MaxPanels, "ingest_max_backlog", cfg.ingest.MaxBacklog,
 		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String(),
-		"raw_retention", cfg.ingest.RawRetention.String())
+		"raw_retention", cfg.ingest.RawRetention.String(), "wal_skip_corrupt", cfg.ingest.WALSkipCorrupt)
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: /readyz, metrics: /metrics)\n", ln.Addr())
 	if cfg.demo {
 		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {

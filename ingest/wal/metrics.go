@@ -16,8 +16,10 @@ type metrics struct {
 	truncatedSegs    prometheus.Counter
 	tornBytesDropped prometheus.Counter
 	corruptSkipped   prometheus.Counter
-	preallocatedSegs prometheus.Counter
-	preallocFailures prometheus.Counter
+	// corruptSkippedRecords: LSN gaps left by skipped corruption.
+	corruptSkippedRecords prometheus.Counter
+	preallocatedSegs      prometheus.Counter
+	preallocFailures      prometheus.Counter
 }
 
 // newMetrics registers the WAL's metrics with reg; nil reg registers
@@ -70,6 +72,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		corruptSkipped: f.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "corrupt_skipped_bytes_total",
 			Help: "Bytes of older segments skipped on open because they were corrupt (Options.SkipCorrupt).",
+		}),
+		corruptSkippedRecords: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "corrupt_skipped_records_total",
+			Help: "Records lost to corruption skipped on open (Options.SkipCorrupt), as far as the LSNs of the records that remain tell.",
 		}),
 		preallocatedSegs: f.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "preallocated_segments_total",

@@ -119,6 +119,11 @@ type Recovery struct {
 	Records        uint64 // valid records found
 	TornBytes      int64  // bytes cut off the end of the last segment
 	CorruptSkipped int64  // bytes of sealed segments skipped (SkipCorrupt)
+	// SkippedRecords are the LSNs lost to skipped corruption (SkipCorrupt):
+	// the gaps between the records that remain. Records in the corrupt end
+	// of the newest sealed segment cannot be counted (no later segment
+	// says where they ended) and are only in CorruptSkipped.
+	SkippedRecords uint64
 }
 
 // Stats is a snapshot of the log's extent.
@@ -259,6 +264,11 @@ func (w *WAL) recover() error {
 			prev := &w.segs[n-1]
 			if seg.base < prev.end() || (seg.base > prev.end() && !w.opts.SkipCorrupt) {
 				return fmt.Errorf("%w: %s follows a segment ending at LSN %d", ErrCorrupt, segmentName(base), prev.end())
+			}
+			if gap := seg.base - prev.end(); gap > 0 {
+				w.opts.Logger.Error("wal: records lost to a skipped corrupt segment", "first_lsn", prev.end(), "last_lsn", seg.base-1, "records", gap)
+				w.rec.SkippedRecords += gap
+				w.m.corruptSkippedRecords.Add(float64(gap))
 			}
 		}
 		w.segs = append(w.segs, seg)
