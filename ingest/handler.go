@@ -59,6 +59,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	s.gate.RLock()
 	defer s.gate.RUnlock()
 	if s.closing.Load() {
+		s.m.unavailable.WithLabelValues("shutting_down").Inc()
 		ctx.Response.Header.Set("Retry-After", "5")
 		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
 	}
@@ -149,9 +150,14 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 			ctx.Response.Header.Set("Retry-After", "1")
 			return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "the write-ahead log is saturated; retry")
 		}
-		s.log.Error("ingest: WAL append failed", "err", err)
-		ctx.Response.Header.Set("Retry-After", "5")
-		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
+		// The WAL is broken (a full disk, no file descriptors left) and
+		// repairs itself; nothing of this request was acknowledged.
+		s.m.unavailable.WithLabelValues("wal").Inc()
+		if last := s.faultLogged.Load(); time.Since(time.Unix(0, last)) > 10*time.Second && s.faultLogged.CompareAndSwap(last, time.Now().UnixNano()) {
+			s.log.Error("ingest: WAL append failed; answering 503 until the log has repaired itself (logged once per 10 s)", "err", err)
+		}
+		ctx.Response.Header.Set("Retry-After", "2")
+		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable now; retry")
 	}
 	s.dedup.commit(gw.ID, b.Seq, hash)
 	s.m.readingsAccepted.Add(float64(len(b.Readings)))

@@ -34,10 +34,14 @@ import (
 // longer exist and the records after them would be cut anew (issue 14,
 // finding 5; see resume). A torn last entry is ignored.
 type journal struct {
-	path      string
-	f         *os.File
-	size      int64
-	synced    int64  // bytes of the file known to be on stable storage
+	path   string
+	f      *os.File
+	size   int64
+	synced int64 // bytes of the file known to be on stable storage
+	// broken: a write or sync failed, so the file may end in a torn entry
+	// after which nothing would be read back; the next write rewrites it
+	// from the state in memory first.
+	broken    bool
 	committed uint64 // every record ≤ committed is stored
 	pending   []span // intents above committed, in LSN order
 }
@@ -131,6 +135,28 @@ func (j *journal) rewrite() error {
 	}
 	j.size = int64(len(buf))
 	j.synced = j.size
+	j.broken = false
+	return nil
+}
+
+// write appends one entry and syncs it, rewriting the file first if an
+// earlier write failed.
+func (j *journal) write(kind byte, s span) error {
+	if j.f == nil || j.broken {
+		if err := j.rewrite(); err != nil {
+			return err
+		}
+	}
+	if _, err := j.f.Write(appendEntry(nil, kind, s)); err != nil {
+		j.broken = true
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.size += journalEntry
+	if err := j.f.Sync(); err != nil {
+		j.broken = true
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.synced = j.size
 	return nil
 }
 
@@ -142,16 +168,12 @@ func appendEntry(dst []byte, kind byte, s span) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
 }
 
-// intend durably records that span s is about to be sent.
+// intend durably records that span s is about to be sent. After an error
+// it may be called again for the same span.
 func (j *journal) intend(s span) error {
-	if _, err := j.f.Write(appendEntry(nil, journalIntent, s)); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
+	if err := j.write(journalIntent, s); err != nil {
+		return err
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
-	}
-	j.size += journalEntry
-	j.synced = j.size
 	j.pending = append(j.pending, s)
 	return nil
 }
@@ -165,15 +187,7 @@ func (j *journal) commit(last uint64) error {
 	if j.size+journalEntry > journalCompactAt {
 		return j.rewrite()
 	}
-	if _, err := j.f.Write(appendEntry(nil, journalCommitted, span{0, j.committed})); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
-	}
-	j.size += journalEntry
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
-	}
-	j.synced = j.size
-	return nil
+	return j.write(journalCommitted, span{0, j.committed})
 }
 
 func (j *journal) close() error {

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/fleetscope/fleetscope/ingest/wal"
 	"github.com/fleetscope/fleetscope/internal/storetest"
 	"github.com/fleetscope/fleetscope/store"
@@ -206,5 +209,115 @@ func TestCorruptSealedSegmentIsSkippedOnlyWhenAsked(t *testing.T) {
 	}
 	if rows, distinct := countReadings(t, s); rows != 11*30 || distinct != rows {
 		t.Fatalf("%d rows (%d distinct) stored, want the 11 readable records' 330", rows, distinct)
+	}
+}
+
+// The flush path's own files fail — a WAL segment that cannot be opened
+// (ELOOP here; EMFILE in the child-process tests), a flush journal that
+// cannot be written — and flushing waits, retrying with backoff, says so
+// in /readyz and the stalled gauge, and resumes by itself once the fault is
+// gone; issue 14 found both stopped flushing until a restart.
+func TestFlusherRetriesItsOwnFiles(t *testing.T) {
+	s := storetest.Open(t)
+	dir := t.TempDir()
+	ts0 := time.Now().Add(-3*time.Hour).UnixMilli() / 60_000 * 60_000
+	fillWAL(t, dir, 12, ts0)
+	seg := filepath.Join(dir, fmt.Sprintf("%020d.seg", 1))
+	restore := func() {
+		if err := os.Remove(seg); err != nil {
+			t.Error(err)
+		}
+		if err := os.Rename(seg+".aside", seg); err != nil {
+			t.Error(err)
+		}
+	}
+	opts := Options{Dir: dir, Store: s, Gateways: oneGateway{}, Logger: storetest.Logger(), FlushInterval: 50 * time.Millisecond,
+		walSegmentSize: 512, Registerer: prometheus.NewRegistry(),
+		hooks: &testHooks{beforeFlusher: func() {
+			// The first segment, which the flusher reads first, becomes a
+			// symbolic link to itself.
+			if err := os.Rename(seg, seg+".aside"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(seg, seg); err != nil {
+				t.Fatal(err)
+			}
+		}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	svc, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(ctx)
+	stalled := func(stage string) float64 {
+		var m dto.Metric
+		if err := svc.m.stalled.WithLabelValues(stage).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	waitStalled := func(stage string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); stalled(stage) != 1 || svc.Ready() == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stage %s not reported stalled (gauge %v, ready %v)", stage, stalled(stage), svc.Ready())
+			}
+		}
+	}
+	waitStalled(stageWALRead)
+	time.Sleep(300 * time.Millisecond) // a few retries
+	restore()
+	if err := svc.WaitFlushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := countReadings(t, s); rows != 12*30 {
+		t.Fatalf("%d rows after the segment came back, want %d", rows, 12*30)
+	}
+	if stalled(stageWALRead) != 0 || svc.Ready() != nil {
+		t.Fatalf("still stalled: %v, ready %v", stalled(stageWALRead), svc.Ready())
+	}
+
+	// The journal: its descriptor fails the next write, and its rewrite
+	// fails while a directory stands where the new file goes.
+	tmp := filepath.Join(dir, "flush.journal.tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svc.flusher.jmu.Lock()
+	svc.flusher.journal.f.Close()
+	svc.flusher.jmu.Unlock()
+	rs := sampleReadings(30, 99)
+	for k := range rs {
+		rs[k].TS = ts0 + 13*60_000
+	}
+	if _, err := svc.wal.Append(AppendRecord(nil, RecordHeader{GatewayID: 1, SystemID: 10, Seq: 13, ReceivedAt: ts0}, rs)); err != nil {
+		t.Fatal(err)
+	}
+	waitStalled(stageJournal)
+	time.Sleep(300 * time.Millisecond)
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.WaitFlushed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := countReadings(t, s); rows != 13*30 {
+		t.Fatalf("%d rows after the journal came back, want %d", rows, 13*30)
+	}
+	if stalled(stageJournal) != 0 || svc.Ready() != nil {
+		t.Fatalf("still stalled: %v, ready %v", stalled(stageJournal), svc.Ready())
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The journal reads back whole.
+	j, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	if j.committed != 13 || len(j.pending) != 0 {
+		t.Fatalf("journal: committed %d, pending %v", j.committed, j.pending)
 	}
 }

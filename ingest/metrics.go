@@ -13,12 +13,14 @@ type metrics struct {
 	decode       prometheus.Histogram
 	ack          prometheus.Histogram
 	throttled    *prometheus.CounterVec
+	unavailable  *prometheus.CounterVec
 	batchRows    prometheus.Histogram
 	flushSeconds prometheus.Histogram
 	flushedRows  prometheus.Counter
 	flushErrors  *prometheus.CounterVec
 	flushRetries prometheus.Counter
 	liveRepeats  prometheus.Counter
+	stalled      *prometheus.GaugeVec
 
 	// Children of the vectors above that every request touches, resolved
 	// once: a label lookup per request is a hash and a lock.
@@ -60,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "throttled_total",
 			Help: "Requests answered 429, by reason: backlog (WAL waiting for ClickHouse over its limit), wal (fsync queue full), inflight (same seq in progress).",
 		}, []string{"reason"}),
+		unavailable: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "unavailable_total",
+			Help: "Requests answered 503 with Retry-After, by reason: wal (the write-ahead log cannot make readings durable now — a full disk, no file descriptors — and repairs itself), shutting_down.",
+		}, []string{"reason"}),
 		batchRows: f.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "batch_rows",
 			Help:    "Readings per ClickHouse insert batch.",
@@ -76,7 +82,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		flushErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_errors_total",
-			Help: "Flusher failures, by stage: insert (retried), wal (reading the log), decode (record skipped).",
+			Help: "Flusher failures, by stage: insert (retried), wal (reading the log; retried unless corrupt), journal (writing the flush journal; retried), decode (record skipped).",
+		}, []string{"stage"}),
+		stalled: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "stalled",
+			Help: "Parts of the flush path held up by a fault and retrying with backoff, by stage: wal_read (the flusher reading the WAL), journal (writing the flush journal), insert (batches ClickHouse has not taken). The WAL keeps what ingest acknowledges meanwhile; past its backlog limit ingest answers 429.",
 		}, []string{"stage"}),
 		flushRetries: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_retries_total",
@@ -89,6 +99,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range Reasons() {
 		m.rejected.WithLabelValues(r.String())
+	}
+	for _, r := range []string{"backlog", "wal", "inflight"} {
+		m.throttled.WithLabelValues(r)
+	}
+	for _, r := range []string{"wal", "shutting_down"} {
+		m.unavailable.WithLabelValues(r)
+	}
+	for _, st := range []string{"insert", "wal", "journal", "decode"} {
+		m.flushErrors.WithLabelValues(st)
+	}
+	for _, st := range []string{stageWALRead, stageJournal, stageInsert} {
+		m.stalled.WithLabelValues(st)
 	}
 	for _, o := range []string{"accepted", "rejected", "duplicate", "seq_reused"} {
 		m.readings.WithLabelValues(o)

@@ -82,6 +82,9 @@ type testHooks struct {
 	// truncated is called after the WAL dropped segments, with the size of
 	// the flush journal that is durable (fsynced) at that moment.
 	truncated func(journalSynced int64)
+	// beforeFlusher is called once the WAL is open and replayed, before
+	// the flusher starts reading it.
+	beforeFlusher func()
 }
 
 // DefaultBatchRows is Options.BatchRows when unset. Every insert is a part
@@ -163,6 +166,11 @@ type Service struct {
 	// gate's read lock, so Close's write lock waits for those in flight.
 	closing atomic.Bool
 	gate    sync.RWMutex
+	closed  bool // guarded by gate's write lock
+	// faultLogged is when a failed WAL append was last logged (Unix ns):
+	// during a fault every request fails, and the log says so once in a
+	// while, not once per request.
+	faultLogged atomic.Int64
 }
 
 // Open opens the WAL, restores idempotency and live state, and starts the
@@ -208,6 +216,9 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if err := s.restore(ctx); err != nil {
 		s.wal.Close()
 		return nil, err
+	}
+	if h := opts.hooks; h != nil && h.beforeFlusher != nil {
+		h.beforeFlusher()
 	}
 	if s.flusher, err = startFlusher(s); err != nil {
 		s.wal.Close()
@@ -330,10 +341,15 @@ func (s *Service) restore(ctx context.Context) error {
 // Close stops accepting requests, waits for the ones in flight, flushes
 // what the WAL holds to ClickHouse (until ctx is done; what is left stays in
 // the WAL for the next start) and closes the WAL.
+// Close is idempotent.
 func (s *Service) Close(ctx context.Context) error {
 	s.closing.Store(true)
 	s.gate.Lock()
 	defer s.gate.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	ferr := s.flusher.stop(ctx)
 	werr := s.wal.Close()
 	return errors.Join(ferr, werr)

@@ -20,6 +20,9 @@ type metrics struct {
 	corruptSkippedRecords prometheus.Counter
 	preallocatedSegs      prometheus.Counter
 	preallocFailures      prometheus.Counter
+	writeErrors           prometheus.Counter
+	repairs               *prometheus.CounterVec
+	broken                prometheus.Gauge
 }
 
 // newMetrics registers the WAL's metrics with reg; nil reg registers
@@ -28,7 +31,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	const ns, sub = "fleetscope", "wal"
-	return &metrics{
+	m := &metrics{
 		fsyncSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "fsync_duration_seconds",
 			Help: "Duration of one group commit's fdatasync.",
@@ -85,5 +88,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "preallocation_failures_total",
 			Help: "Failed attempts to prepare the next segment file in advance (see the log).",
 		}),
+		writeErrors: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "write_errors_total",
+			Help: "Group commits whose write or fsync failed (a full disk, no file descriptors left, an I/O error): each breaks the log until it repairs itself.",
+		}),
+		repairs: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "repairs_total",
+			Help: "Attempts to repair a broken log, by result (ok: appends resume; error: the fault lasts, retried with backoff).",
+		}, []string{"result"}),
+		broken: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "broken",
+			Help: "1 while a write error keeps the log from taking appends (ingest answers 503), until it repairs itself.",
+		}),
 	}
+	for _, r := range []string{"ok", "error"} {
+		m.repairs.WithLabelValues(r)
+	}
+	return m
 }
