@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"golang.org/x/sys/unix"
@@ -207,9 +208,9 @@ func (n *childNode) stop(t *testing.T) faultLedger {
 	return sum
 }
 
-// metric returns the sum of a metric family's samples on the child's
-// /metrics whose line starts with name.
-func (n *childNode) metric(t *testing.T, name string) float64 {
+// metrics returns the child's /metrics (the ingest and WAL metrics), and
+// checks them with promlint.
+func (n *childNode) metrics(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get(n.url + "/metrics")
 	if err != nil {
@@ -217,8 +218,23 @@ func (n *childNode) metric(t *testing.T, name string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	problems, err := promlint.New(bytes.NewReader(b)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	return string(b)
+}
+
+// metric returns the sum of a metric family's samples on the child's
+// /metrics whose line starts with name.
+func (n *childNode) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	b := n.metrics(t)
 	var v float64
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(b, "\n") {
 		if strings.HasPrefix(l, name) {
 			f, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
 			v += f

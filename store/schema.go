@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -200,11 +201,10 @@ type tableSetting struct {
 // (ATTACH PARTITION ALL FROM: hard links, neither a copy nor disk space),
 // and the old table is dropped. Each statement's effect is visible in the
 // engine, so a migration interrupted half-way resumes where it stopped
-// (rebuildState), and nodes migrating at once do not undo each other: a
-// RENAME whose source is gone fails, and the step is probed again. Attaching
-// twice — a node interrupted after the attach, or two nodes attaching at
-// once — doubles rows, so only ReplacingMergeTree tables, which collapse
-// them, may be rebuilt. An insert running while the parts are attached can
+// (rebuildState); nodes migrating at once take turns (rebuild's lock).
+// Attaching twice — a node interrupted after the attach and run again —
+// doubles rows, so only ReplacingMergeTree tables, which collapse them, may
+// be rebuilt. An insert running while the parts are attached can
 // land in the old table after its parts were taken; serve applies
 // migrations before it ingests, so a fleet upgrading loses nothing if its
 // nodes stop ingesting until one of them has started on the new version.
@@ -303,29 +303,82 @@ func (s *Store) rebuildState(ctx context.Context, t table, version int) (rebuild
 	return rebuildFresh, nil
 }
 
-// rebuild runs the rest of a rebuild from where it got. A statement that
-// fails because another node moved the rebuild on meanwhile is not an
-// error: the state is probed again, a few times.
+// rebuild runs the rest of a rebuild from where it got, holding the
+// rebuild's lock: nodes starting together must not interleave its
+// statements (a RENAME of several tables is not atomic, and two nodes
+// renaming at once can leave the table under another name). The lock is a
+// table, <name>_v<version>_lock: CREATE TABLE succeeds for one node only.
+// The others wait for the rebuild to be done; a lock older than
+// rebuildLockStale is left by a node that died holding it, and is taken
+// over.
 func (s *Store) rebuild(ctx context.Context, t table, version int) error {
-	var err error
-	for range 5 {
-		var st rebuildState
-		if st, err = s.rebuildState(ctx, t, version); err != nil {
+	lock := quoteIdent(s.database) + "." + quoteIdent(fmt.Sprintf("%s_v%d_lock", t.name, version))
+	for {
+		st, err := s.rebuildState(ctx, t, version)
+		if err != nil {
 			return err
 		}
-		err = nil
-		for _, q := range rebuildDDL(s.database, s.cluster, t, version, st) {
-			if err = s.Exec(ctx, q); err != nil {
-				break
-			}
+		if st == rebuildDone {
+			return s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster))
 		}
+		err = s.Exec(ctx, "CREATE TABLE "+lock+onCluster(s.cluster)+" (node String) ENGINE = Log")
 		if err == nil {
-			return nil
+			err = s.rebuildLocked(ctx, t, version)
+			if derr := s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster)); err == nil {
+				err = derr
+			}
+			return err
 		}
-		s.log.Warn("schema migration: rebuild step failed; probing again (another node may be migrating)", "table", t.name, "err", err)
-		time.Sleep(100 * time.Millisecond)
+		if !tableExists(err) {
+			return err
+		}
+		var age uint64
+		if err := s.QueryRow(ctx, "SELECT toUInt64(now() - metadata_modification_time) FROM system.tables WHERE database = {db:String} AND name = {n:String}",
+			clickhouse.Named("db", s.database), clickhouse.Named("n", fmt.Sprintf("%s_v%d_lock", t.name, version))).Scan(&age); err == nil && age > uint64(rebuildLockStale/time.Second) {
+			s.log.Warn("schema migration: taking over a rebuild whose lock is stale", "table", t.name, "lock_age_s", age)
+			if err := s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster)); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// rebuildLockStale is the age past which a rebuild's lock is taken to be
+// a dead node's: the statements are metadata changes and hard links, which
+// take seconds even for a table of thousands of parts.
+const rebuildLockStale = 2 * time.Minute
+
+// rebuildLocked runs the rebuild's statements from its state, under its
+// lock, and checks that it is done.
+func (s *Store) rebuildLocked(ctx context.Context, t table, version int) error {
+	st, err := s.rebuildState(ctx, t, version)
+	if err != nil {
+		return err
+	}
+	for _, q := range rebuildDDL(s.database, s.cluster, t, version, st) {
+		if err := s.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	if st, err = s.rebuildState(ctx, t, version); err == nil && st != rebuildDone {
+		err = fmt.Errorf("store: rebuild of %s not done after its statements (state %d)", t.name, st)
 	}
 	return err
+}
+
+// tableExists reports an error that says a table already exists.
+func tableExists(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == 57 {
+		return true
+	}
+	return strings.Contains(err.Error(), "TABLE_ALREADY_EXISTS")
 }
 
 // ddl renders the step's statements for a database and cluster, in order,
