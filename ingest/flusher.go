@@ -423,11 +423,15 @@ func (f *flusher) sender() {
 // insertWithRetry inserts b until it succeeds or the flusher aborts
 // (shutdown deadline). Backoff doubles from 100 ms to 5 s, with jitter so
 // that nodes recovering together do not retry in step.
-func (f *flusher) insertWithRetry(b *batch) bool {
+func (f *flusher) insertWithRetry(b *batch) (stored bool) {
 	var fault *faultState
 	defer func() {
-		if fault != nil {
+		switch {
+		case fault == nil:
+		case stored:
 			f.recovered(stageInsert, fault)
+		default:
+			f.s.m.stalled.WithLabelValues(stageInsert).Dec() // abandoned at shutdown: it stays in the WAL
 		}
 	}()
 	for attempt := 0; ; attempt++ {

@@ -454,7 +454,9 @@ func (l *State) Apply(system uint32, lsn uint64, readings []Update) (duplicates 
 	s.power.Add(power)
 	s.energy.Add(energy)
 	s.panels.Add(added)
-	l.duplicates.Add(uint64(duplicates))
+	if duplicates > 0 {
+		l.duplicates.Add(uint64(duplicates))
+	}
 	for {
 		m := l.max.Load()
 		if system <= m || l.max.CompareAndSwap(m, system) {
