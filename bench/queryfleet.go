@@ -388,13 +388,17 @@ func (f *Fleet) grantToggle() (func(i int) error, error) {
 	snap := f.ACL.Snapshot()
 	held := snap.Systems(f.Big, acl.PermView)
 	var spare acl.SystemID
-	for id := acl.SystemID(1); int(id) <= f.Spec.Systems; id++ {
-		if _, ok := snap.System(id); ok && !held.Contains(uint32(id)) {
-			spare = id
+	found := false
+	it := snap.AllSystems().Iterator()
+	for it.HasNext() {
+		// System ids start at 0 here: found, not spare != 0, says whether
+		// one was found.
+		if id := it.Next(); !held.Contains(id) {
+			spare, found = acl.SystemID(id), true
 			break
 		}
 	}
-	if spare == 0 {
+	if !found {
 		return nil, fmt.Errorf("bench: no system outside the largest org")
 	}
 	to := acl.OrgPrincipal(acl.OrgID(org))

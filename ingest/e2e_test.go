@@ -439,3 +439,140 @@ func TestConcurrentSameSeqStoresOnce(t *testing.T) {
 func clickhouseNamed(name string, v uint32) any {
 	return clickhouse.Named(name, fmt.Sprint(v))
 }
+
+// A seq is a promise that the body is the same (DESIGN §5): the same seq
+// with other readings answers 409 seq_reused and stores nothing — also
+// after a restart, and with the WAL gone, when only ClickHouse remembers —
+// while the same body again, however compressed, is a duplicate.
+func TestSeqReusedWithOtherReadingsIs409(t *testing.T) {
+	s := storetest.Open(t)
+	dir := t.TempDir()
+	n := startNode(t, s, dir, nil)
+	ts := now()
+	first, other := body(7, ts, 30), body(7, ts+60_000, 30)
+	if a := post(t, n.url, "key-gw1", first); a.Status != 200 || a.Accepted != 30 {
+		t.Fatalf("first: %+v", a)
+	}
+	check := func(when string) {
+		t.Helper()
+		if a := post(t, n.url, "key-gw1", other); a.Status != 409 || a.Error.Code != "seq_reused" {
+			t.Fatalf("%s: other readings under seq 7: %+v", when, a)
+		}
+		if a := post(t, n.url, "key-gw1", gz(first), "Content-Encoding", "gzip"); a.Status != 200 || !a.Duplicate || a.Accepted != 0 {
+			t.Fatalf("%s: the same body again: %+v", when, a)
+		}
+	}
+	check("at once")
+	flushed(t, n.svc)
+	n.stop(t)
+	n = startNode(t, s, dir, nil)
+	check("after a restart")
+	flushed(t, n.svc)
+	n.stop(t)
+	n = startNode(t, s, t.TempDir(), nil)
+	check("with the WAL gone")
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 10); got.N != 30 {
+		t.Fatalf("stored %d readings, want the first request's 30", got.N)
+	}
+}
+
+// A gateway whose counter starts again from 1 (a reboot, a firmware
+// update) is not refused: seqs it used long ago are not remembered, and
+// its new requests are stored.
+func TestCounterResetIsNotADuplicate(t *testing.T) {
+	s := storetest.Open(t)
+	n := startNode(t, s, t.TempDir(), nil)
+	ts := now() - 3_600_000
+	for seq := uint64(1); seq <= ingest.SeqWindow+4; seq++ {
+		if a := post(t, n.url, "key-gw2", body(seq, ts+int64(seq)*60_000, 3)); a.Status != 200 || a.Accepted != 3 {
+			t.Fatalf("seq %d: %+v", seq, a)
+		}
+	}
+	later := ts + 3_600_000
+	for seq := uint64(1); seq <= 3; seq++ {
+		if a := post(t, n.url, "key-gw2", body(seq, later+int64(seq)*60_000, 3)); a.Status != 200 || a.Duplicate || a.Accepted != 3 {
+			t.Fatalf("after the reset, seq %d: %+v", seq, a)
+		}
+	}
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 20); got.N != 3*(ingest.SeqWindow+4)+9 {
+		t.Fatalf("stored %d readings, want %d", got.N, 3*(ingest.SeqWindow+4)+9)
+	}
+}
+
+// labelled builds a request of readings at ts with the given panel labels.
+func labelled(seq uint64, ts int64, labels []string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"seq": %d, "readings": [`, seq)
+	for i, l := range labels {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"panel": %q, "ts": %d, "pin": 3, "wh": 1}`, l, ts)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+func labels(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+// A system has at most MaxPanels panel labels: readings of new labels
+// beyond it are rejected one by one (too_many_panels) and not stored, and
+// power now and the panel count stay those of the panels admitted — issue
+// 14 took a 14-panel system to 6 015 panels with two posts of 3 000 labels.
+func TestPanelCap(t *testing.T) {
+	s := storetest.Open(t)
+	n := startNode(t, s, t.TempDir(), nil) // the default cap, 4096
+	ts := now()
+	if a := post(t, n.url, "key-gw1", labelled(1, ts, labels("A", 1, 14))); a.Status != 200 || a.Accepted != 14 {
+		t.Fatalf("14 panels: %+v", a)
+	}
+	if a := post(t, n.url, "key-gw1", labelled(2, ts+60_000, labels("X", 1, 3000))); a.Status != 200 || a.Accepted != 3000 {
+		t.Fatalf("3000 new labels: %+v", a)
+	}
+	// Known labels first, then new ones: 1082 places are left.
+	second := append(labels("A", 1, 14), labels("Y", 1, 3000)...)
+	a := post(t, n.url, "key-gw1", labelled(3, ts+120_000, second))
+	if a.Status != 200 || a.Accepted != 14+1082 || a.Rejected != 3000-1082 {
+		t.Fatalf("3000 more new labels: accepted %d, rejected %d (%d %s)", a.Accepted, a.Rejected, a.Status, a.Error.Code)
+	}
+	for i, e := range a.Errors {
+		if e.Index != 14+1082+i || !strings.Contains(e.Error, "too_many_panels") {
+			t.Fatalf("rejection %d: %+v", i, e)
+		}
+	}
+	flushed(t, n.svc)
+	if got := readingSums(t, s, 10); got.N != 14+3000+14+1082 {
+		t.Fatalf("stored %d readings, want %d", got.N, 14+3000+14+1082)
+	}
+	live, _ := n.svc.Live().Live(10)
+	if live.Panels != 4096 || live.PowerDW != 4096*30 {
+		t.Fatalf("live state %+v, want 4096 panels of 3 W", live)
+	}
+	// Known labels are still taken; the rejected ones remain refused, also
+	// after a restart.
+	if a := post(t, n.url, "key-gw1", labelled(4, ts+180_000, []string{"A1", "Y2999", "X7"})); a.Accepted != 2 || a.Rejected != 1 || a.Errors[0].Index != 1 {
+		t.Fatalf("mixed: %+v", a)
+	}
+	flushed(t, n.svc)
+	n.stop(t)
+	n = startNode(t, s, n.dir, nil)
+	if a := post(t, n.url, "key-gw1", labelled(5, ts+240_000, []string{"Y2999", "A2"})); a.Accepted != 1 || a.Rejected != 1 || a.Errors[0].Index != 0 {
+		t.Fatalf("after a restart: %+v", a)
+	}
+	// Every rejection but the cap's is reported as before, in index order.
+	mixed := fmt.Sprintf(`{"seq": 6, "readings": [{"panel": "bad label!", "ts": %d, "pin": 1, "wh": 1}, {"panel": "Z1", "ts": %d, "pin": 1, "wh": 1}, {"panel": "A3", "ts": %d, "pin": 1, "wh": 1}, {"panel": "A4", "ts": %d, "pin": 99999, "wh": 1}]}`,
+		ts, ts, ts+300_000, ts)
+	a = post(t, n.url, "key-gw1", []byte(mixed))
+	if a.Accepted != 1 || len(a.Errors) != 3 || a.Errors[0].Index != 0 || a.Errors[1].Index != 1 || a.Errors[2].Index != 3 ||
+		!strings.Contains(a.Errors[1].Error, "too_many_panels") {
+		t.Fatalf("mixed rejections: %+v", a)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -82,10 +81,14 @@ func startFlusher(s *Service) (*flusher, error) {
 	for range s.opts.Senders + 1 {
 		f.free <- newBatch()
 	}
-	f.committed.Store(j.committed)
-	start := max(j.committed+1, s.wal.Stats().FirstLSN)
-	f.tail = s.wal.Tail(start)
-	redo := slices.Clone(j.pending)
+	first := s.wal.Stats().FirstLSN
+	committed, redo := j.resume(first)
+	if committed > j.committed {
+		s.log.Warn("ingest: the flush journal names batches the WAL has truncated; they were stored, flushing resumes after them",
+			"journal_committed", j.committed, "committed", committed, "wal_first", first)
+	}
+	f.committed.Store(committed)
+	f.tail = s.wal.Tail(max(committed+1, first))
 	for range s.opts.Senders {
 		f.sendWG.Add(1)
 		go f.sender()
@@ -205,6 +208,7 @@ func (f *flusher) read(redo []span) {
 	var deadline batchDeadline
 	defer deadline.drop()
 	draining := false
+	var readFault *faultState // reading the WAL fails, retried
 	for {
 		ctx, cancel := base, context.CancelFunc(func() {})
 		switch {
@@ -216,8 +220,14 @@ func (f *flusher) read(redo []span) {
 		}
 		lsn, payload, err := f.tail.Next(ctx)
 		cancel()
+		if err == nil && readFault != nil {
+			f.recovered(stageWALRead, readFault)
+			readFault = nil
+		}
 		if err != nil {
 			switch {
+			case errors.Is(err, wal.ErrClosed):
+				return // stopping: the WAL closed under a reader that did not drain in time
 			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 				if draining && b.rows() == 0 && len(redo) == 0 {
 					return
@@ -236,11 +246,25 @@ func (f *flusher) read(redo []span) {
 					}
 				}
 				continue
-			default:
+			case errors.Is(err, wal.ErrCorrupt):
+				// Bit rot since the WAL was opened: reading again cannot
+				// help. Restart with --wal-skip-corrupt to go on past it.
 				f.readErr.Store(&err)
-				f.s.log.Error("ingest: flusher cannot read the WAL; ingest keeps writing it, but nothing reaches ClickHouse until restart", "err", err)
+				f.s.log.Error("ingest: flusher cannot read a corrupt WAL record; nothing reaches ClickHouse until a restart", "err", err)
 				f.s.m.flushErrors.WithLabelValues("wal").Inc()
 				return
+			default:
+				// A transient fault (no file descriptors left, an I/O
+				// error): the reader keeps its place and tries again.
+				f.s.m.flushErrors.WithLabelValues("wal").Inc()
+				if readFault == nil {
+					readFault = &faultState{backoff: faultBackoff}
+					f.faulted(stageWALRead, err)
+				}
+				if !readFault.wait(f.abortSend, f.stopRead) {
+					return
+				}
+				continue
 			}
 		}
 		if err := rec.Decode(payload); err != nil {
@@ -318,7 +342,9 @@ func (f *flusher) add(b *batch, lsn uint64, rec *Record) {
 		c.wh = append(c.wh, r.Wh)
 		b.liveUp = append(b.liveUp, live.Update{Panel: panel, TS: r.TS, PinDW: int64(r.Pin), WhMWh: uint64(r.Wh)})
 	}
-	f.s.live.Apply(rec.SystemID, lsn, b.liveUp)
+	if n := f.s.live.Apply(rec.SystemID, lsn, b.liveUp); n > 0 {
+		f.s.m.liveRepeats.Add(float64(n))
+	}
 }
 
 // cutAndSend finishes a batch — its live rows, seq windows and rollup marks
@@ -342,20 +368,28 @@ func (f *flusher) cutAndSend(b *batch) *batch {
 	for gw := range b.gateways {
 		gws = append(gws, gw)
 	}
-	seqs, err := f.s.dedup.takeDirty(gws)
-	if err != nil {
-		f.s.log.Error("ingest: seq windows not checkpointed", "err", err)
+	b.seqs = append(b.seqs, f.s.dedup.takeDirty(gws)...)
+	// Without the intent a crash could resend these rows under another cut:
+	// until it is durable the batch waits (and the WAL, the queue, grows).
+	var fault *faultState
+	for {
+		f.jmu.Lock()
+		err := f.journal.intend(b.span)
+		f.jmu.Unlock()
+		if err == nil {
+			break
+		}
+		f.s.m.flushErrors.WithLabelValues("journal").Inc()
+		if fault == nil {
+			fault = &faultState{backoff: faultBackoff}
+			f.faulted(stageJournal, err)
+		}
+		if !fault.wait(f.abortSend, nil) {
+			return nil
+		}
 	}
-	b.seqs = append(b.seqs, seqs...)
-	f.jmu.Lock()
-	err = f.journal.intend(b.span)
-	f.jmu.Unlock()
-	if err != nil {
-		// Without the intent a crash could resend these rows under another
-		// cut; keep them in the WAL and stop flushing instead.
-		f.readErr.Store(&err)
-		f.s.log.Error("ingest: flush journal write failed; flushing stops", "err", err)
-		return nil
+	if fault != nil {
+		f.recovered(stageJournal, fault)
 	}
 	f.cmu.Lock()
 	f.cut = append(f.cut, b.span)
@@ -389,8 +423,17 @@ func (f *flusher) sender() {
 // insertWithRetry inserts b until it succeeds or the flusher aborts
 // (shutdown deadline). Backoff doubles from 100 ms to 5 s, with jitter so
 // that nodes recovering together do not retry in step.
-func (f *flusher) insertWithRetry(b *batch) bool {
-	backoff := 100 * time.Millisecond
+func (f *flusher) insertWithRetry(b *batch) (stored bool) {
+	var fault *faultState
+	defer func() {
+		switch {
+		case fault == nil:
+		case stored:
+			f.recovered(stageInsert, fault)
+		default:
+			f.s.m.stalled.WithLabelValues(stageInsert).Dec() // abandoned at shutdown: it stays in the WAL
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		err := f.insert(f.abortSend, b)
@@ -404,17 +447,75 @@ func (f *flusher) insertWithRetry(b *batch) bool {
 		}
 		f.s.m.flushErrors.WithLabelValues("insert").Inc()
 		f.s.m.flushRetries.Inc()
+		if fault == nil {
+			fault = &faultState{backoff: faultBackoff}
+			f.s.m.stalled.WithLabelValues(stageInsert).Inc()
+		}
 		if attempt == 0 || attempt%20 == 0 {
 			f.s.log.Warn("ingest: insert failed, retrying", "span", fmt.Sprintf("%d-%d", b.span.first, b.span.last), "rows", b.rows(), "attempt", attempt+1, "err", err)
 		}
-		sleep := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-time.After(sleep):
-		case <-f.abortSend.Done():
+		if !fault.wait(f.abortSend, nil) {
 			return false
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// Stages of the flush path that a fault can stall, retried until it clears
+// (fleetscope_ingest_stalled).
+const (
+	stageWALRead = "wal_read" // the flusher reading the WAL
+	stageJournal = "journal"  // writing the flush journal
+	stageInsert  = "insert"   // inserting into ClickHouse
+)
+
+// faultBackoff is the first wait after a failure; it doubles to
+// maxFaultBackoff, with jitter so that nodes recovering together do not
+// retry in step.
+const (
+	faultBackoff    = 100 * time.Millisecond
+	maxFaultBackoff = 5 * time.Second
+)
+
+// faultState is one stage's ongoing fault.
+type faultState struct {
+	since   time.Time
+	backoff time.Duration
+}
+
+// wait sleeps the backoff (and doubles it); false if abort or stop came
+// first.
+func (fs *faultState) wait(abort context.Context, stop <-chan struct{}) bool {
+	if fs.since.IsZero() {
+		fs.since = time.Now()
+	}
+	t := time.NewTimer(fs.backoff/2 + rand.N(fs.backoff/2+1))
+	defer t.Stop()
+	fs.backoff = min(2*fs.backoff, maxFaultBackoff)
+	select {
+	case <-t.C:
+		return true
+	case <-abort.Done():
+		return false
+	case <-stop:
+		return false
+	}
+}
+
+// faulted records that a stage (wal_read or journal, one goroutine each)
+// stalled: /readyz says so and the gauge counts it.
+func (f *flusher) faulted(stage string, err error) {
+	f.s.m.stalled.WithLabelValues(stage).Inc()
+	f.readErr.Store(&err)
+	f.s.log.Error("ingest: flushing stalls; retrying until the fault clears (the WAL keeps what ingest acknowledges)", "stage", stage, "err", err)
+}
+
+// recovered records that a stalled stage works again.
+func (f *flusher) recovered(stage string, fs *faultState) {
+	f.s.m.stalled.WithLabelValues(stage).Dec()
+	if stage != stageInsert {
+		f.readErr.Store(nil)
+	}
+	f.s.log.Info("ingest: flushing resumes", "stage", stage, "stalled_for", time.Since(fs.since).String())
 }
 
 // readingColumns are the readings table's columns as sent: the panel label
@@ -542,12 +643,20 @@ func (f *flusher) markStored(s span) {
 	}
 	f.jmu.Lock()
 	err := f.journal.commit(upTo)
+	synced := f.journal.synced
 	f.jmu.Unlock()
-	if err != nil {
-		f.s.log.Warn("ingest: journal commit entry not written (the batch may be resent, deduplicated)", "err", err)
-	}
 	f.committed.Store(upTo)
-	if _, err := f.s.wal.TruncateBefore(upTo + 1); err != nil {
+	if err != nil {
+		// The segments stay until a commit entry is durable: deleting them
+		// first could misalign the batches cut after a crash (see resume).
+		f.s.log.Warn("ingest: journal commit entry not written; the WAL keeps the stored records until one is", "err", err)
+		return
+	}
+	n, err := f.s.wal.TruncateBefore(upTo + 1)
+	if err != nil {
 		f.s.log.Warn("ingest: WAL truncation failed", "err", err)
+	}
+	if h := f.s.opts.hooks; n > 0 && h != nil && h.truncated != nil {
+		h.truncated(synced)
 	}
 }

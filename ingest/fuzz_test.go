@@ -183,7 +183,7 @@ func recordFromBytes(data []byte) (RecordHeader, []ScaledReading) {
 		}
 		return v
 	}
-	h := RecordHeader{GatewayID: uint32(next(4)), SystemID: uint32(next(4)), Seq: next(8), ReceivedAt: int64(next(8))}
+	h := RecordHeader{GatewayID: uint32(next(4)), SystemID: uint32(next(4)), Seq: next(8), ReceivedAt: int64(next(8)), BodyHash: next(8)}
 	var rs []ScaledReading
 	for len(data) > 0 {
 		l := int(next(1)%4) + 1

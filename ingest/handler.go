@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 
 	"github.com/fleetscope/fleetscope/api/reply"
@@ -21,6 +22,11 @@ type requestState struct {
 	plain  []byte
 	record []byte
 	answer []byte
+	// Panel admission (admitPanels): the labels, which were admitted, and
+	// the problems list being rebuilt.
+	labels   [][]byte
+	admitted []bool
+	problems []Problem
 }
 
 func newRequestState(opts Options) *requestState {
@@ -53,6 +59,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 	s.gate.RLock()
 	defer s.gate.RUnlock()
 	if s.closing.Load() {
+		s.m.unavailable.WithLabelValues("shutting_down").Inc()
 		ctx.Response.Header.Set("Retry-After", "5")
 		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "this node is shutting down; retry")
 	}
@@ -105,14 +112,23 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		s.m.readingsRejected.Add(float64(len(b.Problems)))
 	}
 
-	switch s.dedup.reserve(gw.ID, b.Seq) {
+	hash := xxhash.Sum64(plain)
+	switch s.dedup.reserve(gw.ID, b.Seq, hash) {
 	case seqDuplicate:
 		s.m.readings.WithLabelValues("duplicate").Add(float64(len(b.Readings)))
 		return s.answer(ctx, st, 0, true)
+	case seqReused:
+		s.m.readings.WithLabelValues("seq_reused").Add(float64(len(b.Readings)))
+		return reply.Error(ctx, fasthttp.StatusConflict, "seq_reused",
+			"seq "+strconv.FormatUint(b.Seq, 10)+" was used before for another body: nothing was stored; send new readings under a new seq")
 	case seqInFlight:
 		s.m.throttled.WithLabelValues("inflight").Inc()
 		ctx.Response.Header.Set("Retry-After", "1")
 		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "in_progress", "a request with this seq is in progress; retry")
+	}
+	if n := s.admitPanels(gw.System, st); n > 0 {
+		s.m.rejected.WithLabelValues(ReasonTooManyPanels.String()).Add(float64(n))
+		s.m.readingsRejected.Add(float64(n))
 	}
 	if len(b.Readings) == 0 {
 		// Nothing to store: the seq stays unused, and a retry gets the same
@@ -126,7 +142,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 		ctx.Response.Header.Set("Retry-After", "10")
 		return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "ClickHouse is behind; retry later")
 	}
-	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli()}, b.Readings)
+	st.record = AppendRecord(st.record[:0], RecordHeader{GatewayID: gw.ID, SystemID: gw.System, Seq: b.Seq, ReceivedAt: s.opts.Now().UnixMilli(), BodyHash: hash}, b.Readings)
 	if _, err := s.wal.Append(st.record); err != nil {
 		s.dedup.release(gw.ID, b.Seq)
 		if errors.Is(err, wal.ErrOverloaded) {
@@ -134,16 +150,62 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) int {
 			ctx.Response.Header.Set("Retry-After", "1")
 			return reply.Error(ctx, fasthttp.StatusTooManyRequests, "overloaded", "the write-ahead log is saturated; retry")
 		}
-		s.log.Error("ingest: WAL append failed", "err", err)
-		ctx.Response.Header.Set("Retry-After", "5")
-		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable; retry")
+		// The WAL is broken (a full disk, no file descriptors left) and
+		// repairs itself; nothing of this request was acknowledged.
+		s.m.unavailable.WithLabelValues("wal").Inc()
+		if last := s.faultLogged.Load(); time.Since(time.Unix(0, last)) > 10*time.Second && s.faultLogged.CompareAndSwap(last, time.Now().UnixNano()) {
+			s.log.Error("ingest: WAL append failed; answering 503 until the log has repaired itself (logged once per 10 s)", "err", err)
+		}
+		ctx.Response.Header.Set("Retry-After", "2")
+		return reply.Error(ctx, fasthttp.StatusServiceUnavailable, "unavailable", "cannot make readings durable now; retry")
 	}
-	s.dedup.commit(gw.ID, b.Seq)
+	s.dedup.commit(gw.ID, b.Seq, hash)
 	s.m.readingsAccepted.Add(float64(len(b.Readings)))
 	if cap(st.record) > 1<<20 {
 		st.record = nil // a huge request must not pin its buffer in the pool
 	}
 	return s.answer(ctx, st, len(b.Readings), false)
+}
+
+// admitPanels checks the batch's panel labels against the system's
+// MaxPanels (live.State.Admit) and moves the readings of refused labels to
+// the batch's problems (too_many_panels), keeping them in index order. It
+// returns how many it refused.
+func (s *Service) admitPanels(system uint32, st *requestState) int {
+	b := &st.batch
+	n := len(b.Readings)
+	st.labels = st.labels[:0]
+	for i := range b.Readings {
+		st.labels = append(st.labels, b.Readings[i].Panel)
+	}
+	if cap(st.admitted) < n {
+		st.admitted = make([]bool, n)
+	}
+	st.admitted = st.admitted[:n]
+	refused := s.live.Admit(system, st.labels, st.admitted)
+	clear(st.labels) // they alias the request body
+	if refused == 0 {
+		return 0
+	}
+	total := n + len(b.Problems)
+	merged, kept := st.problems[:0], b.Readings[:0]
+	pi, ri := 0, 0
+	for idx := range total {
+		if pi < len(b.Problems) && b.Problems[pi].Index == idx {
+			merged = append(merged, b.Problems[pi])
+			pi++
+			continue
+		}
+		if st.admitted[ri] {
+			kept = append(kept, b.Readings[ri]) // ri ≥ len(kept): in place
+		} else {
+			merged = append(merged, Problem{Index: idx, Reason: ReasonTooManyPanels, Field: FieldPanel})
+		}
+		ri++
+	}
+	clear(b.Readings[len(kept):])
+	b.Readings, b.Problems, st.problems = kept, merged, b.Problems[:0]
+	return refused
 }
 
 // putState returns a request's state to the pool without anything that

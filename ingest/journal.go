@@ -28,12 +28,20 @@ import (
 //	12  8  last LSN
 //	20  4  CRC-32C of bytes 0–19
 //
-// An intent is fsynced before its batch is sent; a committed entry is not (a
-// lost one only costs a deduplicated resend). A torn last entry is ignored.
+// An intent is fsynced before its batch is sent, a committed entry before
+// the WAL segments it lets go are deleted: were the entry lost while the
+// segments are gone, the journal's older intents would name records that no
+// longer exist and the records after them would be cut anew (issue 14,
+// finding 5; see resume). A torn last entry is ignored.
 type journal struct {
-	path      string
-	f         *os.File
-	size      int64
+	path   string
+	f      *os.File
+	size   int64
+	synced int64 // bytes of the file known to be on stable storage
+	// broken: a write or sync failed, so the file may end in a torn entry
+	// after which nothing would be read back; the next write rewrites it
+	// from the state in memory first.
+	broken    bool
 	committed uint64 // every record ≤ committed is stored
 	pending   []span // intents above committed, in LSN order
 }
@@ -126,6 +134,29 @@ func (j *journal) rewrite() error {
 		return fmt.Errorf("ingest: journal: %w", err)
 	}
 	j.size = int64(len(buf))
+	j.synced = j.size
+	j.broken = false
+	return nil
+}
+
+// write appends one entry and syncs it, rewriting the file first if an
+// earlier write failed.
+func (j *journal) write(kind byte, s span) error {
+	if j.f == nil || j.broken {
+		if err := j.rewrite(); err != nil {
+			return err
+		}
+	}
+	if _, err := j.f.Write(appendEntry(nil, kind, s)); err != nil {
+		j.broken = true
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.size += journalEntry
+	if err := j.f.Sync(); err != nil {
+		j.broken = true
+		return fmt.Errorf("ingest: journal: %w", err)
+	}
+	j.synced = j.size
 	return nil
 }
 
@@ -137,32 +168,26 @@ func appendEntry(dst []byte, kind byte, s span) []byte {
 	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crc32c))
 }
 
-// intend durably records that span s is about to be sent.
+// intend durably records that span s is about to be sent. After an error
+// it may be called again for the same span.
 func (j *journal) intend(s span) error {
-	if _, err := j.f.Write(appendEntry(nil, journalIntent, s)); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
+	if err := j.write(journalIntent, s); err != nil {
+		return err
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
-	}
-	j.size += journalEntry
 	j.pending = append(j.pending, s)
 	return nil
 }
 
-// commit records that every record up to last is stored, and compacts the
-// file when it has grown.
+// commit durably records that every record up to last is stored, and
+// compacts the file when it has grown. Only once it returns nil may the WAL
+// segments below last be deleted.
 func (j *journal) commit(last uint64) error {
 	j.committed = max(j.committed, last)
 	j.pending = slices.DeleteFunc(j.pending, func(s span) bool { return s.last <= j.committed })
 	if j.size+journalEntry > journalCompactAt {
 		return j.rewrite()
 	}
-	if _, err := j.f.Write(appendEntry(nil, journalCommitted, span{0, j.committed})); err != nil {
-		return fmt.Errorf("ingest: journal: %w", err)
-	}
-	j.size += journalEntry
-	return nil
+	return j.write(journalCommitted, span{0, j.committed})
 }
 
 func (j *journal) close() error {
@@ -172,4 +197,26 @@ func (j *journal) close() error {
 	err := j.f.Close()
 	j.f = nil
 	return err
+}
+
+// resume returns where flushing resumes given the oldest record the WAL
+// still holds: the committed LSN and the journalled spans to cut again.
+//
+// A span that starts before firstLSN lost records to truncation, and the
+// WAL is truncated only below what was stored: such a span was stored, and
+// so was every span before it. Its commit entry is missing only if the
+// journal lost it (commit fsyncs before segments go, so not by a power
+// loss). Were it cut again, the records left of it would go out at other
+// boundaries under new deduplication tokens — stored twice — and so would
+// every span after it.
+func (j *journal) resume(firstLSN uint64) (committed uint64, redo []span) {
+	committed = j.committed
+	for _, s := range j.pending {
+		if s.first < firstLSN {
+			committed = max(committed, s.last)
+			continue
+		}
+		redo = append(redo, s)
+	}
+	return committed, redo
 }

@@ -13,11 +13,14 @@ type metrics struct {
 	decode       prometheus.Histogram
 	ack          prometheus.Histogram
 	throttled    *prometheus.CounterVec
+	unavailable  *prometheus.CounterVec
 	batchRows    prometheus.Histogram
 	flushSeconds prometheus.Histogram
 	flushedRows  prometheus.Counter
 	flushErrors  *prometheus.CounterVec
 	flushRetries prometheus.Counter
+	liveRepeats  prometheus.Counter
+	stalled      *prometheus.GaugeVec
 
 	// Children of the vectors above that every request touches, resolved
 	// once: a label lookup per request is a hash and a lock.
@@ -35,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"code"}),
 		readings: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "readings_total",
-			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq).",
+			Help: "Readings received, by outcome: accepted (durable), rejected (invalid, see fleetscope_ingest_rejected_readings_total), duplicate (repeated seq and body), seq_reused (repeated seq, other body: 409, not stored).",
 		}, []string{"outcome"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "rejected_readings_total",
@@ -59,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "throttled_total",
 			Help: "Requests answered 429, by reason: backlog (WAL waiting for ClickHouse over its limit), wal (fsync queue full), inflight (same seq in progress).",
 		}, []string{"reason"}),
+		unavailable: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "unavailable_total",
+			Help: "Requests answered 503 with Retry-After, by reason: wal (the write-ahead log cannot make readings durable now — a full disk, no file descriptors — and repairs itself), shutting_down.",
+		}, []string{"reason"}),
 		batchRows: f.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "batch_rows",
 			Help:    "Readings per ClickHouse insert batch.",
@@ -75,17 +82,37 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		flushErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_errors_total",
-			Help: "Flusher failures, by stage: insert (retried), wal (reading the log), decode (record skipped).",
+			Help: "Flusher failures, by stage: insert (retried), wal (reading the log; retried unless corrupt), journal (writing the flush journal; retried), decode (record skipped).",
+		}, []string{"stage"}),
+		stalled: f.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "stalled",
+			Help: "Parts of the flush path held up by a fault and retrying with backoff, by stage: wal_read (the flusher reading the WAL), journal (writing the flush journal), insert (batches ClickHouse has not taken). The WAL keeps what ingest acknowledges meanwhile; past its backlog limit ingest answers 429.",
 		}, []string{"stage"}),
 		flushRetries: f.NewCounter(prometheus.CounterOpts{
 			Namespace: "fleetscope", Subsystem: "ingest", Name: "flush_retries_total",
 			Help: "Batch inserts retried after a failure.",
 		}),
+		liveRepeats: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "fleetscope", Subsystem: "ingest", Name: "repeated_readings_total",
+			Help: "Readings of a panel and timestamp counted before (resent under another seq, or through another node), left out of power now and energy today; stored, and counted once by history and rollups.",
+		}),
 	}
 	for _, r := range Reasons() {
 		m.rejected.WithLabelValues(r.String())
 	}
-	for _, o := range []string{"accepted", "rejected", "duplicate"} {
+	for _, r := range []string{"backlog", "wal", "inflight"} {
+		m.throttled.WithLabelValues(r)
+	}
+	for _, r := range []string{"wal", "shutting_down"} {
+		m.unavailable.WithLabelValues(r)
+	}
+	for _, st := range []string{"insert", "wal", "journal", "decode"} {
+		m.flushErrors.WithLabelValues(st)
+	}
+	for _, st := range []string{stageWALRead, stageJournal, stageInsert} {
+		m.stalled.WithLabelValues(st)
+	}
+	for _, o := range []string{"accepted", "rejected", "duplicate", "seq_reused"} {
 		m.readings.WithLabelValues(o)
 	}
 	m.requestsOK = m.requests.WithLabelValues("200")

@@ -9,7 +9,7 @@ import (
 
 // WAL payload: one accepted ingest request, compactly encoded.
 //
-// Format (version 1), all integers little-endian base-128 varints ("uvarint"),
+// Format (version 2), all integers little-endian base-128 varints ("uvarint"),
 // "varint" meaning zig-zag signed:
 //
 //	byte     version (= RecordVersion)
@@ -17,6 +17,7 @@ import (
 //	uvarint  system id (≤ 2^32-1)
 //	uvarint  seq
 //	varint   received-at, Unix ms
+//	8 bytes  body hash, little-endian (version 2 only; see RecordHeader)
 //	uvarint  n, the number of readings
 //	n × reading:
 //	  uvarint  panel ref: 0 = a new label follows (uvarint length, bytes),
@@ -33,10 +34,12 @@ import (
 // uploading several intervals at once: the label costs one byte): the values
 // are the scaled integers of the ClickHouse columns and the readings of one
 // request share or nearly share their ts. The version byte comes first so a later format can be told apart;
-// decoders reject versions they do not know rather than guess.
+// decoders reject versions they do not know rather than guess. Version 1,
+// which logs written before the body hash hold, is version 2 without it;
+// Decode reads both.
 
 // RecordVersion is the format version AppendRecord writes.
-const RecordVersion = 1
+const RecordVersion = 2
 
 // ErrBadRecord: bytes that are not a WAL payload this version can decode.
 var ErrBadRecord = errors.New("ingest: bad WAL record")
@@ -47,6 +50,10 @@ type RecordHeader struct {
 	SystemID   uint32
 	Seq        uint64 // the gateway's request sequence number
 	ReceivedAt int64  // Unix ms when the request arrived
+	// BodyHash is the xxhash64 of the request body as decompressed: a
+	// later request with the same seq is a duplicate only with the same
+	// body (see dedup.go). 0 in records of version 1: not known.
+	BodyHash uint64
 }
 
 // recordDictSlots is the size of AppendRecord's label hash table; the table
@@ -69,6 +76,7 @@ func AppendRecord(dst []byte, h RecordHeader, readings []Reading) []byte {
 	dst = binary.AppendUvarint(dst, uint64(h.SystemID))
 	dst = binary.AppendUvarint(dst, h.Seq)
 	dst = binary.AppendVarint(dst, h.ReceivedAt)
+	dst = binary.LittleEndian.AppendUint64(dst, h.BodyHash)
 	dst = binary.AppendUvarint(dst, uint64(len(readings)))
 
 	// Label dictionary: slots hold 1 + index into offs/lens, 0 = empty.
@@ -153,14 +161,19 @@ func (r *Record) Decode(src []byte) error {
 	if len(src) == 0 {
 		return fmt.Errorf("%w: empty", ErrBadRecord)
 	}
-	if src[0] != RecordVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrBadRecord, src[0], RecordVersion)
+	version := src[0]
+	if version != 1 && version != RecordVersion {
+		return fmt.Errorf("%w: version %d, want 1 or %d", ErrBadRecord, src[0], RecordVersion)
 	}
 	d := recordReader{b: src[1:]}
 	gw := d.uvarint()
 	sys := d.uvarint()
 	r.Seq = d.uvarint()
 	r.ReceivedAt = d.varint()
+	r.BodyHash = 0
+	if version >= 2 {
+		r.BodyHash = d.uint64()
+	}
 	n := d.uvarint()
 	if d.err != nil || gw > math.MaxUint32 || sys > math.MaxUint32 {
 		return fmt.Errorf("%w: header", ErrBadRecord)
@@ -258,6 +271,16 @@ func (d *recordReader) uint16() uint16 {
 		return 0
 	}
 	return uint16(v)
+}
+
+func (d *recordReader) uint64() uint64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
 }
 
 func (d *recordReader) byte() byte {

@@ -53,7 +53,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"one 30-panel interval", h, sampleReadings(30, 1)},
 		{"twelve intervals of 30 panels share labels", h, intervals(30, 12)},
 		{"more distinct labels than the dictionary holds", h, intervals(700, 2)},
-		{"extreme header values", RecordHeader{GatewayID: math.MaxUint32, SystemID: math.MaxUint32, Seq: math.MaxUint64, ReceivedAt: math.MinInt64},
+		{"extreme header values", RecordHeader{GatewayID: math.MaxUint32, SystemID: math.MaxUint32, Seq: math.MaxUint64, ReceivedAt: math.MinInt64, BodyHash: math.MaxUint64},
 			[]Reading{{Panel: []byte("A1"), TS: math.MaxInt64}, {Panel: []byte("A1"), TS: math.MinInt64}}},
 		{"extreme values", h, []Reading{{Panel: []byte("A1"), TS: testNowMS, Vin: 655.35, Iin: 65.535, Pin: 6553.5, Vout: 655.35, Temp: -3276.8, RSSI: 255, Wh: 4294967.295}}},
 	}
@@ -91,18 +91,30 @@ func TestRecordSize(t *testing.T) {
 	}
 }
 
-// TestRecordGolden pins the version-1 encoding: a change here is a format
-// change and needs a new RecordVersion.
+// TestRecordGolden pins the version-2 encoding — a change here is a format
+// change and needs a new RecordVersion — and that version 1 (a log written
+// before the body hash) still decodes.
 func TestRecordGolden(t *testing.T) {
-	h := RecordHeader{GatewayID: 7, SystemID: 300, Seq: 1842, ReceivedAt: 1763798400123}
+	h := RecordHeader{GatewayID: 7, SystemID: 300, Seq: 1842, ReceivedAt: 1763798400123, BodyHash: 0x0123456789abcdef}
 	rs := []Reading{validWant, validWant}
 	rs[1].TS += 1000
-	const want = "01" + "07" + "ac02" + "b20e" + "f6f19da9d566" + "02" + // version, gw, system, seq, received-at, n
-		"00024131" + "f501" + "ec1d" + "8c47" + "941b" + "ce1d" + "be06" + "b4" + "a82d" + // "A1" literal, ts −123, values
+	const readings = "00024131" + "f501" + "ec1d" + "8c47" + "941b" + "ce1d" + "be06" + "b4" + "a82d" + // "A1" literal, ts −123, values
 		"01" + "d00f" + "ec1d" + "8c47" + "941b" + "ce1d" + "be06" + "b4" + "a82d" // dictionary ref 1, ts +1000
+	const want = "02" + "07" + "ac02" + "b20e" + "f6f19da9d566" + "efcdab8967452301" + "02" + // version, gw, system, seq, received-at, body hash, n
+		readings
 	if got := hex.EncodeToString(AppendRecord(nil, h, rs)); got != want {
 		t.Fatalf("encoding changed:\n got %s\nwant %s", got, want)
 	}
+	v1, err := hex.DecodeString("01" + "07" + "ac02" + "b20e" + "f6f19da9d566" + "02" + readings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec Record
+	if err := rec.Decode(v1); err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	h.BodyHash = 0
+	checkRecord(t, &rec, h, scaledOf(rs))
 }
 
 func TestRecordDecodeErrors(t *testing.T) {
@@ -112,7 +124,7 @@ func TestRecordDecodeErrors(t *testing.T) {
 		in   []byte
 	}{
 		{"empty", nil},
-		{"unknown version", append([]byte{2}, valid[1:]...)},
+		{"unknown version", append([]byte{3}, valid[1:]...)},
 		{"version 0", append([]byte{0}, valid[1:]...)},
 		{"trailing byte", append(append([]byte{}, valid...), 0)},
 		{"gateway id over 32 bits", []byte{1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0, 0, 0}},

@@ -36,8 +36,16 @@ type Options struct {
 	MaxBodySize int
 	// MaxReadings bounds the readings of one request.
 	MaxReadings int
+	// MaxPanels bounds a system's panel labels (see live.Options.MaxPanels):
+	// a reading with a new label beyond it is rejected (too_many_panels).
+	MaxPanels int
 	// Retention is how old a reading may be and still be accepted.
 	Retention time.Duration
+	// RawRetention is how long raw readings are kept (and rollups finer
+	// than an hour): Open sets it as the tables' TTL (store.SetRawRetention).
+	// Default store.DefaultRawRetention; never below Retention, or accepted
+	// readings would be stored only to expire.
+	RawRetention time.Duration
 	// BatchRows is the most readings one ClickHouse insert carries.
 	BatchRows int
 	// FlushInterval is how long a reading may wait for its batch to fill.
@@ -56,6 +64,27 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock (tests set it). Nil: time.Now.
 	Now func() time.Time
+
+	// WALSkipCorrupt opens a WAL with a corrupt sealed segment, skipping
+	// what cannot be read (wal.Options.SkipCorrupt): those readings are
+	// lost, logged and counted. Off, such a WAL stops Open, for an operator
+	// to decide.
+	WALSkipCorrupt bool
+
+	// walSegmentSize overrides the WAL's segment size (tests).
+	walSegmentSize int64
+	// hooks are called at points tests need to observe (nil: none).
+	hooks *testHooks
+}
+
+// testHooks are the points of the flush path that tests observe.
+type testHooks struct {
+	// truncated is called after the WAL dropped segments, with the size of
+	// the flush journal that is durable (fsynced) at that moment.
+	truncated func(journalSynced int64)
+	// beforeFlusher is called once the WAL is open and replayed, before
+	// the flusher starts reading it.
+	beforeFlusher func()
 }
 
 // DefaultBatchRows is Options.BatchRows when unset. Every insert is a part
@@ -84,8 +113,14 @@ func (o *Options) setDefaults() {
 	if o.MaxReadings <= 0 {
 		o.MaxReadings = DefaultMaxReadings
 	}
+	if o.MaxPanels <= 0 {
+		o.MaxPanels = live.DefaultMaxPanels
+	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultMaxAge
+	}
+	if o.RawRetention <= 0 {
+		o.RawRetention = store.DefaultRawRetention
 	}
 	if o.BatchRows <= 0 {
 		o.BatchRows = DefaultBatchRows
@@ -131,6 +166,11 @@ type Service struct {
 	// gate's read lock, so Close's write lock waits for those in flight.
 	closing atomic.Bool
 	gate    sync.RWMutex
+	closed  bool // guarded by gate's write lock
+	// faultLogged is when a failed WAL append was last logged (Unix ns):
+	// during a fault every request fails, and the log says so once in a
+	// while, not once per request.
+	faultLogged atomic.Int64
 }
 
 // Open opens the WAL, restores idempotency and live state, and starts the
@@ -139,6 +179,12 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	opts.setDefaults()
 	if opts.Dir == "" || opts.Store == nil || opts.Gateways == nil {
 		return nil, errors.New("ingest: Dir, Store and Gateways are required")
+	}
+	if opts.Retention > opts.RawRetention {
+		return nil, fmt.Errorf("ingest: readings are accepted up to %s old but kept only %s", opts.Retention, opts.RawRetention)
+	}
+	if err := opts.Store.SetRawRetention(ctx, opts.RawRetention); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -152,17 +198,27 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		log:   opts.Logger,
 		m:     newMetrics(opts.Registerer),
 		dedup: newDedup(),
-		live:  live.New(opts.Zones),
+		live:  live.NewState(live.Options{Zones: opts.Zones, MaxPanels: opts.MaxPanels}),
 		logID: logID,
 	}
 	s.decoders.New = func() any { return newRequestState(opts) }
-	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger}, opts.Registerer)
+	s.wal, err = wal.Open(opts.Dir, wal.Options{Logger: opts.Logger, SegmentSize: opts.walSegmentSize, SkipCorrupt: opts.WALSkipCorrupt}, opts.Registerer)
+	if errors.Is(err, wal.ErrCorrupt) {
+		return nil, fmt.Errorf("ingest: %w (the acknowledged readings in it cannot all be read; to start past what cannot be, losing it, set Options.WALSkipCorrupt — serve's --wal-skip-corrupt)", err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if r := s.wal.Recovery(); r.CorruptSkipped > 0 {
+		s.log.Error("ingest: started past corrupt WAL data; the readings in it are lost", "skipped_bytes", r.CorruptSkipped,
+			"skipped_records", r.SkippedRecords, "dir", opts.Dir)
 	}
 	if err := s.restore(ctx); err != nil {
 		s.wal.Close()
 		return nil, err
+	}
+	if h := opts.hooks; h != nil && h.beforeFlusher != nil {
+		h.beforeFlusher()
 	}
 	if s.flusher, err = startFlusher(s); err != nil {
 		s.wal.Close()
@@ -277,7 +333,7 @@ func (s *Service) restore(ctx context.Context) error {
 		if err := rec.Decode(p); err != nil {
 			return nil // the flusher reports it
 		}
-		s.dedup.observe(rec.GatewayID, rec.Seq)
+		s.dedup.observe(rec.GatewayID, rec.Seq, rec.BodyHash)
 		return nil
 	})
 }
@@ -285,10 +341,15 @@ func (s *Service) restore(ctx context.Context) error {
 // Close stops accepting requests, waits for the ones in flight, flushes
 // what the WAL holds to ClickHouse (until ctx is done; what is left stays in
 // the WAL for the next start) and closes the WAL.
+// Close is idempotent.
 func (s *Service) Close(ctx context.Context) error {
 	s.closing.Store(true)
 	s.gate.Lock()
 	defer s.gate.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	ferr := s.flusher.stop(ctx)
 	werr := s.wal.Close()
 	return errors.Join(ferr, werr)

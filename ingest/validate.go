@@ -89,6 +89,10 @@ const (
 	ReasonTempRange
 	ReasonRSSIRange
 	ReasonWhRange
+	// ReasonTooManyPanels: a new panel label of a system that has its
+	// Options.MaxPanels labels already (checked by the service, not by
+	// Validate).
+	ReasonTooManyPanels
 	numReasons
 )
 
@@ -110,6 +114,7 @@ var reasonNames = [numReasons]string{
 	ReasonTempRange:        "temp_range",
 	ReasonRSSIRange:        "rssi_range",
 	ReasonWhRange:          "wh_range",
+	ReasonTooManyPanels:    "too_many_panels",
 }
 
 var reasonMessages = [numReasons]string{
@@ -130,6 +135,7 @@ var reasonMessages = [numReasons]string{
 	ReasonTempRange:        "temp outside -50..125 °C",
 	ReasonRSSIRange:        "rssi outside 0..255",
 	ReasonWhRange:          "wh outside 0..2000 Wh",
+	ReasonTooManyPanels:    "the system has as many panel labels as it may have (--ingest-max-panels); a new label is refused",
 }
 
 // String returns the stable snake_case name of r, e.g. "ts_future".

@@ -6,9 +6,30 @@
 // query reads it through Reader without ever blocking ingest. It is a
 // package of its own so that query depends on the live state, not on the
 // ingest path that feeds it.
+//
+// A reading counts once. A reading is identified by its system, panel and
+// timestamp, and the same one may come again — resent by a gateway under a
+// new seq, replayed after a restart. Each panel remembers the timestamps of
+// its newest readings (the newest and seenSlots before it); a reading the
+// panel remembers is a duplicate and changes nothing, and one older than
+// everything the panel remembers is taken for one (its energy is not added
+// to today's again): a gateway resending its backlog is common, a reading
+// arriving after seenSlots newer ones of its panel is not. Such readings
+// are stored all the same, and history and rollups count them once (see
+// package store); only "energy today" may then miss one until the day ends.
+// After a restart a panel remembers only its newest reading.
+//
+// Memory is bounded: a system has at most Options.MaxPanels panel labels
+// (Admit refuses new ones beyond it, so the ingest path rejects their
+// readings), a panel whose newest reading is Options.Silence older than its
+// system's newest no longer counts in power now, and one Options.Forget
+// older is forgotten — it leaves the panel count and frees its place.
 package live
 
 import (
+	"cmp"
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +57,8 @@ type System struct {
 	// 1970-01-01). Energy of a past day reads as zero today: see EnergyOn.
 	EnergyTodayMWh uint64
 	Day            int32
-	// Panels is the number of panels seen.
+	// Panels is the number of panels heard from within Options.Forget of
+	// the system's newest reading.
 	Panels int32
 }
 
@@ -57,7 +79,50 @@ type State struct {
 	mu     sync.Mutex // guards growing the chunk table
 	chunks atomic.Pointer[[]*liveChunk]
 	max    atomic.Uint32
-	zones  ZoneFunc
+	opts   Options
+	// silenceMS and forgetMS are Options.Silence and Forget in ms.
+	silenceMS, forgetMS int64
+	// duplicates counts readings Apply skipped as already counted.
+	duplicates atomic.Uint64
+}
+
+// Options configure live state. The zero value is valid: see each field.
+type Options struct {
+	// Zones gives each system's time zone, for its local midnight. Nil:
+	// UTC for every system.
+	Zones ZoneFunc
+	// MaxPanels is the most panel labels a system has (Admit). Default
+	// DefaultMaxPanels.
+	MaxPanels int
+	// Silence is how much older than its system's newest reading a panel's
+	// newest may be and still count in power now. Default 15 minutes: a
+	// panel optimizer reports every few seconds to minutes, and a panel
+	// that stops (shaded out, failed, relabelled) must not hold its last
+	// power for ever; query shows a whole system as offline after the same
+	// time.
+	Silence time.Duration
+	// Forget is how long a panel may be silent before it is forgotten: it
+	// leaves the panel count, its memory is freed, and its place under
+	// MaxPanels too. Default 7 days: panels report only in daylight, and a
+	// week without a reading outlasts any weather.
+	Forget time.Duration
+}
+
+// DefaultMaxPanels is Options.MaxPanels when unset: 4096 panels is a 1.6 MW
+// commercial roof behind one system — far beyond a residential one, and
+// enough for the few plants that label every optimizer of a small field.
+const DefaultMaxPanels = 4096
+
+func (o *Options) setDefaults() {
+	if o.MaxPanels <= 0 {
+		o.MaxPanels = DefaultMaxPanels
+	}
+	if o.Silence <= 0 {
+		o.Silence = 15 * time.Minute
+	}
+	if o.Forget <= 0 {
+		o.Forget = 7 * 24 * time.Hour
+	}
 }
 
 // ZoneFunc returns a system's time zone, for its local midnight.
@@ -74,7 +139,11 @@ type systemState struct {
 	energy   atomic.Uint64
 	day      atomic.Int32
 	panels   atomic.Int32
-	latest   map[string]*panelLatest // guarded by mu; pointers, so a reading updates its panel with one lookup
+	latest   map[string]*panelState // guarded by mu; pointers, so a reading updates its panel with one lookup
+	// pending are labels admitted whose first reading has not been applied
+	// yet (guarded by mu), with the system's newest reading when they were:
+	// they count toward MaxPanels, and are dropped if no reading comes.
+	pending map[string]int64
 	// dayFrom and dayTo bound the current local day in Unix ms (guarded by
 	// mu), so most readings find their day without a calendar computation.
 	dayFrom, dayTo int64
@@ -82,16 +151,114 @@ type systemState struct {
 	// mu): after a restart, records the restored state already holds are
 	// skipped.
 	applied uint64
+	// sweepAt is the newest-reading time at which the panels are next
+	// checked for silence (guarded by mu).
+	sweepAt int64
 }
 
-type panelLatest struct {
-	ts  int64
-	pin int64 // deciwatts
+// seenSlots is how many readings before its newest a panel remembers, to
+// know a duplicate from a late reading: a gateway resending its last seven
+// batches is found out (its newest alone catches the common resend of the
+// last one). 7 makes a panel's state 48 bytes.
+const seenSlots = 7
+
+// noFloor: every reading counted older than the newest is in seen.
+const noFloor = math.MaxUint32
+
+// panelState is one panel's newest reading and the timestamps it
+// remembers.
+type panelState struct {
+	ts    int64 // Unix ms of the newest reading
+	pin   int32 // its power, deciwatts
+	live  bool  // pin is part of power now (the panel is not silent)
+	floor uint32
+	// seen are the timestamps of readings counted before the newest, as
+	// milliseconds before ts, ascending, 0 = none; every reading counted
+	// less than floor ms before ts is among them (noFloor: every one).
+	seen [seenSlots]uint32
 }
 
-// New returns empty live state. zones may be nil (UTC for every system).
-func New(zones ZoneFunc) *State {
-	l := &State{zones: zones}
+// add classifies a reading of the panel at ts and remembers it: fresh is
+// whether it was not counted before (a duplicate, or older than what the
+// panel remembers, is not), newest whether it is the panel's newest.
+func (p *panelState) add(ts int64) (fresh, newest bool) {
+	switch {
+	case ts > p.ts:
+		d := ts - p.ts
+		if p.ts != 0 {
+			// Every remembered reading moves d further back, the old newest
+			// among them; what no longer fits is forgotten behind the floor.
+			floor := int64(p.floor)
+			if p.floor != noFloor {
+				floor = min(floor+d, noFloor-1)
+			}
+			next := [seenSlots + 1]int64{d}
+			n := 1
+			for _, o := range p.seen {
+				if o != 0 {
+					next[n] = int64(o) + d
+					n++
+				}
+			}
+			clear(p.seen[:])
+			k := 0
+			for _, o := range next[:n] {
+				if o >= floor {
+					break
+				}
+				if k == seenSlots || o >= noFloor {
+					floor = min(o, noFloor-1)
+					break
+				}
+				p.seen[k] = uint32(o)
+				k++
+			}
+			p.floor = uint32(floor)
+		}
+		p.ts = ts
+		return true, true
+	case ts == p.ts:
+		return false, false
+	}
+	d := p.ts - ts
+	if d >= int64(p.floor) {
+		return false, false // older than what the panel remembers
+	}
+	i, found := slices.BinarySearchFunc(p.seen[:p.seenLen()], uint32(d), cmp.Compare[uint32])
+	if found {
+		return false, false
+	}
+	if n := p.seenLen(); n == seenSlots {
+		// Full: the oldest remembered (perhaps this one) is forgotten.
+		if i == seenSlots {
+			p.floor = uint32(d)
+			return true, false
+		}
+		p.floor = p.seen[seenSlots-1]
+		copy(p.seen[i+1:], p.seen[i:seenSlots-1])
+	} else {
+		copy(p.seen[i+1:n+1], p.seen[i:n])
+	}
+	p.seen[i] = uint32(d)
+	return true, false
+}
+
+func (p *panelState) seenLen() int {
+	n := 0
+	for n < seenSlots && p.seen[n] != 0 {
+		n++
+	}
+	return n
+}
+
+// New returns empty live state with default Options but Zones. zones may be
+// nil (UTC for every system).
+func New(zones ZoneFunc) *State { return NewState(Options{Zones: zones}) }
+
+// NewState returns empty live state.
+func NewState(opts Options) *State {
+	opts.setDefaults()
+	l := &State{opts: opts, silenceMS: opts.Silence.Milliseconds(), forgetMS: opts.Forget.Milliseconds()}
 	empty := []*liveChunk{}
 	l.chunks.Store(&empty)
 	return l
@@ -133,12 +300,76 @@ func localDay(ms int64, loc *time.Location) (day int32, from, to int64) {
 }
 
 func (l *State) zone(system uint32) *time.Location {
-	if l.zones != nil {
-		if z := l.zones(system); z != nil {
+	if l.opts.Zones != nil {
+		if z := l.opts.Zones(system); z != nil {
 			return z
 		}
 	}
 	return time.UTC
+}
+
+// MaxPanels is the most panel labels a system has.
+func (l *State) MaxPanels() int { return l.opts.MaxPanels }
+
+// Admit checks the panel labels of one request of a system against
+// MaxPanels, before its readings are made durable: a known label is
+// admitted, a new one while the system has room (it then holds a place,
+// until its first reading is applied or, if none comes, until the system's
+// readings move Silence past it). admitted[i] reports labels[i]; Admit
+// returns how many were refused. Labels are copied, not retained.
+func (l *State) Admit(system uint32, labels [][]byte, admitted []bool) (refused int) {
+	s := l.state(system, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, label := range labels {
+		if _, ok := s.latest[string(label)]; ok {
+			admitted[i] = true
+			continue
+		}
+		if _, ok := s.pending[string(label)]; ok {
+			admitted[i] = true
+			continue
+		}
+		if len(s.latest)+len(s.pending) >= l.opts.MaxPanels {
+			admitted[i] = false
+			refused++
+			continue
+		}
+		if s.pending == nil {
+			s.pending = make(map[string]int64)
+		}
+		s.pending[string(label)] = s.lastSeen.Load()
+		admitted[i] = true
+	}
+	return refused
+}
+
+// sweep takes panels silent for Silence out of power now and forgets those
+// silent for Forget, and admitted labels that never reported; it returns
+// the power and panel count to subtract. Requires s.mu.
+func (l *State) sweep(s *systemState, last int64) (power int64, panels int32) {
+	for label, p := range s.latest {
+		switch {
+		case p.ts < last-l.forgetMS:
+			if p.live {
+				power += int64(p.pin)
+			}
+			delete(s.latest, label)
+			panels++
+		case p.live && p.ts < last-l.silenceMS:
+			power += int64(p.pin)
+			p.live = false
+		}
+	}
+	for label, at := range s.pending {
+		switch {
+		case at == 0:
+			s.pending[label] = last // admitted before the system's first reading
+		case at < last-l.silenceMS:
+			delete(s.pending, label)
+		}
+	}
+	return power, panels
 }
 
 // Update is one reading's contribution to live state.
@@ -151,84 +382,149 @@ type Update struct {
 
 // Apply adds the readings of WAL record lsn, all of one system; records
 // must come in LSN order, and one the state already holds (lsn at or below
-// what Restore set) is skipped. A reading older than its panel's latest
-// still counts toward energy of its day but does not change power now. The
-// panel strings are kept: they must not be mutated afterwards.
-func (l *State) Apply(system uint32, lsn uint64, readings []Update) {
+// what Restore set) is skipped. A reading the state counted before (see the
+// package documentation) changes nothing; Apply returns how many it
+// skipped so. A reading older than its panel's newest still counts toward
+// energy of its day but does not change power now. The panel strings are
+// kept: they must not be mutated afterwards.
+func (l *State) Apply(system uint32, lsn uint64, readings []Update) (duplicates int) {
 	if len(readings) == 0 {
-		return
+		return 0
 	}
 	s := l.state(system, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if lsn != 0 && lsn <= s.applied {
-		return
+		return 0
 	}
 	s.applied = max(s.applied, lsn)
 	if s.latest == nil {
-		s.latest = make(map[string]*panelLatest)
+		s.latest = make(map[string]*panelState)
 	}
 	// The record's effect is summed here and published with one atomic
 	// operation per value, not per reading.
 	last := s.lastSeen.Load()
+	for _, r := range readings {
+		last = max(last, r.TS)
+	}
 	var power int64
 	var energy uint64
 	var added int32
 	for _, r := range readings {
-		last = max(last, r.TS)
-		switch p := s.latest[r.Panel]; {
-		case p == nil:
-			s.latest[r.Panel] = &panelLatest{ts: r.TS, pin: r.PinDW}
-			power += r.PinDW
+		p := s.latest[r.Panel]
+		if p == nil {
+			if len(s.latest) >= l.opts.MaxPanels {
+				// Admitted once (a record replayed after a restart whose
+				// state holds other panels): its energy counts, the panel
+				// is not kept.
+				e := l.energyOf(s, system, r, &energy)
+				energy += e
+				continue
+			}
+			p = &panelState{floor: noFloor}
+			s.latest[r.Panel] = p
+			delete(s.pending, r.Panel)
 			added++
-		case r.TS >= p.ts:
-			power += r.PinDW - p.pin
-			p.ts, p.pin = r.TS, r.PinDW
 		}
-		switch {
-		case r.TS >= s.dayFrom && r.TS < s.dayTo:
-			energy += r.WhMWh
-		case r.TS >= s.dayTo:
-			// A new local day: yesterday's energy is done. The zone is
-			// looked up here, once a day per system, not per record.
-			day, from, to := localDay(r.TS, l.zone(system))
-			s.energy.Store(0)
-			s.day.Store(day)
-			s.dayFrom, s.dayTo = from, to
-			energy = r.WhMWh
+		fresh, newest := p.add(r.TS)
+		if !fresh {
+			duplicates++
+			continue
 		}
-		// Older than the current day: it belongs to a finished day.
+		if newest {
+			if p.live {
+				power -= int64(p.pin)
+			}
+			p.pin = int32(r.PinDW)
+			if p.live = r.TS >= last-l.silenceMS; p.live {
+				power += r.PinDW
+			}
+		}
+		e := l.energyOf(s, system, r, &energy)
+		energy += e
+	}
+	if last >= s.sweepAt {
+		// Once a minute of the system's readings: silent panels leave.
+		dp, dn := l.sweep(s, last)
+		power -= dp
+		added -= dn
+		s.sweepAt = last + min(l.silenceMS, 60_000)
 	}
 	s.lastSeen.Store(last)
 	s.power.Add(power)
 	s.energy.Add(energy)
 	s.panels.Add(added)
+	if duplicates > 0 {
+		l.duplicates.Add(uint64(duplicates))
+	}
 	for {
 		m := l.max.Load()
 		if system <= m || l.max.CompareAndSwap(m, system) {
 			break
 		}
 	}
+	return duplicates
 }
+
+// energyOf returns the energy r adds to today's, the energy summed so far
+// in this record being *sum: when r starts a new local day, yesterday's is
+// done and the sum restarts (energyOf zeroes *sum and the stored energy).
+// Requires s.mu.
+func (l *State) energyOf(s *systemState, system uint32, r Update, sum *uint64) uint64 {
+	switch {
+	case r.TS >= s.dayFrom && r.TS < s.dayTo:
+		return r.WhMWh
+	case r.TS >= s.dayTo:
+		// A new local day: yesterday's energy is done. The zone is looked
+		// up here, once a day per system, not per record.
+		day, from, to := localDay(r.TS, l.zone(system))
+		s.energy.Store(0)
+		s.day.Store(day)
+		s.dayFrom, s.dayTo = from, to
+		*sum = 0
+		return r.WhMWh
+	}
+	return 0 // older than the current day: it belongs to a finished day
+}
+
+// Duplicates is how many readings Apply has skipped as counted before.
+func (l *State) Duplicates() uint64 { return l.duplicates.Load() }
 
 // Restore sets a system's state as rebuilt from storage at start-up: the
 // latest reading of each panel and the energy of a local day, as of WAL
-// record lsn.
+// record lsn. A panel remembers only that reading (see the package
+// documentation); beyond MaxPanels the panels heard from last are kept.
 func (l *State) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, panels []string, pins []int64, ts []int64) {
 	s := l.state(system, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied = lsn
-	s.latest = make(map[string]*panelLatest, len(panels))
-	var power, last int64
-	for i, p := range panels {
-		s.latest[p] = &panelLatest{ts: ts[i], pin: pins[i]}
-		power += pins[i]
+	var last int64
+	for i := range panels {
 		last = max(last, ts[i])
+	}
+	order := make([]int, len(panels))
+	for i := range order {
+		order[i] = i
+	}
+	if len(order) > l.opts.MaxPanels {
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(ts[b], ts[a]) })
+		order = order[:l.opts.MaxPanels]
+	}
+	s.latest = make(map[string]*panelState, len(order))
+	s.pending = nil
+	var power int64
+	for _, i := range order {
+		p := &panelState{ts: ts[i], pin: int32(pins[i]), floor: 1, live: ts[i] >= last-l.silenceMS}
+		if p.live {
+			power += pins[i]
+		}
+		s.latest[panels[i]] = p
 	}
 	s.power.Store(power)
 	s.lastSeen.Store(last)
-	s.panels.Store(int32(len(panels)))
+	s.panels.Store(int32(len(s.latest)))
+	s.sweepAt = 0
 	s.day.Store(day)
 	s.energy.Store(energyMWh)
 	loc := l.zone(system)

@@ -67,8 +67,8 @@ func (s *Service) PanelsOn(ctx context.Context, caller acl.AccountID, ref, date 
 	var parts []string
 	for _, g := range groups {
 		if g.level == levelRaw {
-			parts = append(parts, "SELECT toString(panel) AS p, sum(toUInt64(wh)) AS wh, count() AS samples, toUInt64(max(pin)) AS pin_max FROM readings "+
-				"WHERE system_id = {sys:UInt32} AND "+g.cond+" GROUP BY p")
+			parts = append(parts, "SELECT toString(panel) AS p, sum(toUInt64(wh)) AS wh, count() AS samples, toUInt64(max(pin)) AS pin_max FROM "+
+				readingsOnce("system_id = {sys:UInt32} AND "+g.cond)+" GROUP BY p")
 			continue
 		}
 		parts = append(parts, "SELECT toString(panel) AS p, wh, toUInt64(samples) AS samples, toUInt64(pin_max) AS pin_max FROM panel_rollup_"+rollup.Levels[g.level].Name+

@@ -3,7 +3,8 @@
 // cumulative daily energy per system (the Levels, CumName and CumLags the
 // query planner tiles ranges with). A Worker computes them in the
 // background from the readings table, off the ingest path; see package
-// store for why they are not materialized views.
+// store for why they are not materialized views. A reading counts once in
+// every rollup however many times it was stored (see Levels).
 package rollup
 
 import (
@@ -27,13 +28,20 @@ type Level struct {
 	Step  time.Duration // bucket width
 	ch    string        // ClickHouse interval
 	from  string        // source table of the per-panel rollup
-	final bool          // the source needs FINAL (it is a rollup itself)
+	final bool          // the source needs FINAL: every one does, see Levels
 }
 
 // Levels are the rollup resolutions, finest first; each is computed from
-// the one before (1 min from raw readings).
+// the one before (1 min from raw readings). Every source is read with FINAL:
+// a rollup row recomputed is a newer row of the same key, and a reading
+// stored twice (resent under another seq, retried through another node) is
+// a second row of its (system_id, panel, ts) until the engine merges their
+// parts — with FINAL it counts once. On raw readings FINAL costs: the 1 min
+// rollup of 6 M readings in 6 unmerged parts took 1.14 s of one engine
+// thread instead of 0.56 s (grouping by (system_id, panel, ts) first took
+// 1.72 s), about 0.1 µs more of background work per reading.
 var Levels = []Level{
-	{Name: "1m", Step: time.Minute, ch: "INTERVAL 1 MINUTE", from: "readings"},
+	{Name: "1m", Step: time.Minute, ch: "INTERVAL 1 MINUTE", from: "readings", final: true},
 	{Name: "15m", Step: 15 * time.Minute, ch: "INTERVAL 15 MINUTE", from: "panel_rollup_1m", final: true},
 	{Name: "1h", Step: time.Hour, ch: "INTERVAL 1 HOUR", from: "panel_rollup_15m", final: true},
 	{Name: "1d", Step: 24 * time.Hour, ch: "INTERVAL 1 DAY", from: "panel_rollup_1h", final: true},
@@ -450,7 +458,7 @@ func (r *Worker) compute(ctx context.Context, l Level, from, to time.Time, only 
 	if l.from == "readings" {
 		panelSQL = `INSERT INTO panel_rollup_1m (system_id, panel, ts, samples, wh, pin_sum, pin_max, vin_sum, iin_sum, vout_sum, temp_sum, temp_max, computed_at)
 SELECT system_id, panel, toStartOfMinute(ts) AS bucket, count(), sum(wh), sum(pin), max(pin), sum(vin), sum(iin), sum(vout), sum(temp), max(temp), now64(3)
-FROM readings
+FROM readings FINAL
 WHERE ts >= toDateTime64({from:Int64}, 3, 'UTC') AND ts < toDateTime64({to:Int64}, 3, 'UTC')` + onlyRaw + `
 GROUP BY system_id, panel, bucket`
 	} else {

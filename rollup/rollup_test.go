@@ -13,9 +13,9 @@ import (
 	"github.com/fleetscope/fleetscope/store"
 )
 
-// insertRaw writes readings for systems 1..nsys, panels A1..A3, one per
-// minute from from until to, wh = 1000 + minute-of-hour mWh.
-func insertRaw(t *testing.T, s *store.Store, nsys int, from, to time.Time) {
+// insertRaw writes readings for systems 1..nsys, panels <prefix>1..3, one
+// per minute from from until to, wh = 1000 + minute-of-hour mWh.
+func insertRaw(t *testing.T, s *store.Store, prefix string, nsys int, from, to time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	b, err := s.PrepareBatch(ctx, "INSERT INTO readings (system_id, gateway_id, panel, ts, vin, iin, pin, vout, temp, rssi, wh)")
@@ -25,7 +25,7 @@ func insertRaw(t *testing.T, s *store.Store, nsys int, from, to time.Time) {
 	for ts := from; ts.Before(to); ts = ts.Add(time.Minute) {
 		for sys := 1; sys <= nsys; sys++ {
 			for p := 1; p <= 3; p++ {
-				if err := b.Append(uint32(sys), uint32(sys), fmt.Sprintf("A%d", p), ts, uint16(3800), uint16(9000), uint16(1000*p), uint16(3700), int16(250+p), uint8(180), uint32(1000+ts.Minute())); err != nil {
+				if err := b.Append(uint32(sys), uint32(sys), fmt.Sprintf("%s%d", prefix, p), ts, uint16(3800), uint16(9000), uint16(1000*p), uint16(3700), int16(250+p), uint8(180), uint32(1000+ts.Minute())); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -37,7 +37,7 @@ func insertRaw(t *testing.T, s *store.Store, nsys int, from, to time.Time) {
 }
 
 // compare checks that every rollup level agrees with an aggregation of the
-// raw readings.
+// raw readings, each reading once (FINAL: a reading stored twice is one).
 func compareRollups(t *testing.T, s *store.Store, upTo time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -46,7 +46,7 @@ func compareRollups(t *testing.T, s *store.Store, upTo time.Time) {
 			(SELECT groupArray((system_id, ts, wh, samples, panels, pin_max)) FROM (SELECT system_id, ts, wh, samples, panels, pin_max FROM system_rollup_%[1]s FINAL WHERE ts < toDateTime({up:Int64}, 'UTC') ORDER BY system_id, ts)),
 			(SELECT groupArray((system_id, b, w, n, p, m)) FROM (
 				SELECT system_id, toDateTime(toStartOfInterval(ts, INTERVAL %[2]d SECOND), 'UTC') AS b, sum(wh) AS w, count() AS n, uniqExact(panel) AS p, max(pin) AS m
-				FROM readings WHERE ts < toDateTime64({up:Int64}, 3, 'UTC') GROUP BY system_id, b ORDER BY system_id, b))`, l.Name, int(l.Step.Seconds()))
+				FROM readings FINAL WHERE ts < toDateTime64({up:Int64}, 3, 'UTC') GROUP BY system_id, b ORDER BY system_id, b))`, l.Name, int(l.Step.Seconds()))
 		var got, want string
 		if err := s.QueryRow(ctx, "SELECT toString(x), toString(y) FROM ("+q+") AS t(x, y)", clickhouse.Named("up", fmt.Sprint(upTo.Unix()))).Scan(&got, &want); err != nil {
 			t.Fatalf("level %s: %v", l.Name, err)
@@ -85,7 +85,7 @@ func compareCum(t *testing.T, s *store.Store, first time.Time) time.Time {
 				SELECT system_id, wh, wh_7d_before, wh_30d_before FROM system_energy_cum FINAL WHERE ts = {d:DateTime('UTC')} ORDER BY system_id)),
 			(SELECT toString(groupArray((system_id, w, w7, w30))) FROM (
 				SELECT system_id, sum(wh) AS w, sumIf(wh, ts < {d:DateTime('UTC')} - INTERVAL 7 DAY) AS w7, sumIf(wh, ts < {d:DateTime('UTC')} - INTERVAL 30 DAY) AS w30
-				FROM readings WHERE ts < {d:DateTime('UTC')} GROUP BY system_id ORDER BY system_id))`,
+				FROM readings FINAL WHERE ts < {d:DateTime('UTC')} GROUP BY system_id ORDER BY system_id))`,
 			clickhouse.Named("d", d)).Scan(&got, &want); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func compareCumMinute(t *testing.T, s *store.Store) time.Time {
 		(SELECT toString(groupArray((m, system_id, w))) FROM (
 			SELECT toDateTime(m, 'UTC') AS m, system_id, sum(wh) AS w
 			FROM (SELECT arrayJoin(range(toUInt32({f:DateTime('UTC')}) + 60, toUInt32({w:DateTime('UTC')}) + 60, 60)) AS m) AS minutes
-			CROSS JOIN (SELECT system_id, toUInt32(toDateTime(ts)) AS t, wh FROM readings WHERE ts >= {f:DateTime('UTC')}) AS r
+			CROSS JOIN (SELECT system_id, toUInt32(toDateTime(ts)) AS t, wh FROM readings FINAL WHERE ts >= {f:DateTime('UTC')}) AS r
 			WHERE r.t < minutes.m
 			GROUP BY m, system_id ORDER BY m, system_id)),
 		(SELECT count() FROM system_energy_cum_1m FINAL)`,
@@ -149,7 +149,7 @@ func compareCumMinute(t *testing.T, s *store.Store) time.Time {
 func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	s := storetest.Open(t)
 	day := time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
-	insertRaw(t, s, 3, day.Add(-3*time.Hour), day.Add(27*time.Hour))
+	insertRaw(t, s, "A", 3, day.Add(-3*time.Hour), day.Add(27*time.Hour))
 	clock := day.Add(30 * time.Hour)
 	r := rollup.Start(rollup.Options{Store: s, Interval: time.Hour, MaxWindow: 5 * time.Hour,
 		Logger: storetest.Logger(), Now: func() time.Time { return clock }})
@@ -168,10 +168,11 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 		t.Fatalf("minute cumulative watermark %s, want %s", wm, clock.Add(-rollup.DefaultLateness))
 	}
 
-	// Late readings for an already computed day, with their dirty marks as
-	// the flusher writes them: the next pass recomputes those buckets.
+	// Late readings for an already computed day (of panels that reported
+	// nothing then), with their dirty marks as the flusher writes them: the
+	// next pass recomputes those buckets.
 	late := day.Add(5 * time.Hour)
-	insertRaw(t, s, 1, late, late.Add(10*time.Minute))
+	insertRaw(t, s, "L", 1, late, late.Add(10*time.Minute))
 	for m := late; m.Before(late.Add(10 * time.Minute)); m = m.Add(time.Minute) {
 		if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), 1, now64(3))", clickhouse.Named("m", fmt.Sprint(m.Unix()))); err != nil {
 			t.Fatal(err)
@@ -186,7 +187,7 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 
 	// Late readings on the first day for a system that had none: its
 	// cumulative rows appear for every later day.
-	insertRaw(t, s, 4, day.Add(-2*time.Hour), day.Add(-2*time.Hour+3*time.Minute))
+	insertRaw(t, s, "L", 4, day.Add(-2*time.Hour), day.Add(-2*time.Hour+3*time.Minute))
 	for m := day.Add(-2 * time.Hour); m.Before(day.Add(-2*time.Hour + 3*time.Minute)); m = m.Add(time.Minute) {
 		for sys := 1; sys <= 4; sys++ {
 			if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), {s:UInt32}, now64(3))",
@@ -201,6 +202,30 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	compareRollups(t, s, day.Add(24*time.Hour))
 	compareCum(t, s, day.Add(-24*time.Hour))
 	compareCumMinute(t, s)
+
+	// The same readings stored again (a gateway resending under a new seq,
+	// a retry through another node), marked dirty as late readings are:
+	// recomputed, each counts once.
+	insertRaw(t, s, "A", 3, late, late.Add(10*time.Minute))
+	for m := late; m.Before(late.Add(10 * time.Minute)); m = m.Add(time.Minute) {
+		if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), 1, now64(3))", clickhouse.Named("m", fmt.Sprint(m.Unix()))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compareRollups(t, s, day.Add(24*time.Hour))
+	compareCum(t, s, day.Add(-24*time.Hour))
+	compareCumMinute(t, s)
+	var samples, wh uint64
+	if err := s.QueryRow(ctx, "SELECT toUInt64(samples), wh FROM system_rollup_1m FINAL WHERE system_id = 1 AND ts = {m:DateTime('UTC')}", clickhouse.Named("m", late)).Scan(&samples, &wh); err != nil {
+		t.Fatal(err)
+	}
+	if samples != 6 || wh != 6*1000 { // A1–A3 and L1–L3, once each
+		t.Fatalf("1 min rollup of %s: %d samples, %d mWh; want 6 and 6000", late, samples, wh)
+	}
+
 	var pending uint64
 	if err := s.QueryRow(ctx, "SELECT count() FROM rollup_dirty FINAL WHERE done = 0").Scan(&pending); err != nil || pending != 0 {
 		t.Fatalf("dirty minutes left: %d (%v)", pending, err)

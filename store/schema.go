@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -30,6 +31,30 @@ import (
 // versioned by computed_at: a recomputation replaces, never adds, so a
 // repeated or concurrent computation is harmless. Readers use FINAL.
 //
+// A reading is identified by (system_id, panel, ts), the readings table's
+// sorting key (DESIGN §3): from migration 6 on it is a ReplacingMergeTree,
+// so the same reading stored twice — a gateway resending it under a new
+// seq, a retry that reached another node, anything the insert
+// deduplication tokens cannot see — becomes one row when the engine merges
+// the parts it is in (and at once when both copies are in one insert: the
+// engine applies the merge to each inserted block). Until then the readers
+// collapse it: the rollup worker reads raw readings with FINAL, the history
+// queries group one system's readings by (panel, ts). What it costs was
+// measured (issue 14): nothing at insert; in the 1-minute rollup of 6 M
+// readings in 6 unmerged parts, 1.14 s of an engine thread instead of 0.56 s
+// (grouping by (system_id, panel, ts) first: 1.72 s); for one system's raw
+// tail, grouping adds about a millisecond wherever the rows are, FINAL
+// nothing when they are in one part and most when they are in many — a
+// 1-hour tail in 30 parts took 16.7 ms plain, 18.4 grouped, 36.2 with
+// FINAL (BenchmarkReadingOnce) — hence FINAL for the rollups, grouping for
+// history. Of two copies that differ, the last inserted is kept once
+// merged; until then a raw answer may show either.
+//
+// Raw readings and the rollups finer than an hour expire after the raw
+// retention (serve's --raw-retention, a table TTL; migration 9 and
+// SetRawRetention); hourly and daily rollups and cumulative energy are kept
+// forever.
+//
 // Tables that every node needs whole (the ACL log, the catalogue, the
 // migration record) are, on a cluster, replicated to every shard under one
 // ZooKeeper path; tables keyed by system_id are sharded by it.
@@ -55,6 +80,9 @@ type table struct {
 	partitionBy string
 	orderBy     string
 	ttl         string
+	// settings are MergeTree settings of the table as created (a table
+	// made anew by a later step carries those earlier steps set).
+	settings string
 	// dedup keeps insert deduplication tokens of recent inserts on a
 	// single server (Replicated tables do it through ZooKeeper anyway).
 	dedup bool
@@ -98,8 +126,15 @@ func (t table) ddl(db, cluster string) []string {
 	if t.ttl != "" {
 		fmt.Fprintf(&b, "\nTTL %s", t.ttl)
 	}
+	var settings []string
 	if t.dedup && cluster == "" {
-		fmt.Fprintf(&b, "\nSETTINGS %s", dedupWindow)
+		settings = append(settings, dedupWindow)
+	}
+	if t.settings != "" {
+		settings = append(settings, t.settings)
+	}
+	if len(settings) > 0 {
+		fmt.Fprintf(&b, "\nSETTINGS %s", strings.Join(settings, ", "))
 	}
 	out := []string{b.String()}
 	if cluster != "" && t.sharded {
@@ -134,6 +169,25 @@ type migration struct {
 	// change along with them. They name tables unqualified (the connection's
 	// database) and are not DDL, so MigrationDDL leaves them out.
 	after []string
+	// rebuilds are tables whose engine or sorting changes while their
+	// data stays (see rebuild).
+	rebuilds []table
+	// ttls set a table's TTL expression.
+	ttls []tableTTL
+}
+
+// tableTTL is a table's TTL expression.
+type tableTTL struct {
+	table table
+	ttl   string
+}
+
+// modifyTTL renders the ALTER that sets a table's TTL. The tables that get
+// one drop whole parts (ttl_only_drop_parts) and recalculate only their
+// parts' TTL bounds when it changes (materialize_ttl_recalculate_only): a
+// mutation that reads the ts column in the background, not a rewrite.
+func modifyTTL(db, cluster string, t table, ttl string) string {
+	return fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", quoteIdent(db), quoteIdent(t.localName(cluster)), onCluster(cluster), ttl)
 }
 
 // tableSetting is one MergeTree setting of a table, e.g. "merge_selector_base = 10".
@@ -142,8 +196,205 @@ type tableSetting struct {
 	setting string
 }
 
-// ddl renders the step's statements for a database and cluster, in order.
+// A rebuild makes a table anew with the same name and rows, in four
+// statements: the new definition is created under a temporary name
+// (<name>_v<version>), the two are renamed into place (the old one to
+// <name>_v<version>_old), the old table's parts are attached to the new one
+// (ATTACH PARTITION ALL FROM: hard links, neither a copy nor disk space),
+// and the old table is dropped. Each statement's effect is visible in the
+// engine, so a migration interrupted half-way resumes where it stopped
+// (rebuildState); nodes migrating at once take turns (rebuild's lock).
+// Attaching twice — a node interrupted after the attach and run again —
+// doubles rows, so only ReplacingMergeTree tables, which collapse them, may
+// be rebuilt. An insert running while the parts are attached can
+// land in the old table after its parts were taken; serve applies
+// migrations before it ingests, so a fleet upgrading loses nothing if its
+// nodes stop ingesting until one of them has started on the new version.
+type rebuildState int
+
+const (
+	rebuildFresh   rebuildState = iota // the old table under its name, no temporary table
+	rebuildCreated                     // the new table under its temporary name
+	rebuildHalf                        // the old table renamed away, the new one not yet in place
+	rebuildSwapped                     // the new table in place, the old one under its old-table name
+	rebuildDone                        // the new table in place, no other
+)
+
+// rebuildNames are the temporary names of a table rebuilt by migration
+// version: the new table before it is renamed into place, and the old one
+// after.
+func rebuildNames(t table, version int) (tmp, old table) {
+	tmp, old = t, t
+	tmp.name = fmt.Sprintf("%s_v%d", t.name, version)
+	old.name = fmt.Sprintf("%s_v%d_old", t.name, version)
+	return tmp, old
+}
+
+// localName is the name of the table that holds the rows: on a cluster,
+// a sharded table's per-shard table.
+func (t table) localName(cluster string) string {
+	if cluster != "" && t.sharded {
+		return t.name + "_local"
+	}
+	return t.name
+}
+
+// rebuildDDL renders the statements of a rebuild from a state.
+func rebuildDDL(db, cluster string, t table, version int, st rebuildState) []string {
+	tmp, old := rebuildNames(t, version)
+	q := func(t table) string { return quoteIdent(db) + "." + quoteIdent(t.localName(cluster)) }
+	sync := ""
+	if cluster != "" {
+		sync = " SYNC"
+	}
+	var out []string
+	switch st {
+	case rebuildFresh:
+		out = append(out, tmp.ddl(db, cluster)[0]) // the local table only: no Distributed one for it
+		fallthrough
+	case rebuildCreated:
+		out = append(out, fmt.Sprintf("RENAME TABLE %s TO %s, %s TO %s%s", q(t), q(old), q(tmp), q(t), onCluster(cluster)))
+	case rebuildHalf:
+		out = append(out, fmt.Sprintf("RENAME TABLE %s TO %s%s", q(tmp), q(t), onCluster(cluster)))
+	}
+	if st != rebuildDone {
+		out = append(out,
+			fmt.Sprintf("ALTER TABLE %s%s ATTACH PARTITION ALL FROM %s", q(t), onCluster(cluster), q(old)),
+			fmt.Sprintf("DROP TABLE IF EXISTS %s%s%s", q(old), onCluster(cluster), sync))
+	}
+	return out
+}
+
+// rebuildState finds how far a rebuild of t got, from which of the tables
+// exist and the engine of the one under t's name.
+func (s *Store) rebuildState(ctx context.Context, t table, version int) (rebuildState, error) {
+	tmp, old := rebuildNames(t, version)
+	rows, err := s.Query(ctx, "SELECT name, engine FROM system.tables WHERE database = {db:String} AND name IN ({a:String}, {b:String}, {c:String})",
+		clickhouse.Named("db", s.database), clickhouse.Named("a", t.localName(s.cluster)), clickhouse.Named("b", tmp.localName(s.cluster)),
+		clickhouse.Named("c", old.localName(s.cluster)))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	engines := map[string]string{}
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			return 0, err
+		}
+		engines[name] = engine
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	want := string(t.engine)
+	if s.cluster != "" {
+		want = "Replicated" + want
+	}
+	cur, hasTmp, hasOld := engines[t.localName(s.cluster)], engines[tmp.localName(s.cluster)] != "", engines[old.localName(s.cluster)] != ""
+	switch {
+	case cur == "" && hasOld:
+		return rebuildHalf, nil
+	case cur == want && hasOld:
+		return rebuildSwapped, nil
+	case cur == want:
+		return rebuildDone, nil
+	case hasTmp:
+		return rebuildCreated, nil
+	}
+	return rebuildFresh, nil
+}
+
+// rebuild runs the rest of a rebuild from where it got, holding the
+// rebuild's lock: nodes starting together must not interleave its
+// statements (a RENAME of several tables is not atomic, and two nodes
+// renaming at once can leave the table under another name). The lock is a
+// table, <name>_v<version>_lock: CREATE TABLE succeeds for one node only.
+// The others wait for the rebuild to be done; a lock older than
+// rebuildLockStale is left by a node that died holding it, and is taken
+// over.
+func (s *Store) rebuild(ctx context.Context, t table, version int) error {
+	lock := quoteIdent(s.database) + "." + quoteIdent(fmt.Sprintf("%s_v%d_lock", t.name, version))
+	for {
+		st, err := s.rebuildState(ctx, t, version)
+		if err != nil {
+			return err
+		}
+		if st == rebuildDone {
+			return s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster))
+		}
+		err = s.Exec(ctx, "CREATE TABLE "+lock+onCluster(s.cluster)+" (node String) ENGINE = Log")
+		if err == nil {
+			err = s.rebuildLocked(ctx, t, version)
+			if derr := s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster)); err == nil {
+				err = derr
+			}
+			return err
+		}
+		if !tableExists(err) {
+			return err
+		}
+		var age uint64
+		if err := s.QueryRow(ctx, "SELECT toUInt64(now() - metadata_modification_time) FROM system.tables WHERE database = {db:String} AND name = {n:String}",
+			clickhouse.Named("db", s.database), clickhouse.Named("n", fmt.Sprintf("%s_v%d_lock", t.name, version))).Scan(&age); err == nil && age > uint64(rebuildLockStale/time.Second) {
+			s.log.Warn("schema migration: taking over a rebuild whose lock is stale", "table", t.name, "lock_age_s", age)
+			if err := s.Exec(ctx, "DROP TABLE IF EXISTS "+lock+onCluster(s.cluster)); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// rebuildLockStale is the age past which a rebuild's lock is taken to be
+// a dead node's: the statements are metadata changes and hard links, which
+// take seconds even for a table of thousands of parts.
+const rebuildLockStale = 2 * time.Minute
+
+// rebuildLocked runs the rebuild's statements from its state, under its
+// lock, and checks that it is done.
+func (s *Store) rebuildLocked(ctx context.Context, t table, version int) error {
+	st, err := s.rebuildState(ctx, t, version)
+	if err != nil {
+		return err
+	}
+	for _, q := range rebuildDDL(s.database, s.cluster, t, version, st) {
+		if err := s.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	if st, err = s.rebuildState(ctx, t, version); err == nil && st != rebuildDone {
+		err = fmt.Errorf("store: rebuild of %s not done after its statements (state %d)", t.name, st)
+	}
+	return err
+}
+
+// tableExists reports an error that says a table already exists.
+func tableExists(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == 57 {
+		return true
+	}
+	return strings.Contains(err.Error(), "TABLE_ALREADY_EXISTS")
+}
+
+// ddl renders the step's statements for a database and cluster, in order,
+// as they run on a database the previous steps made.
 func (m migration) ddl(db, cluster string) []string {
+	out := m.baseDDL(db, cluster)
+	for _, t := range m.rebuilds {
+		out = append(out, rebuildDDL(db, cluster, t, m.version, rebuildFresh)...)
+	}
+	return out
+}
+
+// baseDDL renders the step's statements but its rebuilds, in order.
+func (m migration) baseDDL(db, cluster string) []string {
 	var out []string
 	for _, t := range m.drops {
 		// On a cluster SYNC frees the table's replication path for the
@@ -162,11 +413,10 @@ func (m migration) ddl(db, cluster string) []string {
 		out = append(out, t.ddl(db, cluster)...)
 	}
 	for _, ts := range m.settings {
-		local := ts.table.name
-		if cluster != "" && ts.table.sharded {
-			local += "_local"
-		}
-		out = append(out, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY SETTING %s", quoteIdent(db), quoteIdent(local), onCluster(cluster), ts.setting))
+		out = append(out, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY SETTING %s", quoteIdent(db), quoteIdent(ts.table.localName(cluster)), onCluster(cluster), ts.setting))
+	}
+	for _, t := range m.ttls {
+		out = append(out, modifyTTL(db, cluster, t.table, t.ttl))
 	}
 	return out
 }
@@ -436,7 +686,19 @@ var migrations = []migration{
 		settings: []tableSetting{{readingsTable, "merge_selector_base = 10"}},
 	},
 	{
-		version: 6, name: "id blocks claimed by nodes",
+		version: 6, name: "a reading is identified by (system_id, panel, ts)",
+		// The same reading posted twice — resent by a gateway under a new
+		// seq, or retried through another node — is a second row of the
+		// same sorting key; ReplacingMergeTree keeps one of them (the last
+		// inserted) when it merges their parts, and readers that must not
+		// count it twice before then collapse it themselves (package
+		// rollup reads with FINAL, query groups by panel and ts). The rows
+		// already stored are kept (rebuild: hard links, not copies), so
+		// readings doubled before this step count once from now on too.
+		rebuilds: []table{readingsV6},
+	},
+	{
+		version: 7, name: "id blocks claimed by nodes",
 		// Two nodes creating accounts, orgs, systems or gateways at once
 		// must never hand out the same id (DESIGN §3). A node claims a
 		// block of ids by inserting a row whose insert deduplication token
@@ -456,7 +718,7 @@ var migrations = []migration{
 		}},
 	},
 	{
-		version: 7, name: "cumulative energy per system and minute",
+		version: 8, name: "cumulative energy per system and minute",
 		// Each system's energy (mWh) from the table's origin to ts, a row
 		// per system and minute, written by the rollup worker from the
 		// minute rollup (rollup.CumMinuteName): the energy of any whole
@@ -468,9 +730,32 @@ var migrations = []migration{
 		// retention drops whole days.
 		tables: []table{energyCumMinute},
 	},
+	{
+		version: 9, name: "raw readings and rollups finer than an hour expire",
+		// --raw-retention (default DefaultRawRetention) is applied at
+		// start-up by SetRawRetention; this step sets the default and makes
+		// expiry drop whole parts (a month's partition holds parts of that
+		// month only, so a month goes at once, once its last day is older
+		// than the retention) whose TTL bounds are recalculated, not
+		// rewritten, when the TTL changes.
+		settings: func() []tableSetting {
+			var out []tableSetting
+			for _, t := range expiringTables() {
+				out = append(out, tableSetting{t, "ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1"})
+			}
+			return out
+		}(),
+		ttls: func() []tableTTL {
+			var out []tableTTL
+			for _, t := range expiringTables() {
+				out = append(out, tableTTL{t, rawTTL(t, DefaultRawRetention)})
+			}
+			return out
+		}(),
+	},
 }
 
-// energyCumMinute is the minute cumulative energy table (migration 7).
+// energyCumMinute is the minute cumulative energy table (migration 8).
 var energyCumMinute = table{
 	name: "system_energy_cum_1m",
 	columns: `
@@ -480,6 +765,73 @@ var energyCumMinute = table{
 	computed_at DateTime64(3, 'UTC') CODEC(ZSTD(1))`,
 	engine: replacingMerge, version: "computed_at",
 	partitionBy: "toYYYYMMDD(ts)", orderBy: "(ts, system_id)", sharded: true,
+}
+
+// readingsV6 is the readings table from migration 6 on: a
+// ReplacingMergeTree, so that a reading stored twice collapses to one row,
+// with migration 5's setting.
+var readingsV6 = func() table {
+	t := readingsTable
+	t.engine = replacingMerge
+	t.settings = "merge_selector_base = 10"
+	return t
+}()
+
+// DefaultRawRetention is how long raw readings (and the rollups finer than
+// an hour) are kept unless --raw-retention says otherwise: 400 days, a
+// year of history at full resolution plus a month to compare a month with
+// the same month a year before. Hourly and daily rollups are kept forever.
+const DefaultRawRetention = 400 * 24 * time.Hour
+
+// expiringTables are the tables whose rows expire after the raw retention:
+// raw readings, the 1-minute and 15-minute rollups and the minute
+// cumulative energy. Past the retention, history is hourly (the 1 h and 1 d
+// rollups and the daily cumulative energy are kept forever): 15-minute rows
+// would cost a panel 35 k rows a year, for dashboards that show a year-old
+// day by the hour.
+func expiringTables() []table {
+	out := []table{readingsV6, energyCumMinute}
+	for _, t := range rollupTables() {
+		if strings.HasSuffix(t.name, "_1m") || strings.HasSuffix(t.name, "_15m") {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// rawTTL is the TTL expression of an expiring table.
+func rawTTL(t table, d time.Duration) string {
+	ts := "ts"
+	if t.name == "readings" {
+		ts = "toDateTime(ts)"
+	}
+	return fmt.Sprintf("%s + toIntervalSecond(%d)", ts, int64(d/time.Second))
+}
+
+// SetRawRetention makes raw readings, and rollups finer than an hour,
+// expire d after their timestamp (serve's --raw-retention), changing the
+// tables' TTL only where it differs. Expired rows go a part at a time, in
+// background merges.
+func (s *Store) SetRawRetention(ctx context.Context, d time.Duration) error {
+	if d < time.Hour {
+		return fmt.Errorf("store: raw retention %s: at least an hour", d)
+	}
+	for _, t := range expiringTables() {
+		var create string
+		if err := s.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+			clickhouse.Named("db", s.database), clickhouse.Named("t", t.localName(s.cluster))).Scan(&create); err != nil {
+			return fmt.Errorf("store: raw retention of %s: %w", t.name, err)
+		}
+		ttl := rawTTL(t, d)
+		if strings.Contains(create, "TTL "+ttl+" ") || strings.HasSuffix(create, "TTL "+ttl) {
+			continue
+		}
+		if err := s.Exec(ctx, modifyTTL(s.database, s.cluster, t, ttl)); err != nil {
+			return fmt.Errorf("store: raw retention of %s: %w", t.name, err)
+		}
+		s.log.Info("raw retention set", "table", t.name, "retention", d.String())
+	}
+	return nil
 }
 
 // readingsTable holds every reading: one row per panel per timestamp,
@@ -555,7 +907,10 @@ func MigrationDDL(db, cluster string) []string {
 // Migrate applies the missing migrations in order and records each. It is
 // idempotent: every statement is IF NOT EXISTS, and a recorded step is not
 // run again.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrateTo(ctx, SchemaVersion()) }
+
+// migrateTo applies the missing migrations up to version upTo.
+func (s *Store) migrateTo(ctx context.Context, upTo int) error {
 	for _, q := range migrationsTable.ddl(s.database, s.cluster) {
 		if err := s.Exec(ctx, q); err != nil {
 			return fmt.Errorf("store: migrations table: %w", err)
@@ -566,11 +921,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range migrations {
-		if applied[m.version] {
+		if applied[m.version] || m.version > upTo {
 			continue
 		}
 		start := time.Now()
-		for _, q := range append(m.ddl(s.database, s.cluster), m.after...) {
+		for _, q := range m.baseDDL(s.database, s.cluster) {
+			if err := s.Exec(ctx, q); err != nil {
+				return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		for _, t := range m.rebuilds {
+			if err := s.rebuild(ctx, t, m.version); err != nil {
+				return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		for _, q := range m.after {
 			if err := s.Exec(ctx, q); err != nil {
 				return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/fleetscope/fleetscope/api"
 	"github.com/fleetscope/fleetscope/ingest"
 	"github.com/fleetscope/fleetscope/internal/graceful"
+	"github.com/fleetscope/fleetscope/live"
 	"github.com/fleetscope/fleetscope/mail"
 	"github.com/fleetscope/fleetscope/query"
 	"github.com/fleetscope/fleetscope/rollup"
@@ -71,7 +72,9 @@ func parseServe(args []string) (serveConfig, error) {
 	debugAddr := fs.String("debug-addr", "", "deprecated: --ops-addr")
 	maxBody := fs.Bytes("ingest-max-body", ingest.DefaultMaxBodySize, "largest ingest body, before and after decompression (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.MaxReadings, "ingest-max-readings", ingest.DefaultMaxReadings, "most readings in one ingest request")
-	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted")
+	fs.IntVar(&c.ingest.MaxPanels, "ingest-max-panels", live.DefaultMaxPanels, "most panel labels of a system; a reading with a new label beyond it is rejected (too_many_panels)")
+	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted (at most --raw-retention)")
+	fs.DurationVar(&c.ingest.RawRetention, "raw-retention", store.DefaultRawRetention, "how long raw readings, and rollups finer than an hour, are kept (a table TTL); hourly and daily rollups are kept forever")
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
 	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
@@ -91,6 +94,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.smtpURL, "smtp-url", "", "send mail through this SMTP server (smtp://user:pass@host:587 with STARTTLS, smtps://… on 465); empty = the outbox only (support reads it)")
 	fs.StringVar(&c.mailFrom, "mail-from", "", "sender of the mail fleetscope sends (e.g. fleetscope <noreply@example.com>); needed with --smtp-url unless the URL has ?from=")
 	fs.IntVar(&c.mailPerRecipient, "mail-per-recipient", 10, "mails one address may receive per hour (invitations, codes)")
+	fs.BoolVar(&c.ingest.WALSkipCorrupt, "wal-skip-corrupt", false, "start past a corrupt sealed WAL segment, losing the readings in it (logged and counted); off: such a WAL stops start-up")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -106,8 +110,14 @@ func parseServe(args []string) (serveConfig, error) {
 		return c, errors.New("--ingest-max-body: 1 byte to 1GiB")
 	}
 	c.ingest.MaxBodySize, c.ingest.MaxBacklog = int(*maxBody), *backlog
-	if c.ingest.MaxReadings <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
+	if c.ingest.MaxReadings <= 0 || c.ingest.MaxPanels <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
 		return c, errors.New("limits must be positive (none means unlimited)")
+	}
+	if c.ingest.RawRetention < time.Hour {
+		return c, errors.New("--raw-retention: at least 1h")
+	}
+	if c.ingest.Retention > c.ingest.RawRetention {
+		return c, fmt.Errorf("--retention %s is longer than --raw-retention %s: readings would be accepted only to expire", c.ingest.Retention, c.ingest.RawRetention)
 	}
 	if c.nodeID < 0 || c.nodeID > 65535 {
 		return c, errors.New("--node-id: 1–65535")
@@ -220,8 +230,9 @@ func runServe(ctx context.Context, log *slog.Logger, args []string) error {
 		mode = "server"
 	}
 	log.Info("fleetscope serving", "addr", ln.Addr().String(), "ops_addr", cfg.opsAddr, "version", version, "clickhouse", mode, "node", cfg.nodeID,
-		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_backlog", cfg.ingest.MaxBacklog,
-		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String())
+		"ingest_max_body", cfg.ingest.MaxBodySize, "ingest_max_readings", cfg.ingest.MaxReadings, "ingest_max_panels", cfg.ingest.MaxPanels, "ingest_max_backlog", cfg.ingest.MaxBacklog,
+		"ingest_batch_rows", cfg.ingest.BatchRows, "ingest_flush_interval", cfg.ingest.FlushInterval.String(), "retention", cfg.ingest.Retention.String(),
+		"raw_retention", cfg.ingest.RawRetention.String(), "wal_skip_corrupt", cfg.ingest.WALSkipCorrupt)
 	fmt.Fprintf(os.Stderr, "fleetscope is up: http://%s (readiness: %s/readyz, metrics: %s/metrics)\n", ln.Addr(), opsURL, opsURL)
 	if cfg.demo {
 		if err := s.startDemo(ctx, "http://"+ln.Addr().String()); err != nil {
@@ -273,7 +284,8 @@ func (s *server) open(ctx context.Context) error {
 		// The worker waits as long as ingest lets a reading be late.
 		s.rollup = rollup.Start(rollup.Options{Store: s.store, Lateness: s.ingest.Lateness(), Registerer: s.reg, Logger: s.log})
 	}
-	q, err := query.New(query.Options{Store: s.store, ACL: s.acl, Live: s.ingest.Live(), Registerer: s.reg, Logger: s.log})
+	q, err := query.New(query.Options{Store: s.store, ACL: s.acl, Live: s.ingest.Live(), Registerer: s.reg, Logger: s.log,
+		MinuteRetention: s.cfg.ingest.RawRetention})
 	if err != nil {
 		return err
 	}

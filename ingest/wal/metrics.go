@@ -16,8 +16,13 @@ type metrics struct {
 	truncatedSegs    prometheus.Counter
 	tornBytesDropped prometheus.Counter
 	corruptSkipped   prometheus.Counter
-	preallocatedSegs prometheus.Counter
-	preallocFailures prometheus.Counter
+	// corruptSkippedRecords: LSN gaps left by skipped corruption.
+	corruptSkippedRecords prometheus.Counter
+	preallocatedSegs      prometheus.Counter
+	preallocFailures      prometheus.Counter
+	writeErrors           prometheus.Counter
+	repairs               *prometheus.CounterVec
+	broken                prometheus.Gauge
 }
 
 // newMetrics registers the WAL's metrics with reg; nil reg registers
@@ -26,7 +31,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	const ns, sub = "fleetscope", "wal"
-	return &metrics{
+	m := &metrics{
 		fsyncSeconds: f.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "fsync_duration_seconds",
 			Help: "Duration of one group commit's fdatasync.",
@@ -71,6 +76,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "corrupt_skipped_bytes_total",
 			Help: "Bytes of older segments skipped on open because they were corrupt (Options.SkipCorrupt).",
 		}),
+		corruptSkippedRecords: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "corrupt_skipped_records_total",
+			Help: "Records lost to corruption skipped on open (Options.SkipCorrupt), as far as the LSNs of the records that remain tell.",
+		}),
 		preallocatedSegs: f.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "preallocated_segments_total",
 			Help: "Segments started in a zero-filled file prepared in advance; the others (the first after open, or when the spare was not ready) grow as they are written and cost more per fsync.",
@@ -79,5 +88,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Subsystem: sub, Name: "preallocation_failures_total",
 			Help: "Failed attempts to prepare the next segment file in advance (see the log).",
 		}),
+		writeErrors: f.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "write_errors_total",
+			Help: "Group commits whose write or fsync failed (a full disk, no file descriptors left, an I/O error): each breaks the log until it repairs itself.",
+		}),
+		repairs: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "repairs_total",
+			Help: "Attempts to repair a broken log, by result (ok: appends resume; error: the fault lasts, retried with backoff).",
+		}, []string{"result"}),
+		broken: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "broken",
+			Help: "1 while a write error keeps the log from taking appends (ingest answers 503), until it repairs itself.",
+		}),
 	}
+	for _, r := range []string{"ok", "error"} {
+		m.repairs.WithLabelValues(r)
+	}
+	return m
 }

@@ -101,6 +101,12 @@ func (t *Tailer) locate() (seg segment, found bool, wait <-chan struct{}, err er
 		if t.next >= s.base && t.next < s.end() {
 			return s, true, nil, nil
 		}
+		if t.next < s.base && s.records > 0 {
+			// A gap left by a corrupt segment skipped on open
+			// (SkipCorrupt): its records are gone; go on after it.
+			t.next = s.base
+			return s, true, nil, nil
+		}
 	}
 	return seg, false, w.durable, nil
 }

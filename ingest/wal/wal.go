@@ -30,9 +30,15 @@
 //   - TruncateBefore(lsn) deletes whole segments whose records are all below
 //     lsn, once they are committed downstream; the active segment stays.
 //   - A write or fsync error breaks the log: after a failed fsync the kernel
-//     may have dropped the dirty pages, so retrying cannot be trusted. Every
-//     later append fails with ErrBroken (Err reports it, for /readyz) until the
-//     process reopens the log, whose recovery repairs the tail.
+//     may have dropped the dirty pages, so retrying the same write cannot be
+//     trusted. Appends fail with ErrBroken (Err reports it, for /readyz) until
+//     the log has repaired itself: after a backoff (repairBackoff, doubling to
+//     maxRepairBackoff) the writer reopens the active segment, cuts it back
+//     to its durable records and syncs that — what the failed writes left is
+//     gone, and none of it was acknowledged — and appends go on at the next
+//     LSN. A fault that lasts (a full disk, no file descriptors left) fails
+//     each attempt and is retried, counted in metrics, until it clears;
+//     nothing needs a restart.
 //   - One process per directory: Open takes an exclusive lock on dir/LOCK.
 package wal
 
@@ -42,6 +48,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -119,6 +126,11 @@ type Recovery struct {
 	Records        uint64 // valid records found
 	TornBytes      int64  // bytes cut off the end of the last segment
 	CorruptSkipped int64  // bytes of sealed segments skipped (SkipCorrupt)
+	// SkippedRecords are the LSNs lost to skipped corruption (SkipCorrupt):
+	// the gaps between the records that remain. Records in the corrupt end
+	// of the newest sealed segment cannot be counted (no later segment
+	// says where they ended) and are only in CorruptSkipped.
+	SkippedRecords uint64
 }
 
 // Stats is a snapshot of the log's extent.
@@ -177,8 +189,14 @@ type WAL struct {
 	spare   []*waiter
 	queued  int // payload bytes in queue
 	closed  bool
-	broken  error // sticky write error, read by appenders
+	broken  error // write error until repaired, read by appenders
 	writerQ chan struct{}
+	// Repair of a broken log, guarded by mu: repairDue is set by
+	// repairTimer when the next attempt is due; backoff is the wait before
+	// the attempt after.
+	repairDue   bool
+	repairTimer *time.Timer
+	backoff     time.Duration
 
 	// Segment list and durable extent, guarded by segMu. The writer appends
 	// segments and grows the last one; TruncateBefore removes from the front.
@@ -259,6 +277,11 @@ func (w *WAL) recover() error {
 			prev := &w.segs[n-1]
 			if seg.base < prev.end() || (seg.base > prev.end() && !w.opts.SkipCorrupt) {
 				return fmt.Errorf("%w: %s follows a segment ending at LSN %d", ErrCorrupt, segmentName(base), prev.end())
+			}
+			if gap := seg.base - prev.end(); gap > 0 {
+				w.opts.Logger.Error("wal: records lost to a skipped corrupt segment", "first_lsn", prev.end(), "last_lsn", seg.base-1, "records", gap)
+				w.rec.SkippedRecords += gap
+				w.m.corruptSkippedRecords.Add(float64(gap))
 			}
 		}
 		w.segs = append(w.segs, seg)
@@ -567,14 +590,30 @@ func (w *WAL) submit(wt *waiter, size int) (uint64, error) {
 	return wt.first, nil
 }
 
+// Repair backoff: the first attempt 100 ms after the failure (a transient
+// error is gone by then), doubling to 5 s while the fault lasts (a full
+// disk is not freed in milliseconds, and each attempt costs an open, a
+// truncate and an fsync).
+const (
+	repairBackoff    = 100 * time.Millisecond
+	maxRepairBackoff = 5 * time.Second
+)
+
 // run is the writer goroutine: it commits whatever is queued, as one group,
-// until the log is closed and drained.
+// until the log is closed and drained, and repairs the log when a write
+// broke it.
 func (w *WAL) run() {
 	defer close(w.writerQ)
 	for {
 		w.mu.Lock()
-		for len(w.queue) == 0 && !w.closed {
+		for len(w.queue) == 0 && !w.closed && !w.repairDue {
 			w.cond.Wait()
+		}
+		if w.repairDue && !w.closed {
+			w.repairDue = false
+			w.mu.Unlock()
+			w.tryRepair()
+			continue
 		}
 		if len(w.queue) == 0 {
 			w.mu.Unlock()
@@ -593,9 +632,13 @@ func (w *WAL) run() {
 		if err == nil {
 			if err = w.commit(group); err != nil {
 				err = fmt.Errorf("%w: %w", ErrBroken, err)
-				w.opts.Logger.Error("wal: write failed; the log refuses appends until reopened", "err", err)
+				w.opts.Logger.Error("wal: write failed; appends are refused until the log has repaired itself", "err", err)
+				w.m.writeErrors.Inc()
+				w.m.broken.Set(1)
 				w.mu.Lock()
 				w.broken = err
+				w.backoff = repairBackoff
+				w.scheduleRepairLocked()
 				w.mu.Unlock()
 			}
 		}
@@ -608,6 +651,87 @@ func (w *WAL) run() {
 		w.spare = group[:0]
 		w.mu.Unlock()
 	}
+}
+
+// scheduleRepairLocked arms the timer of the next repair attempt, backoff
+// (with jitter) from now. Requires mu.
+func (w *WAL) scheduleRepairLocked() {
+	d := w.backoff/2 + rand.N(w.backoff/2+1)
+	if w.repairTimer != nil {
+		w.repairTimer.Stop()
+	}
+	w.repairTimer = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		w.repairDue = true
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	})
+}
+
+// tryRepair attempts to repair a broken log (writer goroutine only) and
+// either clears the error or schedules the next attempt.
+func (w *WAL) tryRepair() {
+	err := w.repair()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken == nil {
+		return
+	}
+	if err != nil {
+		w.m.repairs.WithLabelValues("error").Inc()
+		w.backoff = min(2*w.backoff, maxRepairBackoff)
+		w.opts.Logger.Warn("wal: repair failed; retrying", "err", err, "next_in", w.backoff.String())
+		w.scheduleRepairLocked()
+		return
+	}
+	w.m.repairs.WithLabelValues("ok").Inc()
+	w.m.broken.Set(0)
+	w.opts.Logger.Info("wal: repaired; appends resume", "was", w.broken)
+	w.broken = nil
+}
+
+// repair makes the active segment hold exactly its durable records again:
+// it drops the file a failed write may have left in a bad state, reopens
+// the segment, cuts off whatever the failed writes put after the durable
+// records and syncs that. A segment file beyond the active one can only be
+// one whose creation failed half-way, with nothing durable in it: it goes.
+func (w *WAL) repair() error {
+	w.segMu.Lock()
+	last := w.segs[len(w.segs)-1]
+	w.segMu.Unlock()
+	if w.f != nil {
+		w.f.Close() // its error is the fault being repaired
+		w.f = nil
+	}
+	bases, err := listSegments(w.dir)
+	if err != nil {
+		return fmt.Errorf("wal: repair: %w", err)
+	}
+	for _, b := range bases {
+		if b > last.base {
+			if err := os.Remove(segmentPath(w.dir, b)); err != nil {
+				return fmt.Errorf("wal: repair: %w", err)
+			}
+		}
+	}
+	f, err := os.OpenFile(segmentPath(w.dir, last.base), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("wal: repair: %w", err)
+	}
+	if err := f.Truncate(last.size); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: repair: %w", err)
+	}
+	if err := fdatasync(f); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: repair: %w", err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		f.Close()
+		return err
+	}
+	w.f, w.off = f, last.size
+	return nil
 }
 
 // commit writes a group of appends and makes it durable, starting new
@@ -690,7 +814,7 @@ func (w *WAL) wakeTailersLocked() {
 }
 
 // Err returns nil while the log accepts appends, else why not (ErrClosed or
-// the ErrBroken write error).
+// the ErrBroken write error, until the log has repaired itself).
 func (w *WAL) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -709,6 +833,9 @@ func (w *WAL) Close() error {
 		return nil
 	}
 	w.closed = true
+	if w.repairTimer != nil {
+		w.repairTimer.Stop()
+	}
 	w.cond.Broadcast()
 	w.mu.Unlock()
 	<-w.writerQ
@@ -716,7 +843,10 @@ func (w *WAL) Close() error {
 	w.segMu.Lock()
 	w.wakeTailersLocked()
 	w.segMu.Unlock()
-	err := w.f.Close()
+	var err error
+	if w.f != nil {
+		err = w.f.Close()
+	}
 	if lerr := w.lock.Close(); err == nil {
 		err = lerr
 	}

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -520,6 +521,26 @@ func TestCorruptSealedSegment(t *testing.T) {
 		got := replayAll(t, w, 0)
 		checkRecords(t, got[:second-1], 1, second-1)
 		checkRecords(t, got[second-1:], third, 30)
+		if r := w.Recovery(); r.SkippedRecords != third-second {
+			t.Fatalf("skipped records %d, want %d", r.SkippedRecords, third-second)
+		}
+		// A Tailer goes on past the gap rather than waiting in it for
+		// records that will never come.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tl := w.Tail(1)
+		defer tl.Close()
+		var lsns []uint64
+		for len(lsns) < len(got) {
+			lsn, _, err := tl.Next(ctx)
+			if err != nil {
+				t.Fatalf("tailer after %v: %v", lsns, err)
+			}
+			lsns = append(lsns, lsn)
+		}
+		if lsns[second-2] != second-1 || lsns[second-1] != third {
+			t.Fatalf("tailer read %v around the gap %d–%d", lsns, second, third-1)
+		}
 		appendN(t, w, 31, 31)
 	})
 	t.Run("SkipCorrupt sets a last segment with a bad header aside", func(t *testing.T) {
@@ -741,10 +762,26 @@ func TestBrokenAfterWriteError(t *testing.T) {
 	if !errors.Is(w.Err(), ErrBroken) {
 		t.Fatalf("Err() = %v", w.Err())
 	}
+	// The log repairs itself: the failed records were never acknowledged,
+	// so their LSNs go to the next appends.
+	waitRepaired(t, w)
+	fail <- false
+	appendN(t, w, 2, 2)
 	w.Close()
 	w = openT(t, dir, Options{})
-	checkRecords(t, replayAll(t, w, 0), 1, 1)
-	appendN(t, w, 2, 2)
+	checkRecords(t, replayAll(t, w, 0), 1, 2)
+	appendN(t, w, 3, 3)
+}
+
+func waitRepaired(t *testing.T, w *WAL) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for w.Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not repaired: %v", w.Err())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestCloseAndLock(t *testing.T) {

@@ -35,6 +35,11 @@ static void (*p_set_signal_handlers)(int);
 // returns NULL on success, or the name of what failed (dlerror's text for the
 // open itself).
 static const char *fs_load(const char *path) {
+	// glibc loads libgcc_s the first time a thread unwinds (a cancelled or
+	// exiting engine thread), and aborts the process if it cannot — as when
+	// the process is out of file descriptors. Loaded now, it is found
+	// without opening anything then (a missing one only leaves it lazy).
+	dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_GLOBAL);
 	fs_lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!fs_lib) return dlerror();
 	FS_SYM(p_connect, "chdb_connect");

@@ -376,6 +376,31 @@ ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_local', system_id
 
 ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING merge_selector_base = 10;
 
+CREATE TABLE IF NOT EXISTS `fleetscope`.`readings_v6_local` ON CLUSTER `solar`
+(
+	system_id  UInt32 CODEC(Delta, ZSTD(1)),
+	gateway_id UInt32 CODEC(T64, ZSTD(1)),
+	panel      LowCardinality(String) CODEC(ZSTD(1)),
+	ts         DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+	vin        UInt16 CODEC(T64, ZSTD(1)),
+	iin        UInt16 CODEC(T64, ZSTD(1)),
+	pin        UInt16 CODEC(T64, ZSTD(1)),
+	vout       UInt16 CODEC(T64, ZSTD(1)),
+	temp       Int16 CODEC(T64, ZSTD(1)),
+	rssi       UInt8 CODEC(T64, ZSTD(1)),
+	wh         UInt32 CODEC(T64, ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/readings_v6_local', '{replica}')
+PARTITION BY toYYYYMM(ts)
+ORDER BY (system_id, panel, ts)
+SETTINGS merge_selector_base = 10;
+
+RENAME TABLE `fleetscope`.`readings_local` TO `fleetscope`.`readings_v6_old_local`, `fleetscope`.`readings_v6_local` TO `fleetscope`.`readings_local` ON CLUSTER `solar`;
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` ATTACH PARTITION ALL FROM `fleetscope`.`readings_v6_old_local`;
+
+DROP TABLE IF EXISTS `fleetscope`.`readings_v6_old_local` ON CLUSTER `solar` SYNC;
+
 CREATE TABLE IF NOT EXISTS `fleetscope`.`id_blocks` ON CLUSTER `solar`
 (
 	what  LowCardinality(String),
@@ -400,3 +425,27 @@ ORDER BY (ts, system_id);
 
 CREATE TABLE IF NOT EXISTS `fleetscope`.`system_energy_cum_1m` ON CLUSTER `solar` AS `fleetscope`.`system_energy_cum_1m_local`
 ENGINE = Distributed('solar', 'fleetscope', 'system_energy_cum_1m_local', system_id);
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`system_energy_cum_1m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`panel_rollup_1m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`system_rollup_1m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`panel_rollup_15m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`system_rollup_15m_local` ON CLUSTER `solar` MODIFY SETTING ttl_only_drop_parts = 1, materialize_ttl_recalculate_only = 1;
+
+ALTER TABLE `fleetscope`.`readings_local` ON CLUSTER `solar` MODIFY TTL toDateTime(ts) + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`system_energy_cum_1m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`panel_rollup_1m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`system_rollup_1m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`panel_rollup_15m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
+
+ALTER TABLE `fleetscope`.`system_rollup_15m_local` ON CLUSTER `solar` MODIFY TTL ts + toIntervalSecond(34560000);
