@@ -465,6 +465,10 @@ func SupportTokenBits(tok string) float64 {
 // bits.
 var ErrWeakSupportToken = errors.New("the support token must carry at least 128 bits (e.g. `openssl rand -hex 16`, 32 hex digits)")
 
+// supportAccount is the id EnsureSupport gives the support account it
+// creates (see there).
+const supportAccount acl.AccountID = 1
+
 // EnsureSupport makes the platform support account from configuration
 // (DESIGN §4): support@fleetscope.local, verified, with support rights and
 // token as its one credential. It is never an existing account promoted:
@@ -485,11 +489,21 @@ func (s *Server) EnsureSupport(ctx context.Context, token string) (acl.AccountID
 	}
 	var evs []acl.Event
 	if acct == 0 {
-		n, err := s.ids.take(ctx, s.ids.account)
-		if err != nil {
-			return 0, err
+		// Account 1, which no id block hands out (the first block starts
+		// past every id the state holds, at IDBlockSize at the least): two
+		// nodes starting at once on an empty log then create the same
+		// account and converge, where ids of their own blocks would make
+		// two support accounts racing for one e-mail and one token. On a
+		// state from before id blocks account 1 may be anyone's; then a
+		// block's id.
+		acct = supportAccount
+		if _, taken := snap.Account(acct); taken {
+			n, err := s.ids.take(ctx, s.ids.account)
+			if err != nil {
+				return 0, err
+			}
+			acct = acl.AccountID(n)
 		}
-		acct = acl.AccountID(n)
 		evs = append(evs,
 			acl.Event{Kind: acl.KindAccountRegister, Account: acct, Email: acl.SupportEmail},
 			acl.Event{Kind: acl.KindAccountName, Account: acct, Name: "Platform support"},
