@@ -239,6 +239,11 @@ func (d *dedup) restore(cp checkpoint) error {
 	if err := seen.UnmarshalBinary(cp.seqs); err != nil {
 		return fmt.Errorf("%w: gateway %d: %w", errBadCheckpoint, cp.gateway, err)
 	}
+	// The decoder takes containers it cannot iterate (an empty one, keys
+	// out of order): checked before the iteration below trips on them.
+	if err := seen.Validate(); err != nil {
+		return fmt.Errorf("%w: gateway %d: %w", errBadCheckpoint, cp.gateway, err)
+	}
 	var last []uint64
 	for it := seen.ReverseIterator(); it.HasNext() && len(last) < SeqWindow; {
 		last = append(last, it.Next())
