@@ -172,8 +172,12 @@ func TestLogHealsAfterDescriptorsRunOut(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no append failed without descriptors")
 	}
+	// The tailer fails to open its next segment — unless the writer, whose
+	// appends failed, closed its active segment in a repair attempt just
+	// before, freeing a descriptor: which of the two wins is a race, so
+	// this is logged, not asserted. That the tailer resumes is (below).
 	if tailErr == nil {
-		t.Fatal("the tailer opened a new segment without descriptors")
+		t.Log("the tailer opened its next segment with a descriptor the writer's repair had freed")
 	}
 	waitRepaired(t, w)
 	if bad := counterValue(t, w.m.repairs.WithLabelValues("error")); bad == 0 {
