@@ -267,7 +267,7 @@ func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 			// The cold path: the first request after a change of the
 			// org's grants (a grant to it, then its revocation, before
 			// each request), whose bitmap no cache has seen.
-			toggle, err := f.grantToggle()
+			toggle, err := f.GrantToggle()
 			if err != nil {
 				return nil, err
 			}

@@ -375,10 +375,10 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
-// grantToggle returns a change of the largest org's grants that alternates
+// GrantToggle returns a change of the largest org's grants that alternates
 // between granting it viewer on a system it does not hold and revoking
 // that grant: each call gives the org (and Big) a bitmap no cache has seen.
-func (f *Fleet) grantToggle() (func(i int) error, error) {
+func (f *Fleet) GrantToggle() (func(i int) error, error) {
 	org := 1
 	for o := range f.OrgSize {
 		if f.OrgSize[o] > f.OrgSize[org] {

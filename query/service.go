@@ -134,6 +134,7 @@ type Service struct {
 
 	hotMu sync.Mutex
 	hot   map[weak.Pointer[roaring.Bitmap]]int64 // caller bitmaps summarized lately (Unix ms)
+	last  map[acl.AccountID]*roaring.Bitmap      // each large caller's bitmap summarized last (lastBase)
 
 	wm wmCache
 
@@ -325,8 +326,10 @@ func (s *Service) RefreshLive() {
 	}
 	v := view{cat: s.cat.Load(), pend: noPending, live: lv}
 	for _, bm := range s.hotBitmaps() {
-		e := lv.sumEntry(bm)
-		e.unmon, e.corr = v.cat.unmon, v.unmonCorrection(bm)
+		e := lv.sumEntry(bm, nil)
+		e.mu.Lock()
+		e.unmon, e.corr = v.cat.unmon, v.catalogueCorrection(bm)
+		e.mu.Unlock()
 	}
 	s.live.Store(lv)
 	s.m.liveBuild.Observe(time.Since(start).Seconds())

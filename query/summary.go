@@ -3,6 +3,7 @@ package query
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -48,14 +49,14 @@ func (s *Service) FleetSummary(caller acl.AccountID) Summary {
 	var sum Summary
 	if base, rest, ok := splitParts(v.snap.SystemsParts(caller, acl.PermView)); ok {
 		s.noteHot(base)
-		sum = v.summarize(base, true)
+		sum = v.summarize(base, true, s.lastBase(caller, base))
 		if !rest.IsEmpty() {
-			sum.merge(v.summarize(rest, false))
+			sum.merge(v.summarize(rest, false, nil))
 		}
 	} else {
 		within := v.snap.Systems(caller, acl.PermView)
 		s.noteHot(within)
-		sum = v.summarize(within, true)
+		sum = v.summarize(within, true, s.lastBase(caller, within))
 	}
 	s.m.observe("fleet_summary_compute", time.Since(start))
 	return sum
@@ -127,6 +128,7 @@ type sumCache struct {
 type sumEntry struct {
 	once sync.Once
 	sums liveSums
+	done atomic.Bool // sums are computed
 
 	mu    sync.Mutex
 	unmon *roaring.Bitmap // the catalogue's unmonitored set corr was computed for
@@ -144,12 +146,12 @@ type unmonCorr struct {
 // of one second. Past it, sums are computed and not kept.
 const maxSumCache = 1024
 
-func (lv *liveView) cachedSums(within *roaring.Bitmap) liveSums {
-	return lv.sumEntry(within).sums
-}
-
-// sumEntry returns the cache entry of a bitmap, its live sums computed.
-func (lv *liveView) sumEntry(within *roaring.Bitmap) *sumEntry {
+// sumEntry returns the cache entry of a bitmap, its live sums computed —
+// from ref's entry when ref (the caller's bitmap before, see
+// Service.lastBase) has one and differs from within by few systems, so
+// that the first summary after an access change costs a bitmap difference
+// rather than a pass over every system.
+func (lv *liveView) sumEntry(within, ref *roaring.Bitmap) *sumEntry {
 	key := weak.Make(within)
 	lv.sums.mu.Lock()
 	e := lv.sums.m[key]
@@ -158,17 +160,107 @@ func (lv *liveView) sumEntry(within *roaring.Bitmap) *sumEntry {
 			lv.sums.m = map[weak.Pointer[roaring.Bitmap]]*sumEntry{}
 		}
 		if len(lv.sums.m) >= maxSumCache {
-			lv.sums.mu.Unlock()
-			e = &sumEntry{}
-			e.once.Do(func() { e.sums = lv.computeSums(within) })
-			return e
+			// Bitmaps of snapshots gone (an access change makes new ones)
+			// leave their entries first.
+			for k := range lv.sums.m {
+				if k.Value() == nil {
+					delete(lv.sums.m, k)
+				}
+			}
 		}
 		e = &sumEntry{}
-		lv.sums.m[key] = e
+		if len(lv.sums.m) < maxSumCache {
+			lv.sums.m[key] = e
+		}
+	}
+	var from *sumEntry
+	if ref != nil && ref != within {
+		if r := lv.sums.m[weak.Make(ref)]; r != nil && r.done.Load() {
+			from = r
+		}
 	}
 	lv.sums.mu.Unlock()
-	e.once.Do(func() { e.sums = lv.computeSums(within) })
+	e.once.Do(func() {
+		if from == nil || !lv.deriveSums(e, within, from, ref) {
+			e.sums = lv.computeSums(within)
+		}
+		e.done.Store(true)
+	})
 	return e
+}
+
+// maxDerive is the most systems two bitmaps may differ by for one's sums to
+// be derived from the other's: each costs a lookup, a pass over 200 k
+// systems about 150 k of them.
+const maxDerive = 4096
+
+// deriveSums fills e, the entry of within, from ref's entry r: its sums,
+// and its unmonitored correction when r has one, plus the systems within
+// adds and less those it drops. False when they differ by too many.
+func (lv *liveView) deriveSums(e *sumEntry, within *roaring.Bitmap, r *sumEntry, ref *roaring.Bitmap) bool {
+	added, removed := roaring.AndNot(within, ref), roaring.AndNot(ref, within)
+	if added.GetCardinality()+removed.GetCardinality() > maxDerive {
+		return false
+	}
+	ls := r.sums
+	r.mu.Lock()
+	unmon, corr := r.unmon, r.corr
+	r.mu.Unlock()
+	for _, d := range []struct {
+		ids  *roaring.Bitmap
+		sign int
+	}{{added, 1}, {removed, -1}} {
+		it := d.ids.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			lv.addLive(&ls, id, d.sign)
+			if unmon != nil && unmon.Contains(id) {
+				lv.addCorr(&corr, id, d.sign)
+			}
+		}
+	}
+	e.sums = ls
+	if unmon != nil {
+		e.unmon, e.corr = unmon, corr
+	}
+	return true
+}
+
+// addLive adds id's live values to ls (sign 1), or takes them out (-1).
+func (lv *liveView) addLive(ls *liveSums, id uint32, sign int) {
+	if id >= lv.n {
+		return // not covered: never seen, no values
+	}
+	switch Status(lv.st[id]) {
+	case StatusOnline:
+		ls.online += sign
+	case StatusOffline:
+		ls.offline += sign
+	}
+	v := &lv.vals[id]
+	ls.power += int64(sign) * int64(v.power)
+	ls.panels += int64(sign) * int64(v.panels)
+	if sign > 0 {
+		ls.energy += v.energy
+	} else {
+		ls.energy -= v.energy
+	}
+}
+
+// addCorr adds what unmonitored system id takes out of live sums to c
+// (sign 1), or takes it back (-1).
+func (lv *liveView) addCorr(c *unmonCorr, id uint32, sign int) {
+	c.n += sign
+	if id >= lv.n {
+		return
+	}
+	switch Status(lv.st[id]) {
+	case StatusOnline:
+		c.online += sign
+		c.power += int64(sign) * int64(lv.vals[id].power)
+	case StatusOffline:
+		c.offline += sign
+	}
 }
 
 // parallelSumsAbove: bitmaps larger than this are summed on two cores.
@@ -227,33 +319,29 @@ func (lv *liveView) sumBelow(within *roaring.Bitmap, to uint64) (power int64, en
 	return
 }
 
-func (v view) summarize(within *roaring.Bitmap, cache bool) Summary {
+// summarize summarizes within: with cache, from its entry in the live
+// view's cache (derived from ref's when it can be, see sumEntry).
+func (v view) summarize(within *roaring.Bitmap, cache bool, ref *roaring.Bitmap) Summary {
 	lv := v.live
 	sum := Summary{Systems: int(within.GetCardinality()), LiveAt: lv.at}
 	if sum.Systems == 0 {
 		return sum
 	}
-	var corr unmonCorr
-	if cache && v.pend.ids.IsEmpty() {
-		// The correction depends on the catalogue's unmonitored set only,
-		// whose pointer stays while no monitored flag changes.
-		e := lv.sumEntry(within)
-		e.mu.Lock()
-		if e.unmon != v.cat.unmon {
-			e.unmon, e.corr = v.cat.unmon, v.unmonCorrection(within)
-		}
-		corr = e.corr
-		e.mu.Unlock()
-		sum.add(e.sums, corr)
+	if !cache {
+		sum.add(lv.computeSums(within), v.unmonCorrection(within))
 		return sum
 	}
-	var ls liveSums
-	if cache {
-		ls = lv.cachedSums(within)
-	} else {
-		ls = lv.computeSums(within)
+	// The correction by the catalogue's unmonitored set is kept with the
+	// sums (its pointer stays while no monitored flag changes); the
+	// pending changes, few, adjust it per request.
+	e := lv.sumEntry(within, ref)
+	e.mu.Lock()
+	if e.unmon != v.cat.unmon {
+		e.unmon, e.corr = v.cat.unmon, v.catalogueCorrection(within)
 	}
-	sum.add(ls, v.unmonCorrection(within))
+	corr := e.corr
+	e.mu.Unlock()
+	sum.add(e.sums, v.pendingCorrection(within, corr))
 	return sum
 }
 
@@ -271,32 +359,38 @@ func (sum *Summary) add(ls liveSums, corr unmonCorr) {
 // snapshot — and what they take out of the live sums: an unmonitored system
 // counts as such whatever its live state says.
 func (v view) unmonCorrection(within *roaring.Bitmap) unmonCorr {
-	unmon := roaring.And(within, v.cat.unmon)
-	if !v.pend.ids.IsEmpty() {
-		pend := roaring.And(within, v.pend.ids)
-		unmon.AndNot(pend)
-		it := pend.Iterator()
-		for it.HasNext() {
-			id := it.Next()
-			if sys, ok := v.snap.System(acl.SystemID(id)); ok && !sys.Monitored {
-				unmon.Add(id)
-			}
-		}
+	return v.pendingCorrection(within, v.catalogueCorrection(within))
+}
+
+// catalogueCorrection is what the catalogue's unmonitored systems among
+// within take out of the live sums.
+func (v view) catalogueCorrection(within *roaring.Bitmap) unmonCorr {
+	var c unmonCorr
+	it := roaring.And(within, v.cat.unmon).Iterator()
+	for it.HasNext() {
+		v.live.addCorr(&c, it.Next(), 1)
 	}
-	lv := v.live
-	c := unmonCorr{n: int(unmon.GetCardinality())}
-	it := unmon.Iterator()
+	return c
+}
+
+// pendingCorrection adjusts c, the catalogue's correction of within, for
+// the systems of within changed since the catalogue was built: each is
+// unmonitored as the request's snapshot says.
+func (v view) pendingCorrection(within *roaring.Bitmap, c unmonCorr) unmonCorr {
+	if v.pend.ids.IsEmpty() {
+		return c
+	}
+	it := roaring.And(within, v.pend.ids).Iterator()
 	for it.HasNext() {
 		id := it.Next()
-		if id >= lv.n {
-			continue
-		}
-		switch Status(lv.st[id]) {
-		case StatusOnline:
-			c.online++
-			c.power += int64(lv.vals[id].power)
-		case StatusOffline:
-			c.offline++
+		was := v.cat.unmon.Contains(id)
+		sys, ok := v.snap.System(acl.SystemID(id))
+		now := ok && !sys.Monitored
+		switch {
+		case was && !now:
+			v.live.addCorr(&c, id, -1)
+		case now && !was:
+			v.live.addCorr(&c, id, 1)
 		}
 	}
 	return c
@@ -318,6 +412,29 @@ func (s *Service) noteHot(within *roaring.Bitmap) {
 		return
 	}
 	s.hot[key] = now
+}
+
+// lastBase remembers base as caller's bitmap summarized last, returning
+// the one before it (nil if none, or the same): summaries derive the sums
+// of a changed bitmap from those of the one before (see sumEntry). Only
+// bitmaps worth it — as noteHot's — and maxHot callers are remembered.
+func (s *Service) lastBase(caller acl.AccountID, base *roaring.Bitmap) *roaring.Bitmap {
+	if base.GetCardinality() < parallelSumsAbove/4 {
+		return nil
+	}
+	s.hotMu.Lock()
+	defer s.hotMu.Unlock()
+	prev := s.last[caller]
+	if prev == base {
+		return nil
+	}
+	if s.last == nil {
+		s.last = map[acl.AccountID]*roaring.Bitmap{}
+	}
+	if prev != nil || len(s.last) < maxHot {
+		s.last[caller] = base
+	}
+	return prev
 }
 
 // maxHot bounds the bitmaps whose sums each live refresh precomputes: a
