@@ -60,10 +60,13 @@ func (s *Snapshot) Systems(acct AccountID, p Perm) *roaring.Bitmap {
 			if p&b == 0 {
 				continue
 			}
-			if out == nil {
-				out = s.systems1(acct, b)
-			} else {
-				out = roaring.And(out, s.systems1(acct, b))
+			// Often every permission comes from the same part (an org
+			// admin's org, an owner's grants): the same shared bitmap, which
+			// needs no intersection.
+			if next := s.systems1(acct, b); out == nil {
+				out = next
+			} else if next != out {
+				out = roaring.And(out, next)
 			}
 		}
 		return out

@@ -470,7 +470,10 @@ func sharedBy(snap *acl.Snapshot, caller acl.AccountID) func() *roaring.Bitmap {
 	var set *roaring.Bitmap
 	return func() *roaring.Bitmap {
 		if set == nil {
-			set = roaring.Or(snap.Systems(caller, acl.PermView|acl.PermShare), snap.Systems(caller, acl.PermView|acl.PermManageUsers))
+			share, manage := snap.Systems(caller, acl.PermView|acl.PermShare), snap.Systems(caller, acl.PermView|acl.PermManageUsers)
+			if set = share; manage != share {
+				set = roaring.Or(share, manage)
+			}
 		}
 		return set
 	}

@@ -1,10 +1,12 @@
 package query_test
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +33,7 @@ var (
 	fleetErr  error
 )
 
-func benchFleet(b *testing.B) (*bench.Fleet, *query.Service) {
+func benchFleet(b testing.TB) (*bench.Fleet, *query.Service) {
 	b.Helper()
 	fleetOnce.Do(func() {
 		var spec bench.FleetSpec
@@ -74,13 +76,29 @@ func BenchmarkLocations(b *testing.B) {
 	}{{"big", f.Big, f.Queries}, {"small", f.Small, f.SmallQueries}}
 	for _, c := range callers {
 		n := f.ACL.Snapshot().Systems(c.id, acl.PermView).GetCardinality()
-		for _, kind := range []string{"search", "list-name", "list-power"} {
+		// The heaviest texts: the eight with the most matches.
+		heavy := slices.Clone(c.queries)
+		matches := map[string]int{}
+		for _, q := range heavy {
+			if _, ok := matches[q]; !ok {
+				page, err := svc.Locations(c.id, query.LocationsQuery{Q: q})
+				if err != nil {
+					b.Fatal(err)
+				}
+				matches[q] = page.Total
+			}
+		}
+		slices.SortFunc(heavy, func(x, y string) int { return cmp.Compare(matches[y], matches[x]) })
+		heavy = slices.Compact(heavy)[:min(8, len(heavy))]
+		for _, kind := range []string{"search", "search-heaviest", "list-name", "list-power"} {
 			b.Run(fmt.Sprintf("caller=%s/systems=%d/%s", c.name, n, kind), func(b *testing.B) {
 				b.ReportAllocs()
 				req := func(i int) query.LocationsQuery {
 					switch kind {
 					case "search":
 						return query.LocationsQuery{Q: c.queries[i%len(c.queries)]}
+					case "search-heaviest":
+						return query.LocationsQuery{Q: heavy[i%len(heavy)]}
 					case "list-power":
 						return query.LocationsQuery{Sort: "-power"}
 					}
