@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -155,6 +156,11 @@ func heapInUse() uint64 {
 func Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if os.Getenv("GOGC") == "" {
+		// As `fleetscope serve` runs (see serveGCPercent there): the query
+		// service is in this process, beside the catalogue.
+		defer debug.SetGCPercent(debug.SetGCPercent(300))
 	}
 	res := &QueryResult{Spec: opts.Fleet, Callers: map[string]int{}}
 	start := time.Now()

@@ -134,7 +134,7 @@ type Service struct {
 
 	hotMu sync.Mutex
 	hot   map[weak.Pointer[roaring.Bitmap]]int64 // caller bitmaps summarized lately (Unix ms)
-	last  map[acl.AccountID]*roaring.Bitmap      // each large caller's bitmap summarized last (lastBase)
+	last  map[acl.AccountID]summarized           // each large caller's bitmap summarized last (summarizeBase)
 
 	wm wmCache
 

@@ -49,14 +49,14 @@ func (s *Service) FleetSummary(caller acl.AccountID) Summary {
 	var sum Summary
 	if base, rest, ok := splitParts(v.snap.SystemsParts(caller, acl.PermView)); ok {
 		s.noteHot(base)
-		sum = v.summarize(base, true, s.lastBase(caller, base))
+		sum = s.summarizeBase(v, caller, base)
 		if !rest.IsEmpty() {
 			sum.merge(v.summarize(rest, false, nil))
 		}
 	} else {
 		within := v.snap.Systems(caller, acl.PermView)
 		s.noteHot(within)
-		sum = v.summarize(within, true, s.lastBase(caller, within))
+		sum = s.summarizeBase(v, caller, within)
 	}
 	s.m.observe("fleet_summary_compute", time.Since(start))
 	return sum
@@ -148,10 +148,10 @@ const maxSumCache = 1024
 
 // sumEntry returns the cache entry of a bitmap, its live sums computed —
 // from ref's entry when ref (the caller's bitmap before, see
-// Service.lastBase) has one and differs from within by few systems, so
+// Service.summarizeBase) has one and differs from within by few systems, so
 // that the first summary after an access change costs a bitmap difference
 // rather than a pass over every system.
-func (lv *liveView) sumEntry(within, ref *roaring.Bitmap) *sumEntry {
+func (lv *liveView) sumEntry(within *roaring.Bitmap, ref *summarized) *sumEntry {
 	key := weak.Make(within)
 	lv.sums.mu.Lock()
 	e := lv.sums.m[key]
@@ -174,14 +174,19 @@ func (lv *liveView) sumEntry(within, ref *roaring.Bitmap) *sumEntry {
 		}
 	}
 	var from *sumEntry
-	if ref != nil && ref != within {
-		if r := lv.sums.m[weak.Make(ref)]; r != nil && r.done.Load() {
-			from = r
+	if ref != nil && ref.bm != within {
+		switch {
+		case ref.lv.Value() == lv && ref.e != nil && ref.e.done.Load():
+			from = ref.e
+		default: // a view since: the live refresh precomputes hot bitmaps
+			if r := lv.sums.m[weak.Make(ref.bm)]; r != nil && r.done.Load() {
+				from = r
+			}
 		}
 	}
 	lv.sums.mu.Unlock()
 	e.once.Do(func() {
-		if from == nil || !lv.deriveSums(e, within, from, ref) {
+		if from == nil || !lv.deriveSums(e, within, from, ref.bm) {
 			e.sums = lv.computeSums(within)
 		}
 		e.done.Store(true)
@@ -321,15 +326,22 @@ func (lv *liveView) sumBelow(within *roaring.Bitmap, to uint64) (power int64, en
 
 // summarize summarizes within: with cache, from its entry in the live
 // view's cache (derived from ref's when it can be, see sumEntry).
-func (v view) summarize(within *roaring.Bitmap, cache bool, ref *roaring.Bitmap) Summary {
+func (v view) summarize(within *roaring.Bitmap, cache bool, ref *summarized) Summary {
+	sum, _ := v.summarizeEntry(within, cache, ref)
+	return sum
+}
+
+// summarizeEntry is summarize, also answering the cache entry it used
+// (nil without cache).
+func (v view) summarizeEntry(within *roaring.Bitmap, cache bool, ref *summarized) (Summary, *sumEntry) {
 	lv := v.live
 	sum := Summary{Systems: int(within.GetCardinality()), LiveAt: lv.at}
 	if sum.Systems == 0 {
-		return sum
+		return sum, nil
 	}
 	if !cache {
 		sum.add(lv.computeSums(within), v.unmonCorrection(within))
-		return sum
+		return sum, nil
 	}
 	// The correction by the catalogue's unmonitored set is kept with the
 	// sums (its pointer stays while no monitored flag changes); the
@@ -342,7 +354,7 @@ func (v view) summarize(within *roaring.Bitmap, cache bool, ref *roaring.Bitmap)
 	corr := e.corr
 	e.mu.Unlock()
 	sum.add(e.sums, v.pendingCorrection(within, corr))
-	return sum
+	return sum, e
 }
 
 // add fills the summary from live sums less the unmonitored systems.
@@ -414,27 +426,39 @@ func (s *Service) noteHot(within *roaring.Bitmap) {
 	s.hot[key] = now
 }
 
-// lastBase remembers base as caller's bitmap summarized last, returning
-// the one before it (nil if none, or the same): summaries derive the sums
-// of a changed bitmap from those of the one before (see sumEntry). Only
-// bitmaps worth it — as noteHot's — and maxHot callers are remembered.
-func (s *Service) lastBase(caller acl.AccountID, base *roaring.Bitmap) *roaring.Bitmap {
+// summarized is a bitmap a caller was summarized for last, in which live
+// view, and its cache entry there.
+type summarized struct {
+	bm *roaring.Bitmap
+	lv weak.Pointer[liveView] // weak: an old view's arrays are tens of MB
+	e  *sumEntry
+}
+
+// summarizeBase summarizes base, the bulk of caller's bitmap, from the
+// cache — derived from the caller's bitmap summarized before when that
+// changed (see sumEntry) — and remembers it for next time. Only bitmaps
+// worth it (as noteHot's) of maxHot callers are remembered.
+func (s *Service) summarizeBase(v view, caller acl.AccountID, base *roaring.Bitmap) Summary {
 	if base.GetCardinality() < parallelSumsAbove/4 {
-		return nil
+		return v.summarize(base, true, nil)
 	}
 	s.hotMu.Lock()
-	defer s.hotMu.Unlock()
-	prev := s.last[caller]
-	if prev == base {
-		return nil
+	prev, ok := s.last[caller]
+	s.hotMu.Unlock()
+	var ref *summarized
+	if ok {
+		ref = &prev
 	}
+	sum, e := v.summarizeEntry(base, true, ref)
+	s.hotMu.Lock()
 	if s.last == nil {
-		s.last = map[acl.AccountID]*roaring.Bitmap{}
+		s.last = map[acl.AccountID]summarized{}
 	}
-	if prev != nil || len(s.last) < maxHot {
-		s.last[caller] = base
+	if ok || len(s.last) < maxHot {
+		s.last[caller] = summarized{bm: base, lv: weak.Make(v.live), e: e}
 	}
-	return prev
+	s.hotMu.Unlock()
+	return sum
 }
 
 // maxHot bounds the bitmaps whose sums each live refresh precomputes: a
