@@ -110,17 +110,8 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	if p.sort.key == sortYield {
 		return s.fleetYield(ctx, snap, bm, p, out, start)
 	}
-	out.Pushdown = p.set.kind
-	if t, ok := oneCumTile(planFleetTiles(p.from, p.to, p.wm, p.cumWM, p.minute), p.from); ok {
-		ids, e, err := s.energies(ctx, planCumArrays(p, t))
-		if err != nil {
-			return out, err
-		}
-		out.Until, out.Items = t.to, rankEnergies(bm, ids, e, p, p.limit+1)
-		return s.fleetEnergyPageDone(snap, p, out, start), nil
-	}
 	plan := planFleetEnergy(p)
-	out.Until = plan.until
+	out.Until, out.Pushdown = plan.until, p.set.kind
 	if plan.page != "" {
 		if out.Items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
 			return out, err
@@ -131,12 +122,6 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 			return out, err
 		}
 	}
-	return s.fleetEnergyPageDone(snap, p, out, start), nil
-}
-
-// fleetEnergyPageDone cuts out.Items, one more than the limit at most, to
-// the page and its cursor, and describes its systems.
-func (s *Service) fleetEnergyPageDone(snap *acl.Snapshot, p fleetParams, out FleetEnergy, start time.Time) FleetEnergy {
 	if len(out.Items) > p.limit {
 		out.Items = out.Items[:p.limit]
 		last := out.Items[p.limit-1]
@@ -144,7 +129,7 @@ func (s *Service) fleetEnergyPageDone(snap *acl.Snapshot, p fleetParams, out Fle
 	}
 	describe(snap, out.Items)
 	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
-	return out
+	return out, nil
 }
 
 // describe fills in what an answer shows of each system besides its
@@ -163,24 +148,14 @@ func describe(snap *acl.Snapshot, items []SystemEnergy) {
 func (s *Service) fleetYield(ctx context.Context, snap *acl.Snapshot, bm *roaring.Bitmap, p fleetParams, out FleetEnergy, start time.Time) (FleetEnergy, error) {
 	all := p
 	all.sort, all.cur, all.limit = sortSpec{key: sortID}, nil, out.Total
-	out.Pushdown = p.set.kind
+	plan := planFleetEnergy(all)
+	out.Until, out.Pushdown = plan.until, p.set.kind
 	var items []SystemEnergy
-	if t, ok := oneCumTile(planFleetTiles(p.from, p.to, p.wm, p.cumWM, p.minute), p.from); ok {
-		ids, e, err := s.energies(ctx, planCumArrays(all, t))
-		if err != nil {
-			return out, err
-		}
-		items = make([]SystemEnergy, 0, out.Total)
-		eachEnergy(bm, ids, e, func(id uint32, v uint64) { items = append(items, SystemEnergy{ID: acl.SystemID(id), EnergyMWh: v}) })
-		out.Until = t.to
-	} else if plan := planFleetEnergy(all); plan.page != "" {
-		out.Until = plan.until
+	if plan.page != "" {
 		var err error
 		if items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
 			return out, err
 		}
-	} else {
-		out.Until = plan.until
 	}
 	if len(items) == 0 { // nothing rolled up: every system, at zero
 		for _, id := range bm.ToArray() {

@@ -44,13 +44,6 @@ func TestPlanFleetEnergyGolden(t *testing.T) {
 		plan := planFleetEnergy(p)
 		var b strings.Builder
 		fmt.Fprintf(&b, "-- %s: [%s, %s), until %s, zeros last %v\n", name, p.from.Format(time.RFC3339), p.to.Format(time.RFC3339), plan.until.Format(time.RFC3339), plan.zerosLast)
-		if t, ok := oneCumTile(planFleetTiles(p.from, p.to, p.wm, p.cumWM, p.minute), p.from); ok {
-			// One cumulative tile: read as arrays (planCumArrays); the
-			// page statements below are the general plan, for ranges of
-			// several tiles.
-			ca := planCumArrays(p, t)
-			fmt.Fprintf(&b, "-- arrays (two ends: %v)\n%s\n", ca.two, ca.sql)
-		}
 		fmt.Fprintf(&b, "-- page\n%s\n-- nonzero\n%s\n-- args\n", orNone(plan.page), orNone(plan.nonzero))
 		for _, a := range plan.args {
 			nv := a.(driver.NamedValue)

@@ -1,6 +1,4 @@
 -- 7-whole-days-bitmap: [2026-06-13T00:00:00Z, 2026-06-20T00:00:00Z), until 2026-06-20T00:00:00Z, zeros last true
--- arrays (two ends: false)
-SELECT groupArray(system_id), groupArray(toInt64(wh) - toInt64(wh_7d_before)) FROM system_energy_cum FINAL WHERE ts = toDateTime({cum_to:Int64}, 'UTC') AND bitmapContains(CAST(base64Decode({ids:String}) AS AggregateFunction(groupBitmap, UInt32)), system_id)
 -- page
 SELECT system_id, e FROM (SELECT system_id, toUInt64(greatest(wh, 0)) AS e FROM (SELECT system_id, toInt64(wh) - toInt64(wh_7d_before) AS wh FROM system_energy_cum FINAL WHERE ts = toDateTime({cum_to:Int64}, 'UTC') AND bitmapContains(CAST(base64Decode({ids:String}) AS AggregateFunction(groupBitmap, UInt32)), system_id))) WHERE e > 0 ORDER BY e DESC, system_id DESC LIMIT {lim:UInt32}
 -- nonzero

@@ -1,6 +1,4 @@
 -- minute-from-its-origin: [2026-04-21T00:00:00Z, 2026-06-20T12:07:00Z), until 2026-06-20T12:04:00Z, zeros last true
--- arrays (two ends: false)
-SELECT groupArray(system_id), groupArray(toInt64(wh)) FROM system_energy_cum_1m FINAL WHERE ts = toDateTime({min_to:Int64}, 'UTC') AND system_id IN (SELECT arrayJoin({ids:Array(UInt32)}))
 -- page
 SELECT system_id, e FROM (SELECT system_id, toUInt64(greatest(wh, 0)) AS e FROM (SELECT system_id, toInt64(wh) AS wh FROM system_energy_cum_1m FINAL WHERE ts = toDateTime({min_to:Int64}, 'UTC') AND system_id IN (SELECT arrayJoin({ids:Array(UInt32)})))) WHERE e > 0 ORDER BY e DESC, system_id DESC LIMIT {lim:UInt32}
 -- nonzero

@@ -1,6 +1,4 @@
 -- minute-last-hour: [2026-06-20T11:07:00Z, 2026-06-20T12:07:00Z), until 2026-06-20T12:04:00Z, zeros last true
--- arrays (two ends: true)
-SELECT groupArrayIf(system_id, ts = toDateTime({min_to:Int64}, 'UTC')), groupArrayIf(toInt64(wh), ts = toDateTime({min_to:Int64}, 'UTC')), groupArrayIf(system_id, ts = toDateTime({min_from:Int64}, 'UTC')), groupArrayIf(toInt64(wh), ts = toDateTime({min_from:Int64}, 'UTC')) FROM system_energy_cum_1m FINAL WHERE ts IN (toDateTime({min_from:Int64}, 'UTC'), toDateTime({min_to:Int64}, 'UTC')) AND system_id IN (SELECT arrayJoin({ids:Array(UInt32)}))
 -- page
 SELECT system_id, e FROM (SELECT system_id, toUInt64(greatest(sum(wh), 0)) AS e FROM (SELECT system_id, if(ts = toDateTime({min_to:Int64}, 'UTC'), toInt64(wh), -toInt64(wh)) AS wh FROM system_energy_cum_1m FINAL WHERE ts IN (toDateTime({min_from:Int64}, 'UTC'), toDateTime({min_to:Int64}, 'UTC')) AND system_id IN (SELECT arrayJoin({ids:Array(UInt32)}))) GROUP BY system_id) WHERE e > 0 ORDER BY e DESC, system_id DESC LIMIT {lim:UInt32}
 -- nonzero

@@ -1,6 +1,4 @@
 -- zeros-page: [2026-05-21T00:00:00Z, 2026-06-20T00:00:00Z), until 2026-06-20T00:00:00Z, zeros last true
--- arrays (two ends: false)
-SELECT groupArray(system_id), groupArray(toInt64(wh) - toInt64(wh_30d_before)) FROM system_energy_cum FINAL WHERE ts = toDateTime({cum_to:Int64}, 'UTC') AND system_id IN (SELECT arrayJoin({ids:Array(UInt32)}))
 -- page
 (none)
 -- nonzero
