@@ -89,10 +89,16 @@ func (s *server) startDemo(ctx context.Context, base string) error {
 		return err
 	}
 	if !exists {
-		// In the background: the dashboard is usable at once, and its
+		// The last day through the API, before the simulator posts (live
+		// state counts a panel's readings in time order); the weeks before
+		// in the background: the dashboard is usable at once, and its
 		// charts fill as the rollups catch up.
+		until, err := postRecentDemo(ctx, base, gws, time.Now())
+		if err != nil {
+			return err
+		}
 		go func() {
-			if err := s.backfillDemo(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			if err := s.backfillDemo(ctx, until); err != nil && ctx.Err() == nil {
 				s.log.Error("demo history", "err", err)
 			}
 		}()
