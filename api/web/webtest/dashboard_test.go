@@ -292,7 +292,12 @@ func TestDashboard(t *testing.T) {
 	})
 
 	t.Run("gateways: add with the key shown once, rotate, remove", func(t *testing.T) {
-		boss.do(t, chromedp.ScrollIntoView(chromedp.CSS(`#gw-serial`)), chromedp.SendKeys(chromedp.CSS(`#gw-serial`), "WEBTEST-GW-1"), chromedp.Click(chromedp.CSS(`#add-gateway button[type=submit]`)))
+		// The chart and the heat map above load after the page: until they
+		// have, the form moves, and a click aimed at its button can land
+		// beside it on a slow machine.
+		boss.wait(t, "the system page settled", `!!document.querySelector('#heatmap td.cell') && !document.querySelector('#chart').hasAttribute('aria-busy')`, 30*time.Second)
+		// Enter in the serial submits the form as a click on its button does.
+		boss.do(t, chromedp.ScrollIntoView(chromedp.CSS(`#gw-serial`)), chromedp.SendKeys(chromedp.CSS(`#gw-serial`), "WEBTEST-GW-1"+kb.Enter))
 		boss.wait(t, "the new key", `(document.querySelector('#new-key')||{}).value?.startsWith('fsk_')`, 10*time.Second)
 		boss.wait(t, "the gateway listed", `!!document.querySelector('#gateways tr[data-serial="WEBTEST-GW-1"]')`, 10*time.Second)
 		if got := eval[string](t, boss, `document.querySelector('.secret').textContent`); !strings.Contains(got, "shown only this once") || !strings.Contains(got, "Copy") {
