@@ -42,17 +42,23 @@ func runBench(ctx context.Context, log *slog.Logger, args []string) error {
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
 }
 
-// benchDataDir returns the data directory for a benchmark: the flag's, or a
-// temporary one removed afterwards.
-func benchDataDir(dir string) (string, func(), error) {
-	if dir != "" {
-		return dir, func() {}, nil
+// openBenchStore opens the embedded engine for a benchmark in dir, or in a
+// temporary directory when dir is empty; closeStore closes the store and removes
+// a temporary directory.
+func openBenchStore(ctx context.Context, log *slog.Logger, dir string) (s *store.Store, closeStore func(), err error) {
+	remove := func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "fleetscope-bench-"); err != nil {
+			return nil, nil, err
+		}
+		remove = func() { os.RemoveAll(dir) }
 	}
-	d, err := os.MkdirTemp("", "fleetscope-bench-")
+	s, err = store.Open(ctx, store.Config{DataDir: dir, Logger: log})
 	if err != nil {
-		return "", nil, err
+		remove()
+		return nil, nil, err
 	}
-	return d, func() { os.RemoveAll(d) }, nil
+	return s, func() { s.Close(); remove() }, nil
 }
 
 func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
@@ -65,16 +71,11 @@ func benchStore(ctx context.Context, log *slog.Logger, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, cleanup, err := benchDataDir(*data)
+	s, closeStore, err := openBenchStore(ctx, log, *data)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	s, err := store.Open(ctx, store.Config{DataDir: dir, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeStore()
 	cols := bench.FleetColumns(1, *rows, 30, time.Date(2026, 6, 21, 6, 0, 0, 0, time.UTC), time.Minute)
 	res, err := bench.StoreInsert(ctx, s, cols, *rounds)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fleetscope/fleetscope/bench"
-	"github.com/fleetscope/fleetscope/store"
 )
 
 // benchDashboard runs `fleetscope bench dashboard`: the web dashboard in
@@ -27,16 +26,11 @@ func benchDashboard(ctx context.Context, log *slog.Logger, args []string) error 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, cleanup, err := benchDataDir(*data)
+	s, closeStore, err := openBenchStore(ctx, log, *data)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	s, err := store.Open(ctx, store.Config{DataDir: dir, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
+	defer closeStore()
 	res, err := bench.Dashboard(ctx, bench.DashboardOptions{
 		Fleet:      bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *big, Seed: uint64(*seed)},
 		Keystrokes: *keys, KeyPause: *pause, Store: s, Chromium: *chromium, Logger: log, Progress: os.Stderr,

@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/fleetscope/fleetscope/bench"
-	"github.com/fleetscope/fleetscope/store"
 )
 
 // benchQuery runs `fleetscope bench query`: All Locations, fleet summary
@@ -42,16 +41,11 @@ func benchQuery(ctx context.Context, log *slog.Logger, args []string) error {
 		opts.CPUProfile = f
 	}
 	if *history {
-		dir, cleanup, err := benchDataDir(*data)
+		s, closeStore, err := openBenchStore(ctx, log, *data)
 		if err != nil {
 			return err
 		}
-		defer cleanup()
-		s, err := store.Open(ctx, store.Config{DataDir: dir, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
+		defer closeStore()
 		opts.Store = s
 	}
 	res, err := bench.Query(ctx, opts)
