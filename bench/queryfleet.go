@@ -175,17 +175,42 @@ func GenerateFleet(spec FleetSpec) *Fleet {
 	f.ACL = acl.New(acl.Options{Now: func() time.Time { return now }})
 	clock := f.ACL.Clock()
 
-	const batchSize = 1 << 16
-	var batches [][]acl.Event
-	buf := make([]acl.Event, 0, batchSize)
-	add := func(ev acl.Event) {
-		ev.Stamp = clock.Now()
-		buf = append(buf, ev)
-		if len(buf) == batchSize {
-			batches = append(batches, buf)
-			buf = make([]acl.Event, 0, batchSize)
+	// The events are replayed batch by batch as they are made: held all
+	// at once, a 10 M-system catalogue's ~60 M events took more memory than
+	// the index they build.
+	if _, err := f.ACL.Replay(func(yield func([]acl.Event, error) bool) {
+		const batchSize = 1 << 16
+		buf := make([]acl.Event, 0, batchSize)
+		stopped := false
+		add := func(ev acl.Event) {
+			if stopped {
+				return
+			}
+			ev.Stamp = clock.Now()
+			buf = append(buf, ev)
+			if len(buf) == batchSize {
+				stopped = !yield(buf, nil)
+				buf = make([]acl.Event, 0, batchSize)
+			}
 		}
+		f.generateEvents(r, add)
+		if len(buf) > 0 && !stopped {
+			yield(buf, nil)
+		}
+	}); err != nil {
+		panic("bench: generated acl events do not replay: " + err.Error())
 	}
+	f.Live = newSyntheticLive(r, spec.Systems, now)
+	f.Queries = f.queries(r, f.Big, 200)
+	f.SmallQueries = f.queries(r, f.Small, 50)
+	return f
+}
+
+// generateEvents makes the catalogue's acl events — accounts, orgs, their
+// members, systems with their grants, owners and gateways — and fills in
+// f's callers, org sizes and baseline docs.
+func (f *Fleet) generateEvents(r *rand.Rand, add func(acl.Event)) {
+	spec := f.Spec
 	// Accounts 1..Accounts; the last 1,000 are staff of the big org.
 	staff := 1000
 	customers := spec.Accounts - staff
@@ -265,23 +290,6 @@ func GenerateFleet(spec FleetSpec) *Fleet {
 	}
 	f.BigUnion = acl.AccountID(customers + 1 + 5)
 	add(acl.Event{Kind: acl.KindGrantPut, System: acl.SystemID(spec.Systems - 1), Grantee: acl.EmailPrincipal(mailOf(int(f.BigUnion))), Role: acl.RoleViewer})
-	if len(buf) > 0 {
-		batches = append(batches, buf)
-	}
-	if _, err := f.ACL.Replay(func(yield func([]acl.Event, error) bool) {
-		for _, b := range batches {
-			if !yield(b, nil) {
-				return
-			}
-		}
-	}); err != nil {
-		panic("bench: generated acl events do not replay: " + err.Error())
-	}
-	batches = nil
-	f.Live = newSyntheticLive(r, spec.Systems, now)
-	f.Queries = f.queries(r, f.Big, 200)
-	f.SmallQueries = f.queries(r, f.Small, 50)
-	return f
 }
 
 func foldLower(s string) string { return query.Fold(s) }
