@@ -361,6 +361,9 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	}
 	wg.Wait()
 	res.Elapsed, res.CPU = time.Since(start), processCPU()-cpu0
+	// The next load has a client of its own: these connections would count
+	// against the server's --max-conns-per-ip until they idled out.
+	client.CloseIdleConnections()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

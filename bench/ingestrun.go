@@ -39,6 +39,9 @@ type IngestOptions struct {
 	Duration    time.Duration // of the saturation phase; the half-rate phase takes as long
 	NDJSON      bool
 	Gzip        bool
+	// OpsAddr starts the server with --ops-addr: its /metrics, /readyz
+	// and Go's /debug/pprof/ there, to profile it under the load.
+	OpsAddr string
 	// EngineInserts is the number of 1 M-row JSONEachRow inserts of the
 	// engine's own JSON baseline (EngineJSON).
 	EngineInserts int
@@ -182,7 +185,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	if o.URL == "" {
 		var stop func()
 		var err error
-		srv, api, stop, err = startServer(ctx, o.Binary)
+		srv, api, stop, err = startServer(ctx, o.Binary, o.OpsAddr)
 		if err != nil {
 			return rep, err
 		}
@@ -190,7 +193,12 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if err := api.WaitReady(wctx); err != nil {
+	// ops serves /metrics and /readyz.
+	ops := api.Base
+	if o.OpsAddr != "" {
+		ops = "http://" + o.OpsAddr
+	}
+	if err := (&API{Base: ops}).WaitReady(wctx); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(o.Log, "setting up %d gateways through the API…\n", o.Gateways)
@@ -208,20 +216,20 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	sim := NewSim(gws, time.Now().Add(-30*time.Second).Truncate(time.Second), time.Second)
 	lo := LoadOptions{URL: api.Base + "/v1/ingest", Concurrency: o.Concurrency, NDJSON: o.NDJSON, Gzip: o.Gzip, Step: time.Second}
 	fmt.Fprintln(o.Log, "warming up…")
-	if err := warmUp(ctx, sim, lo, api.Base); err != nil {
+	if err := warmUp(ctx, sim, lo, ops); err != nil {
 		return rep, err
 	}
-	before, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
+	before, err := scrapeMetric(ops, "fleetscope_ingest_flushed_readings_total")
 	if err != nil {
 		return rep, err
 	}
 	fmt.Fprintln(o.Log, "saturation phase…")
 	lo.Duration = o.Duration
-	cpu0, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	cpu0, err := scrapeMetric(ops, "process_cpu_seconds_total")
 	if err != nil {
 		return rep, err
 	}
-	rss := sampleRSS(srv, api.Base)
+	rss := sampleRSS(srv, ops)
 	rep.Saturation, err = sim.Load(ctx, lo)
 	rep.MaxRSS = rss()
 	if err != nil {
@@ -231,7 +239,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	drainStart := time.Now()
 	want := before + float64(rep.Saturation.Readings)
 	for {
-		got, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
+		got, err := scrapeMetric(ops, "fleetscope_ingest_flushed_readings_total")
 		if err != nil {
 			return rep, err
 		}
@@ -246,14 +254,14 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	rep.Drain = time.Since(drainStart)
-	cpu1, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	cpu1, err := scrapeMetric(ops, "process_cpu_seconds_total")
 	if err != nil {
 		return rep, err
 	}
 	rep.ServerCPU = time.Duration((cpu1 - cpu0) * float64(time.Second))
 	rep.EndToEnd = float64(rep.Saturation.Readings) / (rep.Saturation.Elapsed + rep.Drain).Seconds()
 	fmt.Fprintln(o.Log, "waiting for the server's merges to settle…")
-	cpu2, settle, err := settleServer(ctx, api.Base, cpu1)
+	cpu2, settle, err := settleServer(ctx, ops, cpu1)
 	if err != nil {
 		return rep, err
 	}
@@ -341,7 +349,7 @@ func warmUp(ctx context.Context, sim *Sim, lo LoadOptions, base string) error {
 
 // startServer starts `fleetscope serve` on a free port with a fresh data
 // directory and a random support token.
-func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), error) {
+func startServer(ctx context.Context, binary, opsAddr string) (*exec.Cmd, *API, func(), error) {
 	dir, err := os.MkdirTemp("", "fleetscope-bench-ingest-")
 	if err != nil {
 		return nil, nil, nil, err
@@ -355,7 +363,11 @@ func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), e
 	var tok [16]byte
 	rand.Read(tok[:])
 	token := "bench-" + hex.EncodeToString(tok[:])
-	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", addr, "--data", dir)
+	args := []string{"serve", "--addr", addr, "--data", dir}
+	if opsAddr != "" {
+		args = append(args, "--ops-addr", opsAddr)
+	}
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "FLEETSCOPE_SUPPORT_TOKEN="+token, "FLEETSCOPE_LOG_LEVEL=warn")
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
