@@ -43,7 +43,11 @@ type IngestOptions struct {
 	// and Go's /debug/pprof/ there, to profile it under the load.
 	OpsAddr string
 	// EngineInserts is the number of 1 M-row JSONEachRow inserts of the
-	// engine's own JSON baseline (EngineJSON).
+	// engine's own JSON baseline (EngineJSON); 0 = as many as the
+	// saturation phase acknowledged readings (at least 3), so that the
+	// merges that follow are of a like amount: with the readings table's
+	// merge_selector_base of 10, 10 parts of 1 M rows are not merged at
+	// all and 13 are.
 	EngineInserts int
 	Log           io.Writer // progress
 }
@@ -60,11 +64,6 @@ func (o *IngestOptions) setDefaults() {
 	}
 	if o.Duration <= 0 {
 		o.Duration = 30 * time.Second
-	}
-	if o.EngineInserts <= 0 {
-		// 10 M rows: about what a 30 s saturation phase stores, so that
-		// the merges that follow are of a like amount.
-		o.EngineInserts = 10
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -283,8 +282,12 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	if rep.Insert, err = engineRate(ctx, o); err != nil {
 		return rep, err
 	}
-	fmt.Fprintf(o.Log, "engine JSON baseline (%d × 1 M rows)…\n", o.EngineInserts)
-	rep.JSON, err = EngineJSON(ctx, o.EngineInserts, o.Gateways, o.Panels)
+	inserts := o.EngineInserts
+	if inserts <= 0 {
+		inserts = max(3, int((rep.Saturation.Readings+engineJSONRows/2)/engineJSONRows))
+	}
+	fmt.Fprintf(o.Log, "engine JSON baseline (%d × 1 M rows)…\n", inserts)
+	rep.JSON, err = EngineJSON(ctx, inserts, o.Gateways, o.Panels)
 	return rep, err
 }
 

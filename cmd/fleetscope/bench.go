@@ -103,7 +103,7 @@ func benchIngest(ctx context.Context, args []string) error {
 	fs.FlagSet.BoolVar(&o.NDJSON, "ndjson", false, "post NDJSON instead of JSON")
 	fs.FlagSet.BoolVar(&o.Gzip, "gzip", false, "gzip request bodies")
 	fs.FlagSet.StringVar(&o.OpsAddr, "ops-addr", "", "start the server with --ops-addr ADDR, to take Go profiles from its /debug/pprof/ during the load")
-	fs.FlagSet.IntVar(&o.EngineInserts, "engine-inserts", 10, "1 M-row JSONEachRow inserts of the engine's own JSON baseline")
+	fs.FlagSet.IntVar(&o.EngineInserts, "engine-inserts", 0, "1 M-row JSONEachRow inserts of the engine's own JSON baseline (0 = as many millions as the saturation phase acknowledged)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
