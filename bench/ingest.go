@@ -55,6 +55,8 @@ type LoadResult struct {
 	// load generator's cost, and the server's too when it runs in process
 	// (the HTTP ceiling).
 	CPU time.Duration
+	// FirstError describes the first error, to say what went wrong.
+	FirstError string
 }
 
 // CPUPerReading is CPU over acknowledged readings.
@@ -93,6 +95,9 @@ func (r LoadResult) Print(w io.Writer, label string) {
 	fmt.Fprintf(w, "  %-28s %10.0f readings/s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%d errors, %d throttled)\n",
 		label, r.ReadingsPerSecond(), r.RequestsPerSecond(),
 		float64(r.Percentile(50).Microseconds())/1000, float64(r.Percentile(99).Microseconds())/1000, r.Errors, r.Throttled)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "    first error: %s\n", r.FirstError)
+	}
 }
 
 // gatewayState is one simulated gateway's clock and sequence.
@@ -310,6 +315,13 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 				err := client.Do(req, resp)
 				lat := time.Since(t0)
 				local.Bytes += uint64(len(payload))
+				if local.FirstError == "" && (err != nil || resp.StatusCode() != fasthttp.StatusOK && resp.StatusCode() != fasthttp.StatusTooManyRequests) {
+					if err != nil {
+						local.FirstError = err.Error()
+					} else {
+						local.FirstError = fmt.Sprintf("%d %.200s", resp.StatusCode(), resp.Body())
+					}
+				}
 				switch {
 				case err != nil:
 					local.Errors++
@@ -319,6 +331,9 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 						// Readings rejected one by one are not ingest
 						// throughput; a benchmark that sends them is wrong.
 						local.Errors++
+						if local.FirstError == "" {
+							local.FirstError = fmt.Sprintf("200 %.200s", resp.Body())
+						}
 						break
 					}
 					local.Requests++
@@ -337,12 +352,18 @@ func (sim *Sim) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 			res.Errors += local.Errors
 			res.Throttled += local.Throttled
 			res.Bytes += local.Bytes
+			if res.FirstError == "" {
+				res.FirstError = local.FirstError
+			}
 			res.Latencies = append(res.Latencies, local.Latencies...)
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	res.Elapsed, res.CPU = time.Since(start), processCPU()-cpu0
+	// The next load has a client of its own: these connections would count
+	// against the server's --max-conns-per-ip until they idled out.
+	client.CloseIdleConnections()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

@@ -39,7 +39,17 @@ type IngestOptions struct {
 	Duration    time.Duration // of the saturation phase; the half-rate phase takes as long
 	NDJSON      bool
 	Gzip        bool
-	Log         io.Writer // progress
+	// OpsAddr starts the server with --ops-addr: its /metrics, /readyz
+	// and Go's /debug/pprof/ there, to profile it under the load.
+	OpsAddr string
+	// EngineInserts is the number of 1 M-row JSONEachRow inserts of the
+	// engine's own JSON baseline (EngineJSON); 0 = as many as the
+	// saturation phase acknowledged readings (at least 3), so that the
+	// merges that follow are of a like amount: with the readings table's
+	// merge_selector_base of 10, 10 parts of 1 M rows are not merged at
+	// all and 13 are.
+	EngineInserts int
+	Log           io.Writer // progress
 }
 
 func (o *IngestOptions) setDefaults() {
@@ -73,6 +83,12 @@ type IngestReport struct {
 	// the engine's threads included) from the start of the saturation
 	// phase to the end of the drain: everything it spent on those readings.
 	ServerCPU time.Duration
+	// SettleCPU is the server's CPU after the drain until it fell idle
+	// (below serverIdle for settleQuiet): the merges that follow the
+	// saturation phase, as the JSON baseline counts them. Settle is how
+	// long that took.
+	SettleCPU time.Duration
+	Settle    time.Duration
 	// MaxRSS is the server's peak resident memory during saturation.
 	MaxRSS int64
 	// Insert is the engine's own insert of the same rows into the same
@@ -84,11 +100,32 @@ type IngestReport struct {
 	// answers at once, in this process: what this client and machine can
 	// carry at all, whatever the server does.
 	HTTP LoadResult
+	// JSON is the engine ingesting the same readings itself as
+	// JSONEachRow, the merges that follow included: DESIGN §7's baseline
+	// of the server's CPU per reading.
+	JSON EngineJSONResult
 	Opts IngestOptions
 }
 
 // targetRate is DESIGN §7's end-to-end ingest target, readings/s.
 const targetRate = 1_000_000
+
+// targetCostRatio is DESIGN §7's ingest cost target: the server's CPU per
+// reading over the engine's own JSON ingest's CPU per row.
+const targetCostRatio = 0.80
+
+// ServerCPUPerReading is the server's CPU per reading acknowledged at
+// saturation, from the start of the phase until the merges that followed
+// settled.
+func (r IngestReport) ServerCPUPerReading() time.Duration {
+	return perReading(r.ServerCPU+r.SettleCPU, r.Saturation.Readings)
+}
+
+// CostRatio is ServerCPUPerReading over the engine's JSON CPU per row,
+// both with the merges that follow: DESIGN §7's ingest cost figure.
+func (r IngestReport) CostRatio() float64 {
+	return float64(r.ServerCPUPerReading()) / float64(r.JSON.CPUPerRow())
+}
 
 func (r IngestReport) Print(w io.Writer) {
 	o := r.Opts
@@ -117,7 +154,8 @@ func (r IngestReport) printCPU(w io.Writer) {
 	cores := runtime.NumCPU()
 	fmt.Fprintf(w, "CPU per reading at saturation (µs; %d cores carry %d k readings/s at ≤ %.2f µs of server and load generator together)\n",
 		cores, targetRate/1000, float64(cores)*1e6/targetRate)
-	fmt.Fprintf(w, "  server, engine included         %6.2f\n", us(server))
+	fmt.Fprintf(w, "  server, engine included         %6.2f   (saturation start to drained)\n", us(server))
+	fmt.Fprintf(w, "  server, merges after included   %6.2f   (on until idle: %s, %.1f s CPU more)\n", us(r.ServerCPUPerReading()), r.Settle.Round(100*time.Millisecond), r.SettleCPU.Seconds())
 	fmt.Fprintf(w, "  load generator                  %6.2f\n", us(client))
 	if server+client > 0 {
 		fmt.Fprintf(w, "  rate %d cores carry at that cost %6.0f k readings/s\n", cores, float64(cores)*1e6/us(server+client)/1000)
@@ -125,6 +163,13 @@ func (r IngestReport) printCPU(w io.Writer) {
 	fmt.Fprintf(w, "  HTTP ceiling run, both ends     %6.2f   (HTTP alone)\n", us(r.HTTP.CPUPerReading()))
 	fmt.Fprintf(w, "  engine alone, insert            %6.2f   (per row, with the merges that ran meanwhile)\n", us(r.Insert.EngineCPUPerRow()))
 	fmt.Fprintf(w, "  clickhouse-go path, insert      %6.2f\n", us(r.Insert.BridgeCPUPerRow()))
+	j := r.JSON
+	fmt.Fprintf(w, "engine's own JSON ingest, same readings (baseline): %d × %d k-row JSONEachRow inserts → Null table → MV → readings\n", j.Inserts, engineJSONRows/1000)
+	fmt.Fprintf(w, "  inserts                         %6.2f µs/row  %10.0f rows/s  %.0f bytes/row\n", us(j.InsertCPUPerRow()), j.Rate(), float64(j.Bytes)/float64(max(j.Rows, 1)))
+	fmt.Fprintf(w, "  merges that followed            %6.2f µs/row  (settled after %s, %d parts)\n", us(perReading(j.MergeCPU, uint64(j.Rows))), j.Settle.Round(100*time.Millisecond), j.Parts)
+	fmt.Fprintf(w, "  engine JSON, merges included    %6.2f µs/row\n", us(j.CPUPerRow()))
+	fmt.Fprintf(w, "INGEST COST: server %.2f µs/reading / engine JSON %.2f µs/row = %.2f×   (target ≤ %.2f×)\n",
+		us(r.ServerCPUPerReading()), us(j.CPUPerRow()), r.CostRatio(), targetCostRatio)
 }
 
 // Ingest runs the ingest benchmark: it starts a fleetscope (unless URL is
@@ -139,7 +184,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	if o.URL == "" {
 		var stop func()
 		var err error
-		srv, api, stop, err = startServer(ctx, o.Binary)
+		srv, api, stop, err = startServer(ctx, o.Binary, o.OpsAddr)
 		if err != nil {
 			return rep, err
 		}
@@ -147,7 +192,12 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if err := api.WaitReady(wctx); err != nil {
+	// ops serves /metrics and /readyz.
+	ops := api.Base
+	if o.OpsAddr != "" {
+		ops = "http://" + o.OpsAddr
+	}
+	if err := (&API{Base: ops}).WaitReady(wctx); err != nil {
 		return rep, err
 	}
 	fmt.Fprintf(o.Log, "setting up %d gateways through the API…\n", o.Gateways)
@@ -165,20 +215,20 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	sim := NewSim(gws, time.Now().Add(-30*time.Second).Truncate(time.Second), time.Second)
 	lo := LoadOptions{URL: api.Base + "/v1/ingest", Concurrency: o.Concurrency, NDJSON: o.NDJSON, Gzip: o.Gzip, Step: time.Second}
 	fmt.Fprintln(o.Log, "warming up…")
-	if err := warmUp(ctx, sim, lo, api.Base); err != nil {
+	if err := warmUp(ctx, sim, lo, ops); err != nil {
 		return rep, err
 	}
-	before, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
+	before, err := scrapeMetric(ops, "fleetscope_ingest_flushed_readings_total")
 	if err != nil {
 		return rep, err
 	}
 	fmt.Fprintln(o.Log, "saturation phase…")
 	lo.Duration = o.Duration
-	cpu0, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	cpu0, err := scrapeMetric(ops, "process_cpu_seconds_total")
 	if err != nil {
 		return rep, err
 	}
-	rss := sampleRSS(srv, api.Base)
+	rss := sampleRSS(srv, ops)
 	rep.Saturation, err = sim.Load(ctx, lo)
 	rep.MaxRSS = rss()
 	if err != nil {
@@ -188,7 +238,7 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 	drainStart := time.Now()
 	want := before + float64(rep.Saturation.Readings)
 	for {
-		got, err := scrapeMetric(api.Base, "fleetscope_ingest_flushed_readings_total")
+		got, err := scrapeMetric(ops, "fleetscope_ingest_flushed_readings_total")
 		if err != nil {
 			return rep, err
 		}
@@ -203,12 +253,18 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	rep.Drain = time.Since(drainStart)
-	cpu1, err := scrapeMetric(api.Base, "process_cpu_seconds_total")
+	cpu1, err := scrapeMetric(ops, "process_cpu_seconds_total")
 	if err != nil {
 		return rep, err
 	}
 	rep.ServerCPU = time.Duration((cpu1 - cpu0) * float64(time.Second))
 	rep.EndToEnd = float64(rep.Saturation.Readings) / (rep.Saturation.Elapsed + rep.Drain).Seconds()
+	fmt.Fprintln(o.Log, "waiting for the server's merges to settle…")
+	cpu2, settle, err := settleServer(ctx, ops, cpu1)
+	if err != nil {
+		return rep, err
+	}
+	rep.SettleCPU, rep.Settle = time.Duration((cpu2-cpu1)*float64(time.Second)), settle
 	fmt.Fprintln(o.Log, "half-rate phase…")
 	lo.Rate = rep.Saturation.RequestsPerSecond() / 2
 	if rep.Half, err = sim.Load(ctx, lo); err != nil {
@@ -223,8 +279,58 @@ func Ingest(ctx context.Context, o IngestOptions) (IngestReport, error) {
 		return rep, err
 	}
 	fmt.Fprintln(o.Log, "engine baseline…")
-	rep.Insert, err = engineRate(ctx, o)
+	if rep.Insert, err = engineRate(ctx, o); err != nil {
+		return rep, err
+	}
+	inserts := o.EngineInserts
+	if inserts <= 0 {
+		inserts = max(3, int((rep.Saturation.Readings+engineJSONRows/2)/engineJSONRows))
+	}
+	fmt.Fprintf(o.Log, "engine JSON baseline (%d × 1 M rows)…\n", inserts)
+	rep.JSON, err = EngineJSON(ctx, inserts, o.Gateways, o.Panels)
 	return rep, err
+}
+
+// serverIdle is the CPU rate, in cores, under which the server counts as
+// idle once the load has stopped: its timers and scrapes, no merges.
+const serverIdle = 0.05
+
+// settleServer waits until the server has been idle for settleQuiet (the
+// merges after the load done) and returns its CPU counter at the start of
+// that quiet time and how long after the call it began.
+func settleServer(ctx context.Context, base string, cpu0 float64) (float64, time.Duration, error) {
+	start := time.Now()
+	type sample struct {
+		at  time.Time
+		cpu float64
+	}
+	samples := []sample{{start, cpu0}}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+		c, err := scrapeMetric(base, "process_cpu_seconds_total")
+		if err != nil {
+			return 0, 0, err
+		}
+		now := time.Now()
+		samples = append(samples, sample{now, c})
+		// The oldest sample at least settleQuiet back: idle since then?
+		for i := len(samples) - 1; i >= 0; i-- {
+			if now.Sub(samples[i].at) < settleQuiet {
+				continue
+			}
+			if (c-samples[i].cpu)/now.Sub(samples[i].at).Seconds() < serverIdle {
+				return samples[i].cpu, samples[i].at.Sub(start), nil
+			}
+			break
+		}
+		if now.Sub(start) > 5*time.Minute {
+			return 0, 0, fmt.Errorf("bench ingest: the server did not fall idle within 5 minutes after the load")
+		}
+	}
 }
 
 // warmUp posts for 3 s, and on until the server's WAL writes into a
@@ -246,7 +352,7 @@ func warmUp(ctx context.Context, sim *Sim, lo LoadOptions, base string) error {
 
 // startServer starts `fleetscope serve` on a free port with a fresh data
 // directory and a random support token.
-func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), error) {
+func startServer(ctx context.Context, binary, opsAddr string) (*exec.Cmd, *API, func(), error) {
 	dir, err := os.MkdirTemp("", "fleetscope-bench-ingest-")
 	if err != nil {
 		return nil, nil, nil, err
@@ -260,7 +366,11 @@ func startServer(ctx context.Context, binary string) (*exec.Cmd, *API, func(), e
 	var tok [16]byte
 	rand.Read(tok[:])
 	token := "bench-" + hex.EncodeToString(tok[:])
-	cmd := exec.CommandContext(ctx, binary, "serve", "--addr", addr, "--data", dir)
+	args := []string{"serve", "--addr", addr, "--data", dir}
+	if opsAddr != "" {
+		args = append(args, "--ops-addr", opsAddr)
+	}
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "FLEETSCOPE_SUPPORT_TOKEN="+token, "FLEETSCOPE_LOG_LEVEL=warn")
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {

@@ -28,6 +28,7 @@ package live
 
 import (
 	"cmp"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sync"
@@ -80,6 +81,9 @@ type State struct {
 	chunks atomic.Pointer[[]*liveChunk]
 	max    atomic.Uint32
 	opts   Options
+	// seed keys labelsHash: unknown to gateways, so that none can make
+	// its labels collide with the list its system last had admitted.
+	seed maphash.Seed
 	// silenceMS and forgetMS are Options.Silence and Forget in ms.
 	silenceMS, forgetMS int64
 	// duplicates counts readings Apply skipped as already counted.
@@ -154,6 +158,12 @@ type systemState struct {
 	// sweepAt is the newest-reading time at which the panels are next
 	// checked for silence (guarded by mu).
 	sweepAt int64
+	// admitted is the labelsHash of the last label list Admit admitted
+	// whole (guarded by mu; 0: none): each of its labels is in latest or
+	// pending until a sweep or a restore drops one, which clears it. A
+	// gateway posts the same labels request after request, so Admit is
+	// then one hash instead of a map lookup per label.
+	admitted uint64
 }
 
 // seenSlots is how many readings before its newest a panel remembers, to
@@ -258,7 +268,7 @@ func New(zones ZoneFunc) *State { return NewState(Options{Zones: zones}) }
 // NewState returns empty live state.
 func NewState(opts Options) *State {
 	opts.setDefaults()
-	l := &State{opts: opts, silenceMS: opts.Silence.Milliseconds(), forgetMS: opts.Forget.Milliseconds()}
+	l := &State{opts: opts, seed: maphash.MakeSeed(), silenceMS: opts.Silence.Milliseconds(), forgetMS: opts.Forget.Milliseconds()}
 	empty := []*liveChunk{}
 	l.chunks.Store(&empty)
 	return l
@@ -318,9 +328,24 @@ func (l *State) MaxPanels() int { return l.opts.MaxPanels }
 // readings move Silence past it). admitted[i] reports labels[i]; Admit
 // returns how many were refused. Labels are copied, not retained.
 func (l *State) Admit(system uint32, labels [][]byte, admitted []bool) (refused int) {
+	h := l.labelsHash(labels)
 	s := l.state(system, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if h != 0 && h == s.admitted {
+		for i := range labels {
+			admitted[i] = true
+		}
+		return 0
+	}
+	if refused = l.admit(s, labels, admitted); refused == 0 {
+		s.admitted = h
+	}
+	return refused
+}
+
+// admit is Admit without its fast path. Requires s.mu.
+func (l *State) admit(s *systemState, labels [][]byte, admitted []bool) (refused int) {
 	for i, label := range labels {
 		if _, ok := s.latest[string(label)]; ok {
 			admitted[i] = true
@@ -344,6 +369,22 @@ func (l *State) Admit(system uint32, labels [][]byte, admitted []bool) (refused 
 	return refused
 }
 
+// labelsHash identifies a list of labels, in order (Admit's fast path).
+func (l *State) labelsHash(labels [][]byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(l.seed)
+	var n [2]byte
+	for _, label := range labels {
+		if len(label) > 0xffff {
+			return 0
+		}
+		n[0], n[1] = byte(len(label)), byte(len(label)>>8)
+		h.Write(n[:])
+		h.Write(label)
+	}
+	return h.Sum64()
+}
+
 // sweep takes panels silent for Silence out of power now and forgets those
 // silent for Forget, and admitted labels that never reported; it returns
 // the power and panel count to subtract. Requires s.mu.
@@ -355,6 +396,7 @@ func (l *State) sweep(s *systemState, last int64) (power int64, panels int32) {
 				power += int64(p.pin)
 			}
 			delete(s.latest, label)
+			s.admitted = 0
 			panels++
 		case p.live && p.ts < last-l.silenceMS:
 			power += int64(p.pin)
@@ -367,6 +409,7 @@ func (l *State) sweep(s *systemState, last int64) (power int64, panels int32) {
 			s.pending[label] = last // admitted before the system's first reading
 		case at < last-l.silenceMS:
 			delete(s.pending, label)
+			s.admitted = 0
 		}
 	}
 	return power, panels
@@ -513,6 +556,7 @@ func (l *State) Restore(system uint32, lsn uint64, day int32, energyMWh uint64, 
 	}
 	s.latest = make(map[string]*panelState, len(order))
 	s.pending = nil
+	s.admitted = 0
 	var power int64
 	for _, i := range order {
 		p := &panelState{ts: ts[i], pin: int32(pins[i]), floor: 1, live: ts[i] >= last-l.silenceMS}

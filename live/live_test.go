@@ -286,3 +286,30 @@ func TestLiveAdmitCapsPanels(t *testing.T) {
 		t.Fatalf("restored %+v (%v)", got, row.Panels)
 	}
 }
+
+// Admit's fast path (a list admitted whole before) must not outlive a
+// label of that list leaving the system.
+func TestLiveAdmitAgainAfterSweep(t *testing.T) {
+	l := NewState(Options{MaxPanels: 2, Silence: time.Minute})
+	labels := func(ls ...string) [][]byte {
+		var out [][]byte
+		for _, s := range ls {
+			out = append(out, []byte(s))
+		}
+		return out
+	}
+	ok := make([]bool, 4)
+	for range 2 {
+		if n := l.Admit(1, labels("P1", "P2"), ok); n != 0 || !ok[0] || !ok[1] {
+			t.Fatalf("refused %d, admitted %v", n, ok[:2])
+		}
+	}
+	l.Apply(1, 1, []Update{{Panel: "P1", TS: ms("2026-06-21T10:00:00Z"), PinDW: 1}})
+	l.Apply(1, 2, []Update{{Panel: "P1", TS: ms("2026-06-21T10:05:00Z"), PinDW: 1}}) // P2 never reported: its place is free
+	if n := l.Admit(1, labels("N1", "N2"), ok); n != 1 || !ok[0] || ok[1] {
+		t.Fatalf("refused %d, admitted %v", n, ok[:2])
+	}
+	if n := l.Admit(1, labels("P1", "P2"), ok); n != 1 || !ok[0] || ok[1] {
+		t.Fatalf("P2 came back past the cap: refused %d, admitted %v", n, ok[:2])
+	}
+}

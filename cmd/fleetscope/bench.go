@@ -18,7 +18,8 @@ benchmarks:
   query    All Locations search, list, summary, history and fleet energy on a synthetic 2 M-system
            catalogue, next to a brute-force scan in the same run
   ingest   a gateway fleet posting to fleetscope (started here, or --url): readings/s end to end,
-           p99 ack at half of saturation, peak RSS — next to the engine's own insert rate
+           p99 ack at half of saturation, peak RSS, server CPU per reading — next to
+           the engine's own JSONEachRow ingest of the same readings (CPU per row, merges included)
   dashboard  the web dashboard in headless Chromium over a synthetic 200 k-system installer:
            sign-in to All Locations drawn, keystroke to search results drawn, bytes of the first page
 `
@@ -101,6 +102,8 @@ func benchIngest(ctx context.Context, args []string) error {
 	fs.FlagSet.DurationVar(&o.Duration, "duration", 30*time.Second, "length of the saturation phase (the half-rate phase is as long)")
 	fs.FlagSet.BoolVar(&o.NDJSON, "ndjson", false, "post NDJSON instead of JSON")
 	fs.FlagSet.BoolVar(&o.Gzip, "gzip", false, "gzip request bodies")
+	fs.FlagSet.StringVar(&o.OpsAddr, "ops-addr", "", "start the server with --ops-addr ADDR, to take Go profiles from its /debug/pprof/ during the load")
+	fs.FlagSet.IntVar(&o.EngineInserts, "engine-inserts", 0, "1 M-row JSONEachRow inserts of the engine's own JSON baseline (0 = as many millions as the saturation phase acknowledged)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
