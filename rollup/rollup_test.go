@@ -146,6 +146,28 @@ func compareCumMinute(t *testing.T, s *store.Store) time.Time {
 	return wm
 }
 
+// passAfterLate marks the minutes [from, from+span) of systems dirty, as the
+// flusher does for late readings, runs a pass, and checks every rollup and
+// both cumulative tables against the raw readings (day is the test's day).
+func passAfterLate(t *testing.T, s *store.Store, r *rollup.Worker, from time.Time, span time.Duration, day time.Time, systems ...int) {
+	t.Helper()
+	ctx := context.Background()
+	for m := from; m.Before(from.Add(span)); m = m.Add(time.Minute) {
+		for _, sys := range systems {
+			if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), {s:UInt32}, now64(3))",
+				clickhouse.Named("m", fmt.Sprint(m.Unix())), clickhouse.Named("s", fmt.Sprint(sys))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := r.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compareRollups(t, s, day.Add(24*time.Hour))
+	compareCum(t, s, day.Add(-24*time.Hour))
+	compareCumMinute(t, s)
+}
+
 func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	s := storetest.Open(t)
 	day := time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)
@@ -173,51 +195,18 @@ func TestRollupLevelsAgreeWithRawReadings(t *testing.T) {
 	// next pass recomputes those buckets.
 	late := day.Add(5 * time.Hour)
 	insertRaw(t, s, "L", 1, late, late.Add(10*time.Minute))
-	for m := late; m.Before(late.Add(10 * time.Minute)); m = m.Add(time.Minute) {
-		if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), 1, now64(3))", clickhouse.Named("m", fmt.Sprint(m.Unix()))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	compareRollups(t, s, day.Add(24*time.Hour))
-	compareCum(t, s, day.Add(-24*time.Hour))
-	compareCumMinute(t, s)
+	passAfterLate(t, s, r, late, 10*time.Minute, day, 1)
 
 	// Late readings on the first day for a system that had none: its
 	// cumulative rows appear for every later day.
 	insertRaw(t, s, "L", 4, day.Add(-2*time.Hour), day.Add(-2*time.Hour+3*time.Minute))
-	for m := day.Add(-2 * time.Hour); m.Before(day.Add(-2*time.Hour + 3*time.Minute)); m = m.Add(time.Minute) {
-		for sys := 1; sys <= 4; sys++ {
-			if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), {s:UInt32}, now64(3))",
-				clickhouse.Named("m", fmt.Sprint(m.Unix())), clickhouse.Named("s", fmt.Sprint(sys))); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := r.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	compareRollups(t, s, day.Add(24*time.Hour))
-	compareCum(t, s, day.Add(-24*time.Hour))
-	compareCumMinute(t, s)
+	passAfterLate(t, s, r, day.Add(-2*time.Hour), 3*time.Minute, day, 1, 2, 3, 4)
 
 	// The same readings stored again (a gateway resending under a new seq,
 	// a retry through another node), marked dirty as late readings are:
 	// recomputed, each counts once.
 	insertRaw(t, s, "A", 3, late, late.Add(10*time.Minute))
-	for m := late; m.Before(late.Add(10 * time.Minute)); m = m.Add(time.Minute) {
-		if err := s.Exec(ctx, "INSERT INTO rollup_dirty (ts, system_id, marked_at) VALUES (toDateTime({m:Int64}, 'UTC'), 1, now64(3))", clickhouse.Named("m", fmt.Sprint(m.Unix()))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.Pass(ctx); err != nil {
-		t.Fatal(err)
-	}
-	compareRollups(t, s, day.Add(24*time.Hour))
-	compareCum(t, s, day.Add(-24*time.Hour))
-	compareCumMinute(t, s)
+	passAfterLate(t, s, r, late, 10*time.Minute, day, 1)
 	var samples, wh uint64
 	if err := s.QueryRow(ctx, "SELECT toUInt64(samples), wh FROM system_rollup_1m FINAL WHERE system_id = 1 AND ts = {m:DateTime('UTC')}", clickhouse.Named("m", late)).Scan(&samples, &wh); err != nil {
 		t.Fatal(err)
