@@ -37,11 +37,11 @@ export async function systemPage(main, { params, signal }) {
     fig[key + 'Hint'] = h('div', { class: 'hint' }, hint || '');
     return h('div', { class: 'card stat', dataset: { stat: key } }, h('div', { class: 'label' }, label), fig[key], fig[key + 'Hint']);
   };
-  const lifetime = sys.lifetime_energy_wh;
+  const lifetime = lifetimeFigure(sys);
   main.append(h('div', { class: 'stats' },
     stat('power', 'Power now', sys.monitored ? fmtPower(sys.power_w) : '—', sys.monitored ? '' : 'not monitored'),
     stat('energy', 'Energy today', sys.monitored ? fmtEnergy(sys.energy_today_wh) : '—', `local day, ${sys.timezone}`),
-    stat('lifetime', 'Lifetime energy', lifetime === null ? '—' : fmtEnergy(lifetime), lifetime === null ? 'history unavailable right now' : ''),
+    stat('lifetime', 'Lifetime energy', lifetime[0], lifetime[1]),
     stat('panels', 'Panels', fmtInt(sys.panels), sys.capacity_w ? `${fmtPower(sys.capacity_w)} peak` : ''),
     stat('seen', 'Last seen', sys.monitored ? fmtAgo(sys.last_seen) : '—', sys.last_seen ? fmtDateTime(sys.last_seen) : '')));
   const live = setInterval(async () => {
@@ -53,7 +53,7 @@ export async function systemPage(main, { params, signal }) {
       fig.energy.textContent = fmtEnergy(s.energy_today_wh);
       fig.seen.textContent = fmtAgo(s.last_seen);
       fig.seenHint.textContent = s.last_seen ? fmtDateTime(s.last_seen) : '';
-      if (s.lifetime_energy_wh != null) fig.lifetime.textContent = fmtEnergy(s.lifetime_energy_wh);
+      if (s.lifetime_energy_wh != null) [fig.lifetime.textContent, fig.lifetimeHint.textContent] = lifetimeFigure(s);
     } catch { /* the next tick tries again */ }
   }, 15000);
   cleanups.push(() => clearInterval(live));
@@ -71,6 +71,20 @@ export async function systemPage(main, { params, signal }) {
   }
   col.append(h('div', { class: 'grid-2' }, gatewaysCard(sys, perms), detailsCard(sys)));
   return () => cleanups.forEach((f) => f());
+}
+
+// lifetimeFigure is the lifetime-energy tile's value and hint. The rollups
+// count it a few minutes behind the clock; further behind — after a
+// restore, an outage or a first start, while the rollup worker catches up —
+// the hint says up to when, and before they have reached the system at all
+// (they answer 0 up to the start of counting) the value is a dash.
+function lifetimeFigure(s) {
+  if (s.lifetime_energy_wh == null) return ['—', 'history unavailable right now'];
+  const value = fmtEnergy(s.lifetime_energy_wh);
+  const until = Date.parse(s.lifetime_until || '');
+  if (!until || Date.now() - until <= 10 * 60e3) return [value, ''];
+  if (until < Date.parse(s.created || '') || until < Date.UTC(2001, 0, 1)) return ['—', 'not counted yet: history is catching up'];
+  return [value, `counted up to ${fmtDateTime(s.lifetime_until)}: history is catching up`];
 }
 
 const day = 864e5;
