@@ -43,6 +43,19 @@ func runBench(ctx context.Context, log *slog.Logger, args []string) error {
 	return fmt.Errorf("bench: unknown benchmark %q", args[0])
 }
 
+// fleetFlags defines the generated catalogue's flags (DESIGN §7's sizes by
+// default) and returns its spec once the flags are parsed; big says who
+// the largest org's systems are to the benchmark.
+func fleetFlags(fs envFlags, big string) func() bench.FleetSpec {
+	systems := fs.Int("systems", 2_000_000, "systems in the catalogue")
+	accounts := fs.Int("accounts", 1_000_000, "accounts")
+	bigOrg := fs.Int("big-org", 200_000, "systems of the largest installer org ("+big+")")
+	seed := fs.Int("seed", 1, "generator seed")
+	return func() bench.FleetSpec {
+		return bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *bigOrg, Seed: uint64(*seed)}
+	}
+}
+
 // openBenchStore opens the embedded engine for a benchmark in dir, or in a
 // temporary directory when dir is empty; closeStore closes the store and removes
 // a temporary directory.

@@ -15,12 +15,9 @@ import (
 // them takes a few minutes on 2 cores.
 func benchDashboard(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := newFlags("bench dashboard")
-	systems := fs.Int("systems", 2_000_000, "systems in the catalogue")
-	accounts := fs.Int("accounts", 1_000_000, "accounts")
-	big := fs.Int("big-org", 200_000, "systems of the largest installer org, whose admin signs in")
+	fleet := fleetFlags(fs, "whose admin signs in")
 	keys := fs.Int("keystrokes", 200, "keystrokes typed into the search (percentiles come from these)")
 	pause := fs.Duration("key-pause", 125*time.Millisecond, "pause between keystrokes")
-	seed := fs.Int("seed", 1, "generator seed")
 	chromium := fs.FlagSet.String("chromium", "", "Chromium binary (default: FLEETSCOPE_CHROMIUM, /usr/bin/chromium, chromium on PATH)")
 	data := fs.FlagSet.String("data", "", "data directory for the embedded engine (default: a temporary one)")
 	if err := fs.Parse(args); err != nil {
@@ -32,7 +29,7 @@ func benchDashboard(ctx context.Context, log *slog.Logger, args []string) error 
 	}
 	defer closeStore()
 	res, err := bench.Dashboard(ctx, bench.DashboardOptions{
-		Fleet:      bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *big, Seed: uint64(*seed)},
+		Fleet:      fleet(),
 		Keystrokes: *keys, KeyPause: *pause, Store: s, Chromium: *chromium, Logger: log, Progress: os.Stderr,
 	})
 	if err != nil {

@@ -14,22 +14,19 @@ import (
 // most of it generating the catalogue and the history.
 func benchQuery(ctx context.Context, log *slog.Logger, args []string) error {
 	fs := newFlags("bench query")
-	systems := fs.Int("systems", 2_000_000, "systems in the catalogue")
-	accounts := fs.Int("accounts", 1_000_000, "accounts")
-	big := fs.Int("big-org", 200_000, "systems of the largest installer org (the caller of the headline figures)")
+	fleet := fleetFlags(fs, "the caller of the headline figures")
 	requests := fs.Int("requests", 2000, "requests per figure (percentiles come from these)")
 	baseline := fs.Int("baseline-requests", 10, "requests per brute-force baseline (each scans the catalogue)")
 	history := fs.Bool("history", true, "also measure history (telemetry, fleet energy) on the embedded engine")
 	days := fs.Int("history-days", 30, "days of daily rollups for fleet energy")
 	others := fs.Int("history-others", 200_000, "systems of other installers with history in the same tables")
-	seed := fs.Int("seed", 1, "generator seed")
 	data := fs.FlagSet.String("data", "", "data directory for the embedded engine (default: a temporary one)")
 	profile := fs.FlagSet.String("cpuprofile", "", "write a CPU profile of the measured requests to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	opts := bench.QueryOptions{
-		Fleet:    bench.FleetSpec{Systems: *systems, Accounts: *accounts, BigOrg: *big, Seed: uint64(*seed)},
+		Fleet:    fleet(),
 		Requests: *requests, BaselineRequests: *baseline, HistoryDays: *days, HistoryOthers: *others, Logger: log,
 	}
 	if *profile != "" {
