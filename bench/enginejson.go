@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/fleetscope/fleetscope/ingest"
@@ -229,13 +228,4 @@ func (j *jsonRows) shift(d int64) time.Duration {
 		copy(j.buf[at:at+13], digits)
 	}
 	return threadCPU() - c0
-}
-
-// threadCPU is the CPU time of the calling OS thread.
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

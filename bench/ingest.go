@@ -71,9 +71,15 @@ func perReading(cpu time.Duration, readings uint64) time.Duration {
 
 // processCPU is the CPU time this process has used, every thread (the
 // embedded engine's included).
-func processCPU() time.Duration {
+func processCPU() time.Duration { return rusageCPU(syscall.RUSAGE_SELF) }
+
+// threadCPU is the CPU time of the calling OS thread.
+func threadCPU() time.Duration { return rusageCPU(1 /* RUSAGE_THREAD */) }
+
+// rusageCPU is the user and system time getrusage(2) reports for who.
+func rusageCPU(who int) time.Duration {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	if err := syscall.Getrusage(who, &ru); err != nil {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
