@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,12 @@ func fillWAL(t *testing.T, dir string, n int, ts0 int64) {
 // to its first journalBytes bytes: what a power loss leaves of a file
 // written since its last fsync may be anything from nothing to all of it,
 // and nothing is the case that can hurt.
-func copyDir(t *testing.T, src, dst string, journalBytes int64) {
+//
+// It reports false, having copied part, when a file went between listing
+// and opening: another sender's truncation ran meanwhile (senders commit
+// and truncate concurrently), and the copy is not a state the WAL passed
+// through.
+func copyDir(t *testing.T, src, dst string, journalBytes int64) bool {
 	t.Helper()
 	entries, err := os.ReadDir(src)
 	if err != nil {
@@ -68,6 +74,9 @@ func copyDir(t *testing.T, src, dst string, journalBytes int64) {
 			continue
 		}
 		in, err := os.Open(filepath.Join(src, e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,6 +93,7 @@ func copyDir(t *testing.T, src, dst string, journalBytes int64) {
 			t.Fatal(err)
 		}
 	}
+	return true
 }
 
 func countReadings(t *testing.T, s *store.Store) (rows, distinct uint64) {
@@ -109,12 +119,25 @@ func TestPowerLossAfterTruncationStoresNothingTwice(t *testing.T) {
 	const records = 12
 	fillWAL(t, dir, records, ts0)
 
-	var once sync.Once
+	var copyMu sync.Mutex
+	copied := false
 	opts := Options{Dir: dir, Store: s, Gateways: oneGateway{}, Logger: storetest.Logger(),
 		// Three records a batch, cut by size only; one record a segment.
 		BatchRows: 90, FlushInterval: time.Hour, walSegmentSize: 512,
 		hooks: &testHooks{truncated: func(synced int64) {
-			once.Do(func() { copyDir(t, dir, lost, synced) })
+			copyMu.Lock()
+			defer copyMu.Unlock()
+			if !copied {
+				if copied = copyDir(t, dir, lost, synced); !copied {
+					// A later truncation copies afresh into an empty dir.
+					if err := os.RemoveAll(lost); err != nil {
+						t.Error(err)
+					}
+					if err := os.Mkdir(lost, 0o755); err != nil {
+						t.Error(err)
+					}
+				}
+			}
 		}},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
