@@ -213,16 +213,42 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 	r.History = append(r.History, figure("history: one system, 24 h at 15 min (rollups + raw tail)", 20*time.Millisecond, ds,
 		"raw readings", bs))
 
-	// Fleet energy for the big installer over each shape of range,
-	// against the brute-force sum over every system's rollups with the
-	// caller's kept afterwards (query.FleetEnergyBruteForce).
-	for _, rg := range FleetEnergyRanges(now, opts.HistoryDays) {
-		ds, err := measure(max(10, opts.Requests/50), func(int) error {
-			_, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.From, To: rg.To})
+	// Services that sum every fleet energy request in the engine
+	// (--energy-tiles 0): one passing the caller's bitmap as an array, one
+	// as a serialized bitmap (ArrayParamMax is the threshold between them;
+	// see query/pushdown.go). The second is what serve does for a caller
+	// above 32 systems without tiles.
+	methods := map[string]*query.Service{}
+	for method, arrayMax := range map[string]int{"array": math.MaxInt32, "bitmap": 1} {
+		m, err := query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
+			Logger: log, LiveRefresh: time.Hour, ArrayParamMax: arrayMax, EnergyTiles: -1})
+		if err != nil {
 			return err
-		})
+		}
+		defer m.Close()
+		methods[method] = m
+	}
+
+	// Fleet energy for the big installer over each shape of range, against
+	// the brute-force sum over every system's rollups with the caller's
+	// kept afterwards (query.FleetEnergyBruteForce): as serve answers it —
+	// the first request reads the energy tiles it lacks, later ones sum
+	// them in memory — and from the engine alone.
+	for _, rg := range FleetEnergyRanges(now, opts.HistoryDays) {
+		fe := func(svc *query.Service) func(int) error {
+			return func(int) error {
+				_, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.From, To: rg.To})
+				return err
+			}
+		}
+		n := max(10, opts.Requests/50)
+		ds, err := measure(n+1, fe(svc))
 		if err != nil {
 			return fmt.Errorf("fleet energy: %w", err)
+		}
+		es, err := measure(n, fe(methods["bitmap"]))
+		if err != nil {
+			return fmt.Errorf("fleet energy, engine alone: %w", err)
 		}
 		bs, err := measure(max(3, opts.BaselineRequests/2), func(int) error {
 			_, _, err := svc.FleetEnergyBruteForce(ctx, f.Big, rg.From, rg.To)
@@ -231,23 +257,14 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 		if err != nil {
 			return fmt.Errorf("fleet energy baseline: %w", err)
 		}
-		r.History = append(r.History, figure(fmt.Sprintf("fleet energy, %d systems, %s", big.GetCardinality(), rg.Name),
-			100*time.Millisecond, ds, "brute-force sum of every system's rollups", bs))
+		const brute = "brute-force sum of every system's rollups"
+		r.History = append(r.History,
+			figure(fmt.Sprintf("fleet energy, %d systems, %s", big.GetCardinality(), rg.Name), 100*time.Millisecond, ds[1:], brute, bs),
+			figure("  its first request (reads the tiles not in memory yet)", 100*time.Millisecond, ds[:1], brute, bs),
+			figure("  from the engine alone (--energy-tiles 0)", 100*time.Millisecond, es, brute, bs))
 	}
 
-	// Pushdown methods by caller size: a service that always passes an
-	// array, one that always passes a serialized bitmap (ArrayParamMax is
-	// the threshold between them; see query/pushdown.go).
-	methods := map[string]*query.Service{}
-	for method, arrayMax := range map[string]int{"array": math.MaxInt32, "bitmap": 1} {
-		m, err := query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
-			Logger: log, LiveRefresh: time.Hour, ArrayParamMax: arrayMax})
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		methods[method] = m
-	}
+	// Pushdown methods by caller size.
 	for _, size := range []int{30, 1000, 10_000, opts.Fleet.BigOrg} {
 		caller, _ := f.AdminOfSize(size)
 		if size == opts.Fleet.BigOrg {

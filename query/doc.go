@@ -127,12 +127,18 @@
 // each system's energy up to the end of every day, and the energy of the
 // 7 and 30 days before it, so whole days of a fleet are one or two rows per
 // system however the readings are laid out; `fleetscope bench query` and
-// the README's benchmark section have the figures.
+// the README's benchmark section have the figures. Where a range is all
+// cumulative rows, every system's row at each end can instead come from
+// energy tiles kept in memory (energytiles.go): read once per instant,
+// checked against ClickHouse's parts on every request, then summed over the
+// caller's bitmap here in milliseconds.
 //
 // # Metrics
 //
 // fleetscope_query_stage_duration_seconds{stage}, _matched_locations{kind},
-// _fleet_energy_duration_seconds{pushdown}, _index_systems,
+// _fleet_energy_duration_seconds{pushdown}, _energy_tile_lookups_total{result},
+// _energy_tile_reads_total{result}, _energy_tile_read_duration_seconds,
+// _energy_tiles_bytes, _index_systems,
 // _index_bytes{part}, _index_build_seconds, _index_delta_systems,
 // _live_view_build_seconds; requests are counted by package api.
 package query

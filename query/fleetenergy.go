@@ -110,16 +110,25 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	if p.sort.key == sortYield {
 		return s.fleetYield(ctx, snap, bm, p, out, start)
 	}
-	plan := planFleetEnergy(p)
-	out.Until, out.Pushdown = plan.until, p.set.kind
-	if plan.page != "" {
-		if out.Items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
-			return out, err
+	reads, cols, until, fromTiles, err := s.fromTiles(ctx, bm, p)
+	switch {
+	case err != nil:
+		return out, storeErr("fleet energy", err)
+	case fromTiles:
+		out.Until, out.Pushdown = until, "memory"
+		out.Items = pageFromTiles(bm, reads, cols, p)
+	default:
+		plan := planFleetEnergy(p)
+		out.Until, out.Pushdown = plan.until, p.set.kind
+		if plan.page != "" {
+			if out.Items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
+				return out, err
+			}
 		}
-	}
-	if plan.zerosLast && len(out.Items) <= p.limit {
-		if out.Items, err = s.fillZeros(ctx, out.Items, p.limit+1, bm, p.cur, plan.nonzero, plan.args); err != nil {
-			return out, err
+		if plan.zerosLast && len(out.Items) <= p.limit {
+			if out.Items, err = s.fillZeros(ctx, out.Items, p.limit+1, bm, p.cur, plan.nonzero, plan.args); err != nil {
+				return out, err
+			}
 		}
 	}
 	if len(out.Items) > p.limit {
@@ -130,6 +139,34 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 	describe(snap, out.Items)
 	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
 	return out, nil
+}
+
+// fromTiles answers a request's energies from tiles (energytiles.go) when
+// its range is all cumulative tiles and they are in memory or worth
+// reading for this caller: the signed tiles, their columns and where the
+// sums end. False: the engine answers.
+func (s *Service) fromTiles(ctx context.Context, bm *roaring.Bitmap, p fleetParams) ([]tileRead, [][]uint64, time.Time, bool, error) {
+	if s.tiles == nil {
+		return nil, nil, time.Time{}, false, nil
+	}
+	tiles := planFleetTiles(p.from, p.to, p.wm, p.cumWM, p.minute)
+	reads, ok := energyReads(tiles, p.minute)
+	if !ok {
+		return nil, nil, time.Time{}, false, nil
+	}
+	until := tilesEnd(tiles, p.from)
+	if len(reads) == 0 {
+		return nil, nil, until, true, nil // nothing rolled up yet: every system at zero
+	}
+	read, err := s.tiles.worthReading(ctx, reads, bm.GetCardinality())
+	if err != nil {
+		return nil, nil, time.Time{}, false, err
+	}
+	if !read && !s.tiles.cached(reads) {
+		return nil, nil, time.Time{}, false, nil
+	}
+	cols, ok, err := s.tiles.get(ctx, reads, read)
+	return reads, cols, until, ok, err
 }
 
 // describe fills in what an answer shows of each system besides its
@@ -148,13 +185,24 @@ func describe(snap *acl.Snapshot, items []SystemEnergy) {
 func (s *Service) fleetYield(ctx context.Context, snap *acl.Snapshot, bm *roaring.Bitmap, p fleetParams, out FleetEnergy, start time.Time) (FleetEnergy, error) {
 	all := p
 	all.sort, all.cur, all.limit = sortSpec{key: sortID}, nil, out.Total
-	plan := planFleetEnergy(all)
-	out.Until, out.Pushdown = plan.until, p.set.kind
 	var items []SystemEnergy
-	if plan.page != "" {
-		var err error
-		if items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
-			return out, err
+	reads, cols, until, fromTiles, err := s.fromTiles(ctx, bm, p)
+	switch {
+	case err != nil:
+		return out, storeErr("fleet energy", err)
+	case fromTiles:
+		out.Until, out.Pushdown = until, "memory"
+		items = make([]SystemEnergy, 0, out.Total)
+		for _, id := range bm.ToArray() {
+			items = append(items, SystemEnergy{ID: acl.SystemID(id), EnergyMWh: energyOf(id, reads, cols)})
+		}
+	default:
+		plan := planFleetEnergy(all)
+		out.Until, out.Pushdown = plan.until, p.set.kind
+		if plan.page != "" {
+			if items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
+				return out, err
+			}
 		}
 	}
 	if len(items) == 0 { // nothing rolled up: every system, at zero

@@ -8,14 +8,19 @@ import (
 )
 
 type metrics struct {
-	stage        *prometheus.HistogramVec // stage
-	matched      *prometheus.HistogramVec // kind: search, list
-	fleetEnergy  *prometheus.HistogramVec // pushdown
-	indexSystems prometheus.Gauge
-	indexBytes   *prometheus.GaugeVec // part
-	indexBuild   prometheus.Histogram
-	deltaSystems prometheus.Gauge
-	liveBuild    prometheus.Histogram
+	stage       *prometheus.HistogramVec // stage
+	matched     *prometheus.HistogramVec // kind: search, list
+	fleetEnergy *prometheus.HistogramVec // pushdown
+
+	energyTileLookups *prometheus.CounterVec // result: hit, miss
+	energyTileReads   *prometheus.CounterVec // result: ok, error
+	energyTileRead    prometheus.Histogram
+	energyTileBytes   prometheus.Gauge
+	indexSystems      prometheus.Gauge
+	indexBytes        *prometheus.GaugeVec // part
+	indexBuild        prometheus.Histogram
+	deltaSystems      prometheus.Gauge
+	liveBuild         prometheus.Histogram
 }
 
 // latencyBuckets span 50 µs to ~13 s: All Locations answers in well under
@@ -31,7 +36,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		matched: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "matched_locations",
 			Help: "Locations matching a request (its total), for searches (q set) and plain lists.", Buckets: prometheus.ExponentialBuckets(1, 4, 12)}, []string{"kind"}),
 		fleetEnergy: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fleet_energy_duration_seconds",
-			Help: "Fleet energy computation by how the caller's bitmap was pushed down (array, bitmap).", Buckets: latencyBuckets}, []string{"pushdown"}),
+			Help: "Fleet energy computation by how the caller's bitmap reached the sums: pushed down to the engine (array, bitmap) or applied to energy tiles in memory (memory).", Buckets: latencyBuckets}, []string{"pushdown"}),
+		energyTileLookups: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_lookups_total",
+			Help: "Energy tiles (every system's cumulative energy at one instant) a fleet energy request looked up in memory, by result: hit (current), miss (absent or stale, read again or left to the engine)."}, []string{"result"}),
+		energyTileReads: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_reads_total",
+			Help: "Energy tiles read from the engine, by result (ok, error)."}, []string{"result"}),
+		energyTileRead: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_read_duration_seconds",
+			Help: "Time to read one energy tile from the engine.", Buckets: latencyBuckets}),
+		energyTileBytes: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "energy_tiles_bytes",
+			Help: "Memory held by energy tiles (bounded by --energy-tiles)."}),
 		indexSystems: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "index_systems",
 			Help: "Systems in the catalogue: the base search index's, plus those created since, minus those deleted."}),
 		indexBytes: f.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "index_bytes",
@@ -45,6 +58,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, kind := range []string{"list", "search"} {
 		m.matched.WithLabelValues(kind) // from the start, for dashboards
+	}
+	for _, r := range []string{"hit", "miss"} {
+		m.energyTileLookups.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.energyTileReads.WithLabelValues(r)
+	}
+	for _, kind := range []string{"array", "bitmap", "memory"} {
+		m.fleetEnergy.WithLabelValues(kind)
 	}
 	return m
 }

@@ -213,19 +213,32 @@ func BenchmarkHistory(b *testing.B) {
 			}
 		})
 	})
+	// Fleet energy as serve answers it (energy tiles: the first request
+	// reads them, the rest sum them in memory) and from the engine alone.
+	eng, err := query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
+		Logger: slog.New(slog.DiscardHandler), LiveRefresh: time.Hour, EnergyTiles: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
 	for _, rg := range bench.FleetEnergyRanges(now, 30) {
-		b.Run(fmt.Sprintf("fleet-energy/%s/systems=%d", strings.ReplaceAll(rg.Name, " ", "-"), h.Big.GetCardinality()), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.From, To: rg.To}); err != nil {
-					b.Fatal(err)
+		for _, path := range []struct {
+			name string
+			svc  *query.Service
+		}{{"fleet-energy", svc}, {"fleet-energy-engine", eng}} {
+			b.Run(fmt.Sprintf("%s/%s/systems=%d", path.name, strings.ReplaceAll(rg.Name, " ", "-"), h.Big.GetCardinality()), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := path.svc.FleetEnergy(ctx, f.Big, query.FleetEnergyQuery{From: rg.From, To: rg.To}); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			reportBaseline(b, 3, func(int) {
-				if _, _, err := svc.FleetEnergyBruteForce(ctx, f.Big, rg.From, rg.To); err != nil {
-					b.Fatal(err)
-				}
+				reportBaseline(b, 3, func(int) {
+					if _, _, err := svc.FleetEnergyBruteForce(ctx, f.Big, rg.From, rg.To); err != nil {
+						b.Fatal(err)
+					}
+				})
 			})
-		})
+		}
 	}
 }

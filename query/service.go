@@ -63,7 +63,17 @@ type Options struct {
 	// raw retention; 0: for ever): fleet energy reads the minute
 	// cumulative table only for minutes surely still in it.
 	MinuteRetention time.Duration
+	// EnergyTiles is the memory fleet energy may keep energy tiles in
+	// (every system's cumulative energy at an instant; see energytiles.go):
+	// 0 means DefaultEnergyTiles, a negative value keeps none, so that the
+	// engine sums every request.
+	EnergyTiles int64
 }
+
+// DefaultEnergyTiles is the default Options.EnergyTiles: 256 MiB, sixteen
+// tiles of 2 M systems (8 bytes a system) — the two ends of several
+// ranges in use at once.
+const DefaultEnergyTiles = 256 << 20
 
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
@@ -110,6 +120,9 @@ func (o *Options) setDefaults() {
 	if o.ArrayParamMax <= 0 {
 		o.ArrayParamMax = defaultArrayParamMax
 	}
+	if o.EnergyTiles == 0 {
+		o.EnergyTiles = DefaultEnergyTiles
+	}
 }
 
 // Service answers the dashboard queries. Create it with New, wire
@@ -136,7 +149,8 @@ type Service struct {
 	hot   map[weak.Pointer[roaring.Bitmap]]int64 // caller bitmaps summarized lately (Unix ms)
 	last  map[acl.AccountID]summarized           // each large caller's bitmap summarized last (summarizeBase)
 
-	wm wmCache
+	wm    wmCache
+	tiles *energyTiles // nil: every fleet energy request is summed in the engine
 
 	// holdFold keeps changes pending (tests: it makes requests match them
 	// against their own snapshot).
@@ -172,6 +186,9 @@ func New(opts Options) (*Service, error) {
 	s := &Service{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer),
 		wake: make(chan struct{}, 1), rebuilt: make(chan *baseIndex, 1)}
 	s.pend.Store(noPending)
+	if opts.Store != nil && opts.EnergyTiles > 0 {
+		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m)
+	}
 	snap := opts.ACL.Snapshot()
 	b := buildBase(snap)
 	s.cat.Store(newCatalogue(b))

@@ -41,7 +41,9 @@ type serveConfig struct {
 	demo       bool
 	nodeID     int
 	rollup     bool
-	opsAddr    string
+	// energyTiles is query.Options.EnergyTiles (negative: none).
+	energyTiles int64
+	opsAddr     string
 
 	ingest ingest.Options // the limits and batching flags
 
@@ -75,6 +77,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.ingest.MaxPanels, "ingest-max-panels", live.DefaultMaxPanels, "most panel labels of a system; a reading with a new label beyond it is rejected (too_many_panels)")
 	fs.DurationVar(&c.ingest.Retention, "retention", ingest.DefaultMaxAge, "how old a reading may be and still be accepted (at most --raw-retention)")
 	fs.DurationVar(&c.ingest.RawRetention, "raw-retention", store.DefaultRawRetention, "how long raw readings, and rollups finer than an hour, are kept (a table TTL); hourly and daily rollups are kept forever")
+	energyTiles := fs.Bytes("energy-tiles", query.DefaultEnergyTiles, "memory fleet energy keeps every system's cumulative energy at recently asked instants in, so that repeated ranges are summed here instead of in ClickHouse (units: KiB, MiB, GiB; 0 = none)")
 	backlog := fs.Bytes("ingest-max-backlog", 2<<30, "WAL bytes that may wait for ClickHouse before ingest answers 429 (units: KiB, MiB, GiB)")
 	fs.IntVar(&c.ingest.BatchRows, "ingest-batch-rows", ingest.DefaultBatchRows, "most readings in one ClickHouse insert")
 	fs.DurationVar(&c.ingest.FlushInterval, "ingest-flush-interval", ingest.DefaultFlushInterval, "longest a reading waits for its insert batch to fill")
@@ -110,6 +113,9 @@ func parseServe(args []string) (serveConfig, error) {
 		return c, errors.New("--ingest-max-body: 1 byte to 1GiB")
 	}
 	c.ingest.MaxBodySize, c.ingest.MaxBacklog = int(*maxBody), *backlog
+	if c.energyTiles = *energyTiles; c.energyTiles <= 0 {
+		c.energyTiles = -1 // query.Options: none
+	}
 	if c.ingest.MaxReadings <= 0 || c.ingest.MaxPanels <= 0 || c.ingest.BatchRows <= 0 || c.ingest.MaxBacklog <= 0 || c.ingest.Retention <= 0 || c.ingest.FlushInterval <= 0 {
 		return c, errors.New("limits must be positive (none means unlimited)")
 	}
@@ -285,7 +291,7 @@ func (s *server) open(ctx context.Context) error {
 		s.rollup = rollup.Start(rollup.Options{Store: s.store, Lateness: s.ingest.Lateness(), Registerer: s.reg, Logger: s.log})
 	}
 	q, err := query.New(query.Options{Store: s.store, ACL: s.acl, Live: s.ingest.Live(), Registerer: s.reg, Logger: s.log,
-		MinuteRetention: s.cfg.ingest.RawRetention})
+		MinuteRetention: s.cfg.ingest.RawRetention, EnergyTiles: s.cfg.energyTiles})
 	if err != nil {
 		return err
 	}
