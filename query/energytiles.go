@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -80,34 +81,116 @@ func energyReads(tiles []tile, minute timeSpan) ([]tileRead, bool) {
 
 // energyTiles keeps tiles in memory up to a byte budget, the least
 // recently used going first.
+//
+// Besides the reads a large caller's request makes, tiles are read in the
+// background (one at a time, off the request path) when they are likely
+// to pay: once the smaller callers whose requests the engine answered
+// asked for a tile with systems adding up to a quarter of its rows — what
+// they would have saved had it been in memory — and, when the minute
+// cumulative table moves on, the tile of its newest minute if the previous
+// newest was in use: it is the end of every range "to now".
 type energyTiles struct {
 	store *store.Store
 	limit int64
 	m     *metrics
 	seed  maphash.Seed
+	now   func() time.Time
+	queue chan energyTileKey // tiles to read in the background
 
-	mu    sync.Mutex
-	tiles map[energyTileKey]*energyTile
-	bytes int64
-	tick  uint64
-	rows  map[string]int // rows of the last tile read per table: what reading one costs
+	mu     sync.Mutex
+	tiles  map[energyTileKey]*energyTile
+	bytes  int64
+	tick   uint64
+	rows   map[string]int           // rows of the last tile read per table: what reading one costs
+	demand map[energyTileKey]uint64 // systems of the engine-answered requests that asked for a tile
 }
+
+// maxDemandKeys bounds energyTiles.demand: past it the counts start again.
+const maxDemandKeys = 4096
 
 // energyTile is one tile: ready once done is closed, then wh (or err) is
 // fixed.
 type energyTile struct {
-	parts uint64 // fingerprint of the parts it was read from
-	done  chan struct{}
-	wh    []uint64 // mWh by system id; ids past its end have no row (0)
-	err   error
-	used  uint64 // energyTiles.tick when last used
+	parts  uint64 // fingerprint of the parts it was read from
+	done   chan struct{}
+	wh     []uint64 // mWh by system id; ids past its end have no row (0)
+	err    error
+	used   uint64    // energyTiles.tick when last used
+	usedAt time.Time // and when
 }
 
 func (e *energyTile) size() int64 { return int64(cap(e.wh)) * 8 }
 
-func newEnergyTiles(st *store.Store, limit int64, m *metrics) *energyTiles {
-	return &energyTiles{store: st, limit: limit, m: m, seed: maphash.MakeSeed(),
-		tiles: map[energyTileKey]*energyTile{}, rows: map[string]int{}}
+func newEnergyTiles(st *store.Store, limit int64, m *metrics, now func() time.Time) *energyTiles {
+	return &energyTiles{store: st, limit: limit, m: m, seed: maphash.MakeSeed(), now: now,
+		queue: make(chan energyTileKey, 16),
+		tiles: map[energyTileKey]*energyTile{}, rows: map[string]int{}, demand: map[energyTileKey]uint64{}}
+}
+
+// run reads the queued tiles until ctx ends; timeout bounds each read.
+func (c *energyTiles) run(ctx context.Context, timeout time.Duration, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case k := <-c.queue:
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			rctx = clickhouse.Context(rctx, clickhouse.WithSettings(clickhouse.Settings{"do_not_merge_across_partitions_select_final": 1}))
+			if _, _, err := c.get(rctx, []tileRead{{key: k, sign: 1}}, true); err != nil && ctx.Err() == nil {
+				log.Warn("energy tile not read in the background", "table", k.table, "ts", time.Unix(k.ts, 0).UTC(), "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// enqueue asks for a background read of k, unless the queue is full (the
+// tile is then read when asked again).
+func (c *energyTiles) enqueue(k energyTileKey) {
+	select {
+	case c.queue <- k:
+	default:
+	}
+}
+
+// ask records that a caller of n systems asked for the tiles of reads and
+// was answered by the engine; a tile asked for by systems adding up to a
+// quarter of its rows is queued for reading.
+func (c *energyTiles) ask(reads []tileRead, n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.demand) >= maxDemandKeys {
+		clear(c.demand)
+	}
+	for _, r := range reads {
+		if c.tiles[r.key] != nil {
+			continue
+		}
+		rows, known := c.rows[r.key.table]
+		d := c.demand[r.key] + n
+		if known && 4*d >= uint64(rows) {
+			delete(c.demand, r.key)
+			c.enqueue(r.key)
+			continue
+		}
+		c.demand[r.key] = d
+	}
+}
+
+// advanced tells the tiles that the minute cumulative table's watermark
+// moved from prev to next: the tile at next is queued when the one at
+// prev was used in the last two minutes.
+func (c *energyTiles) advanced(prev, next time.Time) {
+	if prev.IsZero() || !next.After(prev) {
+		return
+	}
+	c.mu.Lock()
+	e := c.tiles[energyTileKey{cumMinuteTable, prev.Unix()}]
+	recent := e != nil && c.now().Sub(e.usedAt) < 2*time.Minute
+	c.mu.Unlock()
+	if recent {
+		c.enqueue(energyTileKey{cumMinuteTable, next.Unix()})
+	}
 }
 
 // worthReading says whether reading the tiles of reads costs about what
@@ -132,6 +215,9 @@ func (c *energyTiles) worthReading(ctx context.Context, reads []tileRead, n uint
 				return false, err
 			}
 			k = int(cnt)
+			c.mu.Lock()
+			c.rows[r.key.table] = k
+			c.mu.Unlock()
 		}
 		rows += uint64(k)
 	}
@@ -168,6 +254,9 @@ func (c *energyTiles) get(ctx context.Context, reads []tileRead, read bool) ([][
 		e := c.tiles[r.key]
 		if e == nil || e.parts != prints[r.key] {
 			if !read {
+				if e != nil {
+					c.enqueue(r.key) // in use lately: worth reading again
+				}
 				c.mu.Unlock()
 				c.m.energyTileLookups.WithLabelValues("miss").Add(float64(len(reads)))
 				return nil, false, nil
@@ -179,7 +268,7 @@ func (c *energyTiles) get(ctx context.Context, reads []tileRead, read bool) ([][
 			c.tiles[r.key] = e
 			mine = append(mine, i)
 		}
-		e.used = c.tick
+		e.used, e.usedAt = c.tick, c.now()
 		entries[i] = e
 	}
 	c.mu.Unlock()

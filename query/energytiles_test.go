@@ -136,6 +136,107 @@ func TestEnergyTilesAnswerAsTheEngine(t *testing.T) {
 	}
 }
 
+// held waits until the tiles of keys are in memory, read.
+func held(t *testing.T, svc *Service, keys ...energyTileKey) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		svc.tiles.mu.Lock()
+		n := 0
+		for _, k := range keys {
+			if e := svc.tiles.tiles[k]; e != nil {
+				select {
+				case <-e.done:
+					if e.err == nil {
+						n++
+					}
+				default:
+				}
+			}
+		}
+		svc.tiles.mu.Unlock()
+		if n == len(keys) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tiles %v not read in the background", keys)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A caller too small to read tiles itself is answered by the engine, and
+// once such requests asked for a tile with systems adding up to a quarter
+// of its rows, it is read in the background and later requests sum it in
+// memory.
+func TestEnergyTilesAreReadBehindSmallCallers(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	ctx := context.Background()
+	eng := engineOnly(t, f.harness)
+	f.history([]acl.SystemID{f.sys[0], f.sys[2]}, t0.Add(-3*time.Hour), t0)
+	if _, err := f.svc.loadWatermarks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// As if every instant held 60 rows: alice's 6 systems are too few
+	// to read two tiles (8 × 6 per tile), and 15 asking systems are a
+	// quarter.
+	f.svc.tiles.rows[cumMinuteTable] = 60
+	q := FleetEnergyQuery{From: t0.Add(-time.Hour), To: t0}
+	for i := range 3 {
+		a, err := f.svc.FleetEnergy(ctx, f.alice, q)
+		if err != nil || a.Pushdown == "memory" {
+			t.Fatalf("request %d: %v, answered by %q: want the engine", i, err, a.Pushdown)
+		}
+	}
+	held(t, f.svc, energyTileKey{cumMinuteTable, q.From.Unix()}, energyTileKey{cumMinuteTable, t0.Add(-rollup.DefaultLateness).Unix()})
+	a, err := f.svc.FleetEnergy(ctx, f.alice, q)
+	if err != nil || a.Pushdown != "memory" {
+		t.Fatalf("after the background reads: %v, answered by %q", err, a.Pushdown)
+	}
+	want, err := eng.FleetEnergy(ctx, f.alice, q)
+	if err != nil || !slices.Equal(a.Items, want.Items) {
+		t.Fatalf("tiles %+v, engine %+v (%v)", a.Items, want.Items, err)
+	}
+}
+
+// When the minute table moves on and its newest minute's tile was in use,
+// the new newest minute's tile is read in the background: the end of the
+// next request of every range "to now".
+func TestEnergyTilesFollowTheNewestMinute(t *testing.T) {
+	f := newFleet(t, harnessOpts{store: true})
+	ctx := context.Background()
+	eng := engineOnly(t, f.harness)
+	with := []acl.SystemID{f.sys[0], f.sys[2]}
+	f.history(with, t0.Add(-3*time.Hour), t0)
+	if _, err := f.svc.loadWatermarks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	from := t0.Add(-2 * time.Hour) // inside the minute table, which starts with the history
+	if a, err := f.svc.FleetEnergy(ctx, f.alice, FleetEnergyQuery{From: from, To: t0}); err != nil || a.Pushdown != "memory" {
+		t.Fatalf("%v, answered by %q", err, a.Pushdown)
+	}
+	// A minute later the rollup worker has the next minute.
+	t1 := t0.Add(time.Minute)
+	f.clock.set(t1)
+	f.history(with, t0, t1)
+	if _, err := f.svc.loadWatermarks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.svc.cumMinute().to, t1.Add(-rollup.DefaultLateness); !got.Equal(want) {
+		t.Fatalf("minute watermark %s, want %s", got, want)
+	}
+	held(t, f.svc, energyTileKey{cumMinuteTable, t1.Add(-rollup.DefaultLateness).Unix()})
+	q := FleetEnergyQuery{From: from, To: t1, Sort: "id"}
+	a, err := f.svc.FleetEnergy(ctx, f.alice, q)
+	if err != nil || a.Pushdown != "memory" {
+		t.Fatalf("%v, answered by %q", err, a.Pushdown)
+	}
+	want, err := eng.FleetEnergy(ctx, f.alice, q)
+	if err != nil || !slices.Equal(a.Items, want.Items) || !a.Until.Equal(want.Until) {
+		t.Fatalf("tiles %+v, engine %+v (%v)", a, want, err)
+	}
+}
+
 // The tiles stay within their memory budget, the request at hand's
 // excepted: with room for none, each request keeps only its own tiles.
 func TestEnergyTilesKeepTheirBudget(t *testing.T) {
@@ -145,7 +246,7 @@ func TestEnergyTilesKeepTheirBudget(t *testing.T) {
 	if _, err := f.svc.loadWatermarks(ctx); err != nil {
 		t.Fatal(err)
 	}
-	held := func() []energyTileKey {
+	heldKeys := func() []energyTileKey {
 		f.svc.tiles.mu.Lock()
 		defer f.svc.tiles.mu.Unlock()
 		var keys []energyTileKey
@@ -161,7 +262,7 @@ func TestEnergyTilesKeepTheirBudget(t *testing.T) {
 			t.Fatalf("from %s: %v, answered by %q", from, err, a.Pushdown)
 		}
 		want := []energyTileKey{{cumMinuteTable, from.Unix()}, {cumMinuteTable, a.Until.Unix()}}
-		if got := held(); !slices.Equal(got, want) {
+		if got := heldKeys(); !slices.Equal(got, want) {
 			t.Fatalf("from %s: tiles held %v, want %v", from, got, want)
 		}
 		if b := metricValue(f.svc.m.energyTileBytes); b <= 0 || int64(b) != f.svc.tiles.bytes {
@@ -173,7 +274,7 @@ func TestEnergyTilesKeepTheirBudget(t *testing.T) {
 // Tiles are read for a caller whose systems are at least an eighth of the
 // rows they hold; smaller callers leave the sum to the engine.
 func TestEnergyTilesAreReadForLargeCallers(t *testing.T) {
-	c := newEnergyTiles(nil, 1<<20, newMetrics(prometheus.NewRegistry()))
+	c := newEnergyTiles(nil, 1<<20, newMetrics(prometheus.NewRegistry()), time.Now)
 	c.rows[cumMinuteTable] = 1000
 	reads := []tileRead{{energyTileKey{cumMinuteTable, 60}, -1}, {energyTileKey{cumMinuteTable, 120}, 1}}
 	for n, want := range map[uint64]bool{1: false, 124: false, 125: true, 5000: true} {

@@ -162,7 +162,15 @@ func (s *Service) fromTiles(ctx context.Context, bm *roaring.Bitmap, p fleetPara
 	if err != nil {
 		return nil, nil, time.Time{}, false, err
 	}
+	// The last 7 or 30 whole days are one row per system in the engine
+	// (cumPart), which costs less than reading two tiles on the way
+	// (46 against 78–143 ms for 200 k systems): the engine answers, and
+	// the tiles are read in the background for the requests that follow.
+	if read && len(tiles) == 1 && tiles[0].level == levelCum && lagged(tiles[0]) {
+		read = false
+	}
 	if !read && !s.tiles.cached(reads) {
+		s.tiles.ask(reads, bm.GetCardinality())
 		return nil, nil, time.Time{}, false, nil
 	}
 	cols, ok, err := s.tiles.get(ctx, reads, read)
@@ -396,6 +404,17 @@ func planFleetEnergy(p fleetParams) fleetPlan {
 		plan.nonzero = "SELECT bitmapToArray(groupBitmapState(system_id)) FROM (" + sums + " WHERE e > 0)"
 	}
 	return plan
+}
+
+// lagged says whether a levelCum tile spans one of the lags a row of
+// system_energy_cum carries (rollup.CumLags).
+func lagged(t tile) bool {
+	for _, l := range rollup.CumLags {
+		if t.to.Equal(t.from.AddDate(0, 0, l.Days)) {
+			return true
+		}
+	}
+	return false
 }
 
 // cumPart reads the energy of a levelCum tile from system_energy_cum: when

@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fleetEnergy: f.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "fleet_energy_duration_seconds",
 			Help: "Fleet energy computation by how the caller's bitmap reached the sums: pushed down to the engine (array, bitmap) or applied to energy tiles in memory (memory).", Buckets: latencyBuckets}, []string{"pushdown"}),
 		energyTileLookups: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_lookups_total",
-			Help: "Energy tiles (every system's cumulative energy at one instant) a fleet energy request looked up in memory, by result: hit (current), miss (absent or stale, read again or left to the engine)."}, []string{"result"}),
+			Help: "Energy tiles (every system's cumulative energy at one instant) looked up in memory by fleet energy requests and background reads, by result: hit (current), miss (absent or stale: read again, or the engine sums the request)."}, []string{"result"}),
 		energyTileReads: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_reads_total",
 			Help: "Energy tiles read from the engine, by result (ok, error)."}, []string{"result"}),
 		energyTileRead: f.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "energy_tile_read_duration_seconds",

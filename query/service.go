@@ -187,7 +187,7 @@ func New(opts Options) (*Service, error) {
 		wake: make(chan struct{}, 1), rebuilt: make(chan *baseIndex, 1)}
 	s.pend.Store(noPending)
 	if opts.Store != nil && opts.EnergyTiles > 0 {
-		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m)
+		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m, opts.Now)
 	}
 	snap := opts.ACL.Snapshot()
 	b := buildBase(snap)
@@ -201,6 +201,13 @@ func New(opts Options) (*Service, error) {
 	s.wg.Add(2)
 	go s.foldLoop(ctx)
 	go s.liveLoop(ctx)
+	if s.tiles != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.tiles.run(ctx, opts.HistoryTimeout, s.log)
+		}()
+	}
 	return s, nil
 }
 

@@ -217,8 +217,12 @@ func (s *Service) loadWatermarks(ctx context.Context) ([4]time.Time, error) {
 		return wm, fmt.Errorf("query: rollup watermarks: %w", err)
 	}
 	s.wm.mu.Lock()
+	prev := s.wm.minute.to
 	s.wm.wm, s.wm.cum, s.wm.minute, s.wm.at = wm, cum, minute, time.Now()
 	s.wm.mu.Unlock()
+	if s.tiles != nil {
+		s.tiles.advanced(prev, minute.to)
+	}
 	return wm, nil
 }
 
