@@ -90,12 +90,13 @@ func energyReads(tiles []tile, minute timeSpan) ([]tileRead, bool) {
 // cumulative table moves on, the tile of its newest minute if the previous
 // newest was in use: it is the end of every range "to now".
 type energyTiles struct {
-	store *store.Store
-	limit int64
-	m     *metrics
-	seed  maphash.Seed
-	now   func() time.Time
-	queue chan energyTileKey // tiles to read in the background
+	store   *store.Store
+	limit   int64
+	m       *metrics
+	seed    maphash.Seed
+	now     func() time.Time
+	timeout time.Duration      // bounds one tile's read
+	queue   chan energyTileKey // tiles to read in the background
 
 	mu     sync.Mutex
 	tiles  map[energyTileKey]*energyTile
@@ -109,32 +110,33 @@ type energyTiles struct {
 const maxDemandKeys = 4096
 
 // energyTile is one tile: ready once done is closed, then wh (or err) is
-// fixed.
+// fixed. Its other fields are guarded by energyTiles.mu.
 type energyTile struct {
-	parts  uint64 // fingerprint of the parts it was read from
-	done   chan struct{}
-	wh     []uint64 // mWh by system id; ids past its end have no row (0)
-	err    error
-	used   uint64    // energyTiles.tick when last used
-	usedAt time.Time // and when
+	parts   uint64 // fingerprint of the parts it was read from
+	done    chan struct{}
+	wh      []uint64 // mWh by system id; ids past its end have no row (0)
+	err     error
+	used    uint64    // energyTiles.tick when last used
+	usedAt  time.Time // and when
+	counted bool      // read, and its bytes in energyTiles.bytes
 }
 
 func (e *energyTile) size() int64 { return int64(cap(e.wh)) * 8 }
 
-func newEnergyTiles(st *store.Store, limit int64, m *metrics, now func() time.Time) *energyTiles {
-	return &energyTiles{store: st, limit: limit, m: m, seed: maphash.MakeSeed(), now: now,
+func newEnergyTiles(st *store.Store, limit int64, m *metrics, now func() time.Time, timeout time.Duration) *energyTiles {
+	return &energyTiles{store: st, limit: limit, m: m, seed: maphash.MakeSeed(), now: now, timeout: timeout,
 		queue: make(chan energyTileKey, 16),
 		tiles: map[energyTileKey]*energyTile{}, rows: map[string]int{}, demand: map[energyTileKey]uint64{}}
 }
 
-// run reads the queued tiles until ctx ends; timeout bounds each read.
-func (c *energyTiles) run(ctx context.Context, timeout time.Duration, log *slog.Logger) {
+// run reads the queued tiles until ctx ends.
+func (c *energyTiles) run(ctx context.Context, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case k := <-c.queue:
-			rctx, cancel := context.WithTimeout(ctx, timeout)
+			rctx, cancel := context.WithTimeout(ctx, c.timeout)
 			rctx = clickhouse.Context(rctx, clickhouse.WithSettings(clickhouse.Settings{"do_not_merge_across_partitions_select_final": 1}))
 			if _, _, err := c.get(rctx, []tileRead{{key: k, sign: 1}}, true); err != nil && ctx.Err() == nil {
 				log.Warn("energy tile not read in the background", "table", k.table, "ts", time.Unix(k.ts, 0).UTC(), "err", err)
@@ -277,18 +279,9 @@ func (c *energyTiles) get(ctx context.Context, reads []tileRead, read bool) ([][
 
 	// Read the missing tiles side by side: each is one engine statement
 	// plus decoding here, so two use both cores.
-	var wg sync.WaitGroup
 	for _, i := range mine {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e := entries[i]
-			e.wh, e.err = c.read(ctx, reads[i].key)
-			close(e.done)
-		}()
+		go c.fill(ctx, reads[i].key, entries[i])
 	}
-	wg.Wait()
-
 	out := make([][]uint64, len(reads))
 	for i, e := range entries {
 		select {
@@ -297,35 +290,42 @@ func (c *energyTiles) get(ctx context.Context, reads []tileRead, read bool) ([][
 			return nil, false, ctx.Err()
 		}
 		if e.err != nil {
-			c.mu.Lock()
-			if c.tiles[reads[i].key] == e {
-				delete(c.tiles, reads[i].key) // the next request reads it again
-			}
-			c.mu.Unlock()
 			return nil, false, e.err
 		}
 		out[i] = e.wh
 	}
-	if len(mine) > 0 {
-		c.mu.Lock()
-		for _, i := range mine {
-			if c.tiles[reads[i].key] == entries[i] {
-				c.bytes += entries[i].size()
-			}
-		}
-		c.evict(c.tick)
-		c.mu.Unlock()
-	}
 	return out, true, nil
+}
+
+// fill reads tile e of k, counts its bytes and makes room for it, or
+// forgets it when the read failed (the next request reads it again).
+// Other requests may wait for it, so the read outlives the cancellation of
+// the request that started it, within the history timeout.
+func (c *energyTiles) fill(ctx context.Context, k energyTileKey, e *energyTile) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	wh, err := c.read(ctx, k)
+	c.mu.Lock()
+	e.wh, e.err = wh, err
+	if c.tiles[k] == e {
+		if err != nil {
+			delete(c.tiles, k)
+		} else {
+			e.counted = true
+			c.bytes += e.size()
+			c.evict(e.used)
+		}
+	}
+	c.mu.Unlock()
+	close(e.done)
 }
 
 // drop forgets a tile. c.mu is held.
 func (c *energyTiles) drop(k energyTileKey, e *energyTile) {
 	delete(c.tiles, k)
-	select {
-	case <-e.done:
+	if e.counted {
 		c.bytes -= e.size()
-	default: // still being read: its bytes were never counted
+		e.counted = false
 	}
 }
 
@@ -336,10 +336,8 @@ func (c *energyTiles) evict(tick uint64) {
 		var oldest energyTileKey
 		var victim *energyTile
 		for k, e := range c.tiles {
-			select {
-			case <-e.done:
-			default:
-				continue
+			if !e.counted {
+				continue // being read
 			}
 			if e.used < tick && (victim == nil || e.used < victim.used) {
 				oldest, victim = k, e

@@ -187,7 +187,7 @@ func New(opts Options) (*Service, error) {
 		wake: make(chan struct{}, 1), rebuilt: make(chan *baseIndex, 1)}
 	s.pend.Store(noPending)
 	if opts.Store != nil && opts.EnergyTiles > 0 {
-		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m, opts.Now)
+		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m, opts.Now, opts.HistoryTimeout)
 	}
 	snap := opts.ACL.Snapshot()
 	b := buildBase(snap)
@@ -205,7 +205,7 @@ func New(opts Options) (*Service, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.tiles.run(ctx, opts.HistoryTimeout, s.log)
+			s.tiles.run(ctx, s.log)
 		}()
 	}
 	return s, nil
