@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -84,15 +85,27 @@ func StoreInsert(ctx context.Context, s *store.Store, cols *Columns, rounds int)
 	if err := sendColumns(ctx, s, "bench_src", cols); err != nil {
 		return res, err
 	}
-	// Repeated identical blocks would be dropped as duplicates, so both
-	// paths insert with deduplication off.
+	// Each round's readings are the batch a millisecond later than the
+	// round before: readings is a ReplacingMergeTree keyed by (system,
+	// panel, ts), whose merges would otherwise fold the rounds into one,
+	// and identical blocks would be dropped as duplicates (deduplication is
+	// off for both paths too).
 	noDedup := map[string]string{"deduplicate_insert": "disable"}
-	native, err := eng.Exec(ctx, "SELECT * FROM "+db+".bench_src FORMAT Native", nil, map[string]string{"max_threads": "1"})
-	if err != nil {
-		return res, err
-	}
 	goCtx := withSettings(ctx, noDedup)
-	for range rounds {
+	defer func() {
+		for i := range cols.TS {
+			cols.TS[i] -= int64(rounds)
+		}
+	}()
+	for round := 1; round <= rounds; round++ {
+		for i := range cols.TS {
+			cols.TS[i]++
+		}
+		native, err := eng.Exec(ctx, "SELECT * REPLACE (ts + toIntervalMillisecond("+strconv.Itoa(round)+") AS ts) FROM "+db+".bench_src FORMAT Native",
+			nil, map[string]string{"max_threads": "1"})
+		if err != nil {
+			return res, err
+		}
 		start, cpu := time.Now(), processCPU()
 		if err := sendColumns(goCtx, s, "bench_go", cols); err != nil {
 			return res, err
@@ -106,8 +119,10 @@ func StoreInsert(ctx context.Context, s *store.Store, cols *Columns, rounds int)
 		res.Engine += time.Since(start)
 		res.EngineCPU += processCPU() - cpu
 	}
+	// Counted with FINAL, so that a round a merge would fold into another
+	// fails the check whether or not the merge ran yet.
 	var a, b uint64
-	if err := s.QueryRow(ctx, "SELECT (SELECT count() FROM bench_go), (SELECT count() FROM bench_engine)").Scan(&a, &b); err != nil {
+	if err := s.QueryRow(ctx, "SELECT (SELECT count() FROM bench_go FINAL), (SELECT count() FROM bench_engine FINAL)").Scan(&a, &b); err != nil {
 		return res, err
 	}
 	if want := uint64(batchRows * rounds); a != want || b != want {
