@@ -110,6 +110,9 @@ func TestEnergyTilesAnswerAsTheEngine(t *testing.T) {
 	if reads == 0 {
 		t.Fatal("no energy tile was read")
 	}
+	if n := metricValue(f.svc.m.fleetEnergy.WithLabelValues("memory").(prometheus.Metric)); n == 0 {
+		t.Fatal("answers from tiles are not timed under pushdown=\"memory\"")
+	}
 	// Answers from memory now: nothing read again.
 	compare("again")
 	if again := metricValue(f.svc.m.energyTileReads.WithLabelValues("ok")); again != reads {
@@ -316,6 +319,9 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	if m.Counter != nil {
 		return m.Counter.GetValue()
+	}
+	if m.Histogram != nil {
+		return float64(m.Histogram.GetSampleCount())
 	}
 	return m.Gauge.GetValue()
 }

@@ -137,7 +137,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 		out.NextCursor = encodeCursor(cursor{sort: p.sort, scope: p.scope, id: uint32(last.ID), key: last.EnergyMWh})
 	}
 	describe(snap, out.Items)
-	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
+	s.m.observeFleetEnergy(out.Pushdown, time.Since(start))
 	return out, nil
 }
 
@@ -251,7 +251,7 @@ func (s *Service) fleetYield(ctx context.Context, snap *acl.Snapshot, bm *roarin
 		out.NextCursor = encodeCursor(cursor{sort: p.sort, scope: p.scope, id: uint32(last.ID), key: last.yieldKey()})
 	}
 	out.Items = items
-	s.m.observeFleetEnergy(p.set.kind, time.Since(start))
+	s.m.observeFleetEnergy(out.Pushdown, time.Since(start))
 	return out, nil
 }
 
