@@ -213,21 +213,22 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 	r.History = append(r.History, figure("history: one system, 24 h at 15 min (rollups + raw tail)", 20*time.Millisecond, ds,
 		"raw readings", bs))
 
-	// Services that sum every fleet energy request in the engine
-	// (--energy-tiles 0): one passing the caller's bitmap as an array, one
-	// as a serialized bitmap (ArrayParamMax is the threshold between them;
-	// see query/pushdown.go). The second is what serve does for a caller
-	// above 32 systems without tiles.
-	methods := map[string]*query.Service{}
-	for method, arrayMax := range map[string]int{"array": math.MaxInt32, "bitmap": 1} {
-		m, err := query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
+	// A service that sums every fleet energy request in the engine
+	// (--energy-tiles 0), passing the caller's bitmap serialized — what
+	// serve does for a caller above 32 systems without tiles. Another, which
+	// passes it as an array, is built after the fleet energy figures for the
+	// pushdown ones: at 10 M systems a catalogue is 2.4 GB of heap, and a
+	// third one during the figures pushed the heap to its limit.
+	engineOnly := func(arrayMax int) (*query.Service, error) {
+		return query.New(query.Options{Store: s, ACL: f.ACL, Live: f.Live, Now: func() time.Time { return f.Now },
 			Logger: log, LiveRefresh: time.Hour, ArrayParamMax: arrayMax, EnergyTiles: -1})
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		methods[method] = m
 	}
+	bitmapSvc, err := engineOnly(1)
+	if err != nil {
+		return err
+	}
+	defer bitmapSvc.Close()
+	methods := map[string]*query.Service{"bitmap": bitmapSvc}
 
 	// Fleet energy for the big installer over each shape of range, against
 	// the brute-force sum over every system's rollups with the caller's
@@ -265,6 +266,12 @@ func (r *QueryResult) history(ctx context.Context, opts QueryOptions, f *Fleet, 
 	}
 
 	// Pushdown methods by caller size.
+	arraySvc, err := engineOnly(math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	defer arraySvc.Close()
+	methods["array"] = arraySvc
 	for _, size := range []int{30, 1000, 10_000, opts.Fleet.BigOrg} {
 		caller, _ := f.AdminOfSize(size)
 		if size == opts.Fleet.BigOrg {

@@ -277,7 +277,7 @@ func TestEnergyTilesKeepTheirBudget(t *testing.T) {
 // Tiles are read for a caller whose systems are at least an eighth of the
 // rows they hold; smaller callers leave the sum to the engine.
 func TestEnergyTilesAreReadForLargeCallers(t *testing.T) {
-	c := newEnergyTiles(nil, 1<<20, newMetrics(prometheus.NewRegistry()), time.Now, time.Second)
+	c := newEnergyTiles(nil, 1<<20, newMetrics(prometheus.NewRegistry()), time.Now, func() int { return 1 }, time.Second)
 	c.rows[cumMinuteTable] = 1000
 	reads := []tileRead{{energyTileKey{cumMinuteTable, 60}, -1}, {energyTileKey{cumMinuteTable, 120}, 1}}
 	for n, want := range map[uint64]bool{1: false, 124: false, 125: true, 5000: true} {

@@ -106,7 +106,6 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 		return out, storeErr("fleet energy", err)
 	}
 	p.cumWM, p.minute = s.cumWatermark(), s.cumMinute()
-	p.set = pushdown(bm, "ids", s.opts.ArrayParamMax)
 	if p.sort.key == sortYield {
 		return s.fleetYield(ctx, snap, bm, p, out, start)
 	}
@@ -118,6 +117,7 @@ func (s *Service) FleetEnergy(ctx context.Context, caller acl.AccountID, fq Flee
 		out.Until, out.Pushdown = until, "memory"
 		out.Items = pageFromTiles(bm, reads, cols, p)
 	default:
+		p.set = pushdown(bm, "ids", s.opts.ArrayParamMax)
 		plan := planFleetEnergy(p)
 		out.Until, out.Pushdown = plan.until, p.set.kind
 		if plan.page != "" {
@@ -205,8 +205,9 @@ func (s *Service) fleetYield(ctx context.Context, snap *acl.Snapshot, bm *roarin
 			items = append(items, SystemEnergy{ID: acl.SystemID(id), EnergyMWh: energyOf(id, reads, cols)})
 		}
 	default:
+		all.set = pushdown(bm, "ids", s.opts.ArrayParamMax)
 		plan := planFleetEnergy(all)
-		out.Until, out.Pushdown = plan.until, p.set.kind
+		out.Until, out.Pushdown = plan.until, all.set.kind
 		if plan.page != "" {
 			if items, err = s.fleetEnergyPage(ctx, plan.page, plan.args); err != nil {
 				return out, err

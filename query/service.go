@@ -187,7 +187,7 @@ func New(opts Options) (*Service, error) {
 		wake: make(chan struct{}, 1), rebuilt: make(chan *baseIndex, 1)}
 	s.pend.Store(noPending)
 	if opts.Store != nil && opts.EnergyTiles > 0 {
-		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m, opts.Now, opts.HistoryTimeout)
+		s.tiles = newEnergyTiles(opts.Store, opts.EnergyTiles, s.m, opts.Now, func() int { return int(s.cat.Load().n) }, opts.HistoryTimeout)
 	}
 	snap := opts.ACL.Snapshot()
 	b := buildBase(snap)
