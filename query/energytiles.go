@@ -137,8 +137,7 @@ func (c *energyTiles) run(ctx context.Context, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case k := <-c.queue:
-			rctx, cancel := context.WithTimeout(ctx, c.timeout)
-			rctx = clickhouse.Context(rctx, clickhouse.WithSettings(clickhouse.Settings{"do_not_merge_across_partitions_select_final": 1}))
+			rctx, cancel := context.WithTimeout(historySettings(ctx), c.timeout)
 			if _, _, err := c.get(rctx, []tileRead{{key: k, sign: 1}}, true); err != nil && ctx.Err() == nil {
 				log.Warn("energy tile not read in the background", "table", k.table, "ts", time.Unix(k.ts, 0).UTC(), "err", err)
 			}
@@ -392,33 +391,8 @@ func (c *energyTiles) fingerprints(ctx context.Context, reads []tileRead) (map[e
 // read reads one tile from the engine.
 func (c *energyTiles) read(ctx context.Context, k energyTileKey) ([]uint64, error) {
 	start := time.Now()
-	rows, err := c.store.Query(ctx, "SELECT system_id, wh FROM "+k.table+" FINAL WHERE ts = toDateTime({ts:Int64}, 'UTC')",
-		clickhouse.Named("ts", strconv.FormatInt(k.ts, 10)))
+	wh, n, err := c.scan(ctx, k)
 	if err != nil {
-		c.m.energyTileReads.WithLabelValues("error").Inc()
-		return nil, fmt.Errorf("energy tile %s at %d: %w", k.table, k.ts, err)
-	}
-	defer rows.Close()
-	// Allocated once at its full length: growing a 10 M-system tile by
-	// doubling left ~80 MB of garbage per read, which on a heap near its
-	// memory limit cost seconds of collection.
-	wh := make([]uint64, 0, c.ids())
-	n := 0
-	var id uint32
-	var v uint64
-	dest := []any{&id, &v} // one destination list for every row, not one each
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			c.m.energyTileReads.WithLabelValues("error").Inc()
-			return nil, fmt.Errorf("energy tile %s at %d: %w", k.table, k.ts, err)
-		}
-		if int(id) >= len(wh) {
-			wh = slices.Grow(wh, int(id)+1-len(wh))[:int(id)+1]
-		}
-		wh[id] = v
-		n++
-	}
-	if err := rows.Err(); err != nil {
 		c.m.energyTileReads.WithLabelValues("error").Inc()
 		return nil, fmt.Errorf("energy tile %s at %d: %w", k.table, k.ts, err)
 	}
@@ -431,6 +405,35 @@ func (c *energyTiles) read(ctx context.Context, k energyTileKey) ([]uint64, erro
 	c.m.energyTileReads.WithLabelValues("ok").Inc()
 	c.m.energyTileRead.Observe(time.Since(start).Seconds())
 	return wh, nil
+}
+
+// scan runs a tile's statement: the tile and its rows.
+func (c *energyTiles) scan(ctx context.Context, k energyTileKey) ([]uint64, int, error) {
+	rows, err := c.store.Query(ctx, "SELECT system_id, wh FROM "+k.table+" FINAL WHERE ts = toDateTime({ts:Int64}, 'UTC')",
+		clickhouse.Named("ts", strconv.FormatInt(k.ts, 10)))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	// Allocated once at its full length: growing a 10 M-system tile by
+	// doubling left ~80 MB of garbage per read, which on a heap near its
+	// memory limit cost seconds of collection.
+	wh := make([]uint64, 0, c.ids())
+	n := 0
+	var id uint32
+	var v uint64
+	dest := []any{&id, &v} // one destination list for every row, not one each
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, 0, err
+		}
+		if int(id) >= len(wh) {
+			wh = slices.Grow(wh, int(id)+1-len(wh))[:int(id)+1]
+		}
+		wh[id] = v
+		n++
+	}
+	return wh, n, rows.Err()
 }
 
 // energyOf is each system's energy over the reads' range from its tiles:

@@ -27,10 +27,16 @@ func (s *Service) storeCtx(ctx context.Context) (context.Context, context.Cancel
 		return nil, nil, fmt.Errorf("%w: no store configured", ErrUnavailable)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.HistoryTimeout)
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+	return historySettings(ctx), cancel, nil
+}
+
+// historySettings carries the engine settings of history statements:
+// rollup rows never straddle partitions (see tiles.go), so FINAL need not
+// merge across them.
+func historySettings(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
 		"do_not_merge_across_partitions_select_final": 1,
 	}))
-	return ctx, cancel, nil
 }
 
 // storeErr wraps a failure of the store: ErrUnavailable when retrying can

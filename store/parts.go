@@ -38,7 +38,7 @@ func (s *Store) ActiveParts(ctx context.Context, table string, at []time.Time) (
 	for i, t := range at {
 		secs[i] = t.Unix()
 	}
-	rows, err := s.conn.Query(ctx, "SELECT "+name+", min_time, max_time FROM "+src+
+	out, err := s.activeParts(ctx, "SELECT "+name+", min_time, max_time FROM "+src+
 		" WHERE database = {db:String} AND table IN ({t:String}, {tl:String}) AND active"+
 		" AND arrayExists(x -> min_time <= toDateTime(x, 'UTC') AND toDateTime(x, 'UTC') <= max_time, {at:Array(Int64)})",
 		clickhouse.Named("db", s.database), clickhouse.Named("t", table), clickhouse.Named("tl", table+"_local"),
@@ -46,17 +46,23 @@ func (s *Store) ActiveParts(ctx context.Context, table string, at []time.Time) (
 	if err != nil {
 		return nil, s.observe("select", fmt.Errorf("store: parts of %s: %w", table, err), start)
 	}
+	return out, s.observe("select", nil, start)
+}
+
+// activeParts runs ActiveParts' statement.
+func (s *Store) activeParts(ctx context.Context, query string, args ...any) ([]Part, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []Part
 	for rows.Next() {
 		var p Part
 		if err := rows.Scan(&p.Name, &p.MinTime, &p.MaxTime); err != nil {
-			return nil, s.observe("select", fmt.Errorf("store: parts of %s: %w", table, err), start)
+			return nil, err
 		}
 		out = append(out, p)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, s.observe("select", fmt.Errorf("store: parts of %s: %w", table, err), start)
-	}
-	return out, s.observe("select", nil, start)
+	return out, rows.Err()
 }
